@@ -1,0 +1,109 @@
+/**
+ * One error class for everything molt reports, branded with a stable string `code`.
+ *
+ * Errors cross worker boundaries and two copies of molt can be loaded in one process, so
+ * `instanceof` is not reliable: callers match on `error.code`. The brand makes
+ * `err instanceof MoltError` work across copies anyway (undici's approach).
+ */
+
+export const ErrorCodes = {
+  MANIFEST_INVALID: 'MANIFEST_INVALID',
+  NAME_MISMATCH: 'NAME_MISMATCH',
+  HOST_API_MISMATCH: 'HOST_API_MISMATCH',
+  BUILD_MISMATCH: 'BUILD_MISMATCH',
+  LOAD_FAILED: 'LOAD_FAILED',
+  INIT_FAILED: 'INIT_FAILED',
+  INIT_TIMEOUT: 'INIT_TIMEOUT',
+  HEALTH_FAILED: 'HEALTH_FAILED',
+  SNAPSHOT_FAILED: 'SNAPSHOT_FAILED',
+  MIGRATE_FAILED: 'MIGRATE_FAILED',
+  RESTORE_FAILED: 'RESTORE_FAILED',
+  PLUGIN_CRASHED: 'PLUGIN_CRASHED',
+  PLUGIN_ERROR: 'PLUGIN_ERROR',
+  CALL_TIMEOUT: 'CALL_TIMEOUT',
+  CANCELLED: 'CANCELLED',
+  DRAIN_TIMEOUT: 'DRAIN_TIMEOUT',
+  QUEUE_FULL: 'QUEUE_FULL',
+  UNKNOWN_PLUGIN: 'UNKNOWN_PLUGIN',
+  UNKNOWN_TOOL: 'UNKNOWN_TOOL',
+  ALREADY_LOADED: 'ALREADY_LOADED',
+  NO_PREVIOUS: 'NO_PREVIOUS',
+  SUPERSEDED: 'SUPERSEDED',
+  HOST_CLOSED: 'HOST_CLOSED',
+  DATA_CLONE: 'DATA_CLONE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+const brand = Symbol.for('molt.error');
+
+export interface MoltErrorOptions {
+  cause?: unknown;
+  /** Extra machine-readable facts (field paths, the plugin's name, the remote stack…). */
+  details?: Record<string, unknown>;
+}
+
+export class MoltError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: MoltErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MoltError';
+    this.code = code;
+    this.details = options.details;
+  }
+
+  get [brand](): true {
+    return true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[brand] === true
+    );
+  }
+}
+
+export function isMoltError(value: unknown, code?: ErrorCode): value is MoltError {
+  return value instanceof MoltError && (code === undefined || value.code === code);
+}
+
+/** The shape an error takes on the wire between a sandbox and the host. */
+export interface WireError {
+  code: string;
+  message: string;
+  stack?: string | undefined;
+  name?: string | undefined;
+}
+
+export function toWireError(
+  err: unknown,
+  fallback: ErrorCode = ErrorCodes.PLUGIN_ERROR,
+): WireError {
+  if (err instanceof Error) {
+    const own = (err as Error & { code?: unknown }).code;
+    const code = typeof own === 'string' ? own : fallback;
+    return { code, message: err.message, stack: err.stack, name: err.name };
+  }
+  return { code: fallback, message: String(err) };
+}
+
+/**
+ * Rebuilds a sandbox-side error on the host. Plugin code may throw errors with its own codes;
+ * those are carried in `details.pluginCode` while the molt code stays `as` (one of ours).
+ */
+export function fromWireError(
+  wire: WireError,
+  as: ErrorCode,
+  details: Record<string, unknown> = {},
+): MoltError {
+  const known = (Object.values(ErrorCodes) as string[]).includes(wire.code);
+  const code = known && as === ErrorCodes.PLUGIN_ERROR ? (wire.code as ErrorCode) : as;
+  const err = new MoltError(code, wire.message, {
+    details: { ...details, ...(known ? {} : { pluginCode: wire.code }), remoteStack: wire.stack },
+  });
+  return err;
+}

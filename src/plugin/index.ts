@@ -1,0 +1,87 @@
+/**
+ * The author SDK (`molt/plugin`). `definePlugin` only adds types: a plugin whose entry's default
+ * export is a plain object of the same shape is equally valid, so plain JavaScript plugins need
+ * no import at all.
+ */
+
+/** A JSON Schema object describing a tool's input. */
+export type JsonSchema = { readonly [key: string]: unknown };
+
+export interface Logger {
+  debug(msg: string, data?: unknown): void;
+  info(msg: string, data?: unknown): void;
+  warn(msg: string, data?: unknown): void;
+  error(msg: string, data?: unknown): void;
+}
+
+export interface ToolContext<Config = unknown> {
+  /** Aborted when the caller cancels, the call times out, or the host forces the sandbox down. */
+  readonly signal: AbortSignal;
+  /** Reports progress to the caller (MCP progress notifications, `onProgress` in the library). */
+  progress(done: number, total?: number, message?: string): void;
+  readonly log: Logger;
+  readonly config: Config;
+}
+
+export interface InitContext<Config = unknown> {
+  readonly log: Logger;
+  readonly config: Config;
+  /** Folder of the artifact being run (the entry is evaluated from its verified bytes). */
+  readonly artifactDir: string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a tool's args default to whatever its schema admits
+export interface Tool<Args = any, Result = unknown, Config = unknown> {
+  description?: string;
+  inputSchema?: JsonSchema;
+  handler(args: Args, ctx: ToolContext<Config>): Result | Promise<Result>;
+}
+
+interface PluginCommon<Config> {
+  // biome-ignore lint/suspicious/noExplicitAny: each tool of a plugin has its own args type
+  tools: Record<string, Tool<any, unknown, Config>>;
+  init?(ctx: InitContext<Config>): void | Promise<void>;
+  /** Throw (or reject) to fail the health check; the reload is then abandoned. */
+  health?(): unknown;
+  /** Called before the sandbox ends: close handles, flush buffers. */
+  drain?(): void | Promise<void>;
+}
+
+/** A plugin with no state to hand over. */
+export interface StatelessPlugin<Config = unknown> extends PluginCommon<Config> {
+  snapshot?: undefined;
+  restore?: undefined;
+  stateVersion?: undefined;
+  migrate?: undefined;
+}
+
+/** A plugin whose state moves to the next version on reload: snapshot → migrate → restore. */
+export interface StatefulPlugin<State = unknown, Config = unknown> extends PluginCommon<Config> {
+  /** Must return a structured-cloneable value. Runs after the generation is drained. */
+  snapshot(): State | Promise<State>;
+  restore(state: State): void | Promise<void>;
+  /** Version of the snapshot's shape; `migrate` runs when it differs from the previous one. */
+  stateVersion?: number;
+  migrate?(fromVersion: number, state: unknown): State | Promise<State>;
+}
+
+export type Plugin<State = unknown, Config = unknown> =
+  | StatelessPlugin<Config>
+  | StatefulPlugin<State, Config>;
+
+export function definePlugin<State, Config = unknown>(
+  plugin: StatefulPlugin<State, Config>,
+): StatefulPlugin<State, Config>;
+export function definePlugin<Config = unknown>(
+  plugin: StatelessPlugin<Config>,
+): StatelessPlugin<Config>;
+export function definePlugin(plugin: Plugin): Plugin {
+  return plugin;
+}
+
+/** Gives a tool's handler typed args from a hand-written type. */
+export function defineTool<Args, Result, Config = unknown>(
+  tool: Tool<Args, Result, Config>,
+): Tool<Args, Result, Config> {
+  return tool;
+}

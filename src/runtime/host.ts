@@ -1,0 +1,171 @@
+/**
+ * The public face: a thin `Host` over a map of slots. No host-wide lock exists: each slot
+ * serializes its own transitions, so one plugin's reload never waits on another's.
+ */
+import { debuglog } from 'node:util';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { EventBus, type Listener } from '../events/bus.js';
+import type { HostEvents } from '../events/events.js';
+import { readArtifact } from '../manifest/manifest.js';
+import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
+import type { ToolInfo } from '../sandbox/protocol.js';
+import type { CallOptions } from '../sandbox/worker-sandbox.js';
+import {
+  type HostOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  resourceLimits,
+} from './options.js';
+import { type LoadResult, Slot, type SlotState, type SlotStats } from './slot.js';
+import type { StarterDeps } from './starter.js';
+
+const debug = debuglog('molt');
+
+export interface PluginInfo {
+  name: string;
+  version: string;
+  buildId: string;
+  state: SlotState;
+  generation: number;
+  inFlight: number;
+  tools: ToolInfo[];
+  stats: SlotStats;
+}
+
+export class Host {
+  readonly #options: ResolvedOptions;
+  readonly #bus: EventBus<HostEvents>;
+  readonly #pool: SandboxPool;
+  readonly #slots = new Map<string, Slot>();
+  readonly #deps: StarterDeps;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: HostOptions = {}) {
+    this.#options = resolveOptions(options);
+    this.#bus = new EventBus<HostEvents>((err, event) =>
+      debug('listener of %s threw: %o', event, err),
+    );
+    this.#pool = new SandboxPool(
+      this.#options.sandboxFactory ?? defaultSandboxFactory,
+      this.#options.standby,
+    );
+    this.#pool.warm(resourceLimits(undefined, this.#options));
+    this.#deps = { pool: this.#pool, bus: this.#bus, options: this.#options };
+  }
+
+  /** Loads the artifact in `dir` (a folder holding molt.json and its entry) as a new plugin. */
+  async load(dir: string): Promise<LoadResult> {
+    this.#assertOpen();
+    const artifact = await readArtifact(dir);
+    const name = artifact.manifest.name;
+    if (this.#slots.has(name)) {
+      throw new MoltError(
+        ErrorCodes.ALREADY_LOADED,
+        `plugin "${name}" is already loaded; use reload()`,
+        {
+          details: { plugin: name },
+        },
+      );
+    }
+    const slot = new Slot(name, this.#deps);
+    this.#slots.set(name, slot);
+    try {
+      return await slot.load(dir);
+    } catch (err) {
+      this.#slots.delete(name);
+      await slot.close();
+      throw err;
+    }
+  }
+
+  /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
+  reload(name: string, dir: string): Promise<LoadResult> {
+    return this.#slot(name).reload(dir);
+  }
+
+  rollback(name: string): Promise<LoadResult> {
+    return this.#slot(name).rollback();
+  }
+
+  async unload(name: string): Promise<void> {
+    const slot = this.#slot(name);
+    this.#slots.delete(name);
+    await slot.close('unload');
+  }
+
+  call(name: string, tool: string, args?: unknown, options?: CallOptions): Promise<unknown> {
+    const slot = this.#slots.get(name);
+    if (slot === undefined) return Promise.reject(this.#unknown(name));
+    return slot.call(tool, args, options);
+  }
+
+  plugins(): PluginInfo[] {
+    const out: PluginInfo[] = [];
+    for (const slot of this.#slots.values()) {
+      const gen = slot.active;
+      if (gen === undefined) continue;
+      out.push({
+        name: slot.name,
+        version: gen.version,
+        buildId: gen.buildId,
+        state: slot.state,
+        generation: gen.id,
+        inFlight: slot.inFlight,
+        tools: gen.info.tools,
+        stats: { ...slot.stats },
+      });
+    }
+    return out;
+  }
+
+  on<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
+    return this.#bus.on(event, listener);
+  }
+
+  once<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
+    return this.#bus.once(event, listener);
+  }
+
+  off<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): void {
+    this.#bus.off(event, listener);
+  }
+
+  /** Drains and ends every plugin and standby sandbox. Safe to call more than once. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const slots = [...this.#slots.values()];
+      this.#slots.clear();
+      await Promise.all([...slots.map((s) => s.close('host')), this.#pool.close()]);
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #slot(name: string): Slot {
+    this.#assertOpen();
+    const slot = this.#slots.get(name);
+    if (slot === undefined) throw this.#unknown(name);
+    return slot;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined)
+      throw new MoltError(ErrorCodes.HOST_CLOSED, 'the host is closed');
+  }
+
+  #unknown(name: string): MoltError {
+    if (this.#closing !== undefined)
+      return new MoltError(ErrorCodes.HOST_CLOSED, 'the host is closed');
+    return new MoltError(ErrorCodes.UNKNOWN_PLUGIN, `no plugin named "${name}" is loaded`, {
+      details: { plugin: name },
+    });
+  }
+}
+
+/** Creates a host. Async so future set-up (a store, a catalog) fits without an API change. */
+export async function createHost(options: HostOptions = {}): Promise<Host> {
+  return new Host(options);
+}

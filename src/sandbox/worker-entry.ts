@@ -1,0 +1,243 @@
+/**
+ * Runs inside a sandbox worker: evaluates one plugin entry and answers the host's requests.
+ *
+ * The entry is evaluated from the very bytes that were hashed (as a data: URL), so the buildId
+ * this worker reports is the proof of the code it runs, not of a file that may have changed
+ * between the hash and the import.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { parentPort } from 'node:worker_threads';
+import { ErrorCodes, toWireError, type WireError } from '../errors/errors.js';
+import type { JsonSchema, Logger, Plugin, Tool, ToolContext } from '../plugin/index.js';
+import type { HostMessage, LoadArg, LoadedInfo, SandboxMessage, ToolInfo } from './protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('molt sandbox entry must run in a worker thread');
+
+type AnyTool = Tool<unknown, unknown, unknown>;
+
+let plugin: Plugin | undefined;
+let tools = new Map<string, AnyTool>();
+let config: unknown;
+/** Per in-flight call: its AbortController, created only when a handler reads `ctx.signal`. */
+const calls = new Map<number, CallContext>();
+
+function post(msg: SandboxMessage): void {
+  try {
+    port!.postMessage(msg);
+  } catch (err) {
+    if (msg.t === 'ok') {
+      const error: WireError = {
+        code: ErrorCodes.DATA_CLONE,
+        message: `result is not structured-cloneable: ${(err as Error).message}`,
+      };
+      port!.postMessage({ t: 'err', id: msg.id, error } satisfies SandboxMessage);
+    } else {
+      throw err;
+    }
+  }
+}
+
+function makeLogger(): Logger {
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (msg: string, data?: unknown): void => {
+      post({ t: 'log', level, msg: String(msg), data });
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+const log = makeLogger();
+
+class CallContext implements ToolContext {
+  #controller: AbortController | undefined;
+  #abortReason: Error | undefined;
+  readonly #id: number;
+  readonly log = log;
+
+  constructor(id: number) {
+    this.#id = id;
+  }
+  get config(): unknown {
+    return config;
+  }
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+  abort(wire: WireError): void {
+    // An Error with the host's code, so a handler that rethrows `signal.reason` reports it.
+    const reason = Object.assign(new Error(wire.message), { name: 'AbortError', code: wire.code });
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+  progress(done: number, total?: number, message?: string): void {
+    post({ t: 'progress', id: this.#id, done, total, message });
+  }
+}
+
+/** Maps stack frames of the data: URL module back to the artifact's entry file. */
+function installStackMapping(dataUrl: string, fileUrl: string): void {
+  Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]) => {
+    const head = `${err.name}${err.message ? `: ${err.message}` : ''}`;
+    const lines = frames.map((f) => {
+      if (f.getFileName() !== dataUrl) return `    at ${f.toString()}`;
+      const where = `${fileUrl}:${f.getLineNumber()}:${f.getColumnNumber()}`;
+      const fn = f.getFunctionName();
+      return fn ? `    at ${f.isAsync() ? 'async ' : ''}${fn} (${where})` : `    at ${where}`;
+    });
+    return [head, ...lines].join('\n');
+  };
+}
+
+function describeTool(name: string, tool: AnyTool): ToolInfo {
+  const inputSchema: JsonSchema = tool.inputSchema ?? { type: 'object' };
+  return { name, description: tool.description ?? '', inputSchema };
+}
+
+async function load(arg: LoadArg): Promise<LoadedInfo> {
+  const bytes = await readFile(arg.entryPath);
+  const buildId = createHash('sha256').update(bytes).digest('hex');
+  const dataUrl = `data:text/javascript;base64,${bytes.toString('base64')}`;
+  installStackMapping(dataUrl, pathToFileURL(arg.entryPath).href);
+  const mod = (await import(dataUrl)) as { default?: unknown };
+  const candidate = mod.default;
+  if (typeof candidate !== 'object' || candidate === null) {
+    throw Object.assign(new Error(`${arg.entryPath}: the default export must be a plugin object`), {
+      code: ErrorCodes.LOAD_FAILED,
+    });
+  }
+  const p = candidate as Plugin;
+  const toolTable = p.tools;
+  if (typeof toolTable !== 'object' || toolTable === null) {
+    throw Object.assign(new Error(`${arg.entryPath}: the plugin has no "tools" object`), {
+      code: ErrorCodes.LOAD_FAILED,
+    });
+  }
+  const next = new Map<string, AnyTool>();
+  for (const [name, tool] of Object.entries(toolTable)) {
+    if (typeof tool?.handler !== 'function') {
+      throw Object.assign(new Error(`${arg.entryPath}: tool "${name}" has no handler function`), {
+        code: ErrorCodes.LOAD_FAILED,
+      });
+    }
+    next.set(name, tool as AnyTool);
+  }
+  plugin = p;
+  tools = next;
+  const stateful = typeof p.snapshot === 'function' && typeof p.restore === 'function';
+  return {
+    buildId,
+    tools: [...next].map(([name, tool]) => describeTool(name, tool)),
+    stateful,
+    stateVersion: typeof p.stateVersion === 'number' ? p.stateVersion : 1,
+    hasHealth: typeof p.health === 'function',
+  };
+}
+
+async function runOp(op: string, arg: unknown): Promise<unknown> {
+  switch (op) {
+    case 'ping':
+      return true;
+    case 'load':
+      return load(arg as LoadArg);
+  }
+  const p = plugin;
+  if (p === undefined) throw new Error(`"${op}" before "load"`);
+  switch (op) {
+    case 'init': {
+      const { config: c, artifactDir } = arg as { config: unknown; artifactDir: string };
+      config = c;
+      await p.init?.({ log, config, artifactDir });
+      return undefined;
+    }
+    case 'health':
+      return p.health?.();
+    case 'snapshot':
+      return p.snapshot?.();
+    case 'migrate': {
+      const { fromVersion, state } = arg as { fromVersion: number; state: unknown };
+      if (typeof p.migrate !== 'function') {
+        throw new Error(
+          `state version changed from ${fromVersion} to ${p.stateVersion ?? 1} but the plugin has no migrate()`,
+        );
+      }
+      return p.migrate(fromVersion, state);
+    }
+    case 'restore':
+      return p.restore?.(arg as never);
+    case 'drain':
+      return p.drain?.();
+    default:
+      throw new Error(`unknown op "${op}"`);
+  }
+}
+
+function settle(id: number, work: Promise<unknown>): void {
+  work.then(
+    (value) => {
+      calls.delete(id);
+      post({ t: 'ok', id, value });
+    },
+    (err: unknown) => {
+      calls.delete(id);
+      post({ t: 'err', id, error: toWireError(err) });
+    },
+  );
+}
+
+function onCall(id: number, toolName: string, args: unknown): void {
+  const tool = tools.get(toolName);
+  if (tool === undefined) {
+    post({
+      t: 'err',
+      id,
+      error: { code: ErrorCodes.UNKNOWN_TOOL, message: `unknown tool "${toolName}"` },
+    });
+    return;
+  }
+  const ctx = new CallContext(id);
+  calls.set(id, ctx);
+  let out: unknown;
+  try {
+    out = tool.handler(args, ctx);
+  } catch (err) {
+    calls.delete(id);
+    post({ t: 'err', id, error: toWireError(err) });
+    return;
+  }
+  // A synchronous handler answers without a promise allocation or an extra tick.
+  if (
+    out instanceof Promise ||
+    (typeof out === 'object' &&
+      out !== null &&
+      typeof (out as PromiseLike<unknown>).then === 'function')
+  ) {
+    settle(id, Promise.resolve(out));
+  } else {
+    calls.delete(id);
+    post({ t: 'ok', id, value: out });
+  }
+}
+
+port.on('message', (msg: HostMessage) => {
+  switch (msg.t) {
+    case 'call':
+      onCall(msg.id, msg.tool, msg.args);
+      return;
+    case 'op':
+      settle(msg.id, runOp(msg.op, msg.arg));
+      return;
+    case 'cancel':
+      calls.get(msg.id)?.abort(msg.reason);
+      return;
+    default: {
+      const unreachable: never = msg;
+      throw new Error(`unknown message ${JSON.stringify(unreachable)}`);
+    }
+  }
+});
