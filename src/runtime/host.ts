@@ -79,11 +79,11 @@ export class Host {
   }
 
   /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
-  reload(name: string, dir: string): Promise<LoadResult> {
+  async reload(name: string, dir: string): Promise<LoadResult> {
     return this.#slot(name).reload(dir);
   }
 
-  rollback(name: string): Promise<LoadResult> {
+  async rollback(name: string): Promise<LoadResult> {
     return this.#slot(name).rollback();
   }
 

@@ -1,0 +1,198 @@
+/** Step 6: state handover — snapshot, migrate, restore — under concurrent calls. */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { createHost } from '../../src/index.js';
+import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
+import { createGate, gateSource } from '../helpers/gate.js';
+
+after(cleanArtifacts);
+
+/** A counter whose state shape is `{ count }` (v1) or `{ value }` (v2, migrated). */
+function counter(
+  tag: string,
+  opts: { stateVersion?: 1 | 2; restore?: string; extra?: string } = {},
+): string {
+  const v2 = opts.stateVersion === 2;
+  return `
+let count = 0;
+let migratedFrom = null;
+export default {
+  stateVersion: ${opts.stateVersion ?? 1},
+  tools: {
+    inc: { handler: () => ++count },
+    get: { handler: () => count },
+    tag: { handler: () => ${JSON.stringify(tag)} },
+    migratedFrom: { handler: () => migratedFrom },
+    ${opts.extra ?? ''}
+  },
+  snapshot: () => (${v2 ? '{ value: count }' : '{ count }'}),
+  restore: ${opts.restore ?? (v2 ? '(s) => { count = s.value; }' : '(s) => { count = s.count; }')},
+  ${v2 ? 'migrate: (from, s) => { migratedFrom = from; return { value: s.count }; },' : ''}
+};
+`;
+}
+
+test('a counter survives 20 reloads under concurrent increments with no increment lost', async () => {
+  const host = await createHost({ probationMs: 0 });
+  try {
+    const dirs = await Promise.all(
+      Array.from({ length: 21 }, (_, i) =>
+        writeArtifact({ name: 'counter', version: `1.0.${i}`, source: counter(`r${i}`) }),
+      ),
+    );
+    await host.load(dirs[0]!);
+    let issued = 0;
+    let done = false;
+    const seen = new Set<number>();
+    const client = async (): Promise<void> => {
+      for (let n = 0; n < 300 && (!done || n < 20); n++) {
+        issued++;
+        const value = (await host.call('counter', 'inc', {})) as number;
+        assert.ok(!seen.has(value), `increment ${value} answered twice`);
+        seen.add(value);
+      }
+    };
+    const clients = Array.from({ length: 16 }, client);
+    for (let i = 1; i <= 20; i++) {
+      const r = await host.reload('counter', dirs[i]!);
+      assert.equal(r.version, `1.0.${i}`);
+      assert.equal(await host.call('counter', 'tag', {}), `r${i}`);
+    }
+    done = true;
+    await Promise.all(clients);
+    assert.equal(await host.call('counter', 'get', {}), issued);
+    assert.equal(seen.size, issued);
+  } finally {
+    await host.close();
+  }
+});
+
+test('migrate runs when the state version changes from 1 to 2', async () => {
+  const host = await createHost({ probationMs: 0 });
+  try {
+    const v1 = await writeArtifact({ name: 'c', source: counter('v1') });
+    const v2 = await writeArtifact({
+      name: 'c',
+      version: '2.0.0',
+      source: counter('v2', { stateVersion: 2 }),
+    });
+    await host.load(v1);
+    for (let i = 0; i < 5; i++) await host.call('c', 'inc', {});
+    let transferred: boolean | undefined;
+    host.once('reload.succeeded', (e) => {
+      transferred = e.stateTransferred;
+      assert.equal(typeof e.timings.migrate, 'number');
+    });
+    await host.reload('c', v2);
+    assert.equal(transferred, true);
+    assert.equal(await host.call('c', 'migratedFrom', {}), 1);
+    assert.equal(await host.call('c', 'get', {}), 5);
+    assert.equal(await host.call('c', 'inc', {}), 6);
+  } finally {
+    await host.close();
+  }
+});
+
+test('a failing restore leaves the old generation serving with its state', async () => {
+  const host = await createHost({ probationMs: 0 });
+  try {
+    const v1 = await writeArtifact({ name: 'c', source: counter('v1') });
+    const bad = await writeArtifact({
+      name: 'c',
+      version: '1.1.0',
+      source: counter('bad', { restore: "() => { throw new Error('cannot restore'); }" }),
+    });
+    await host.load(v1);
+    for (let i = 0; i < 7; i++) await host.call('c', 'inc', {});
+    await assert.rejects(host.reload('c', bad), {
+      code: 'RESTORE_FAILED',
+      message: /cannot restore/,
+    });
+    assert.equal(await host.call('c', 'tag', {}), 'v1');
+    assert.equal(await host.call('c', 'get', {}), 7);
+    assert.equal(await host.call('c', 'inc', {}), 8);
+    assert.equal(host.plugins()[0]?.stats.reloadFailures, 1);
+  } finally {
+    await host.close();
+  }
+});
+
+test('a missing migrate fails the reload with MIGRATE_FAILED and keeps the old state', async () => {
+  const host = await createHost({ probationMs: 0 });
+  try {
+    const v1 = await writeArtifact({ name: 'c', source: counter('v1') });
+    const noMigrate = counter('v2', { stateVersion: 2 }).replace(/migrate: .*\n/, '');
+    const v2 = await writeArtifact({ name: 'c', version: '2.0.0', source: noMigrate });
+    await host.load(v1);
+    await host.call('c', 'inc', {});
+    await assert.rejects(host.reload('c', v2), { code: 'MIGRATE_FAILED' });
+    assert.equal(await host.call('c', 'get', {}), 1);
+  } finally {
+    await host.close();
+  }
+});
+
+test('calls wait in a bounded queue during the handover, then run on the new generation', async () => {
+  const host = await createHost({ probationMs: 0, maxQueuedCalls: 2 });
+  const gate = createGate('handover');
+  try {
+    const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
+    const v1 = await writeArtifact({
+      name: 'c',
+      source: gateSource + counter('v1', { extra: hold }),
+    });
+    const v2 = await writeArtifact({ name: 'c', version: '1.1.0', source: counter('v2') });
+    await host.load(v1);
+    const held = host.call('c', 'hold', {});
+    await gate.entered();
+    const reload = host.reload('c', v2);
+    // The reload drains v1 before its snapshot, so these wait in the queue.
+    await new Promise<void>((r) => host.once('generation.started', () => r()));
+    await waitFor(() => host.plugins()[0]?.state === 'held');
+    const q1 = host.call('c', 'inc', {});
+    const q2 = host.call('c', 'tag', {});
+    await assert.rejects(host.call('c', 'get', {}), { code: 'QUEUE_FULL' });
+    gate.open();
+    assert.equal(await held, 1);
+    await reload;
+    assert.equal(await q1, 2);
+    assert.equal(await q2, 'v2');
+  } finally {
+    gate.close();
+    await host.close();
+  }
+});
+
+test('a drain that times out in a handover fails the reload; the old generation serves on', async () => {
+  const host = await createHost({ probationMs: 0, drainTimeoutMs: 50 });
+  const gate = createGate('stuck');
+  try {
+    const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
+    const v1 = await writeArtifact({
+      name: 'c',
+      source: gateSource + counter('v1', { extra: hold }),
+    });
+    const v2 = await writeArtifact({ name: 'c', version: '1.1.0', source: counter('v2') });
+    await host.load(v1);
+    await host.call('c', 'inc', {});
+    const held = host.call('c', 'hold', {});
+    await gate.entered();
+    await assert.rejects(host.reload('c', v2), { code: 'DRAIN_TIMEOUT' });
+    assert.equal(await host.call('c', 'tag', {}), 'v1');
+    gate.open();
+    assert.equal(await held, 2);
+    assert.equal(await host.call('c', 'get', {}), 2);
+  } finally {
+    gate.close();
+    await host.close();
+  }
+});
+
+/** Polls a synchronous predicate once per macrotask (no timers): state changes land between. */
+async function waitFor(predicate: () => boolean, limit = 10_000): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    if (predicate()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error('condition never became true');
+}
