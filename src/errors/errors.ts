@@ -76,6 +76,8 @@ export interface WireError {
   message: string;
   stack?: string | undefined;
   name?: string | undefined;
+  /** Set only by molt's own sandbox runtime: a plugin cannot forge a host error code. */
+  fromMolt?: true;
 }
 
 export function toWireError(
@@ -99,10 +101,15 @@ export function fromWireError(
   as: ErrorCode,
   details: Record<string, unknown> = {},
 ): MoltError {
-  const known = (Object.values(ErrorCodes) as string[]).includes(wire.code);
+  const known =
+    wire.fromMolt === true && (Object.values(ErrorCodes) as string[]).includes(wire.code);
   const code = known && as === ErrorCodes.PLUGIN_ERROR ? (wire.code as ErrorCode) : as;
   const err = new MoltError(code, wire.message, {
-    details: { ...details, ...(known ? {} : { pluginCode: wire.code }), remoteStack: wire.stack },
+    details: {
+      ...details,
+      ...(known || wire.code === ErrorCodes.PLUGIN_ERROR ? {} : { pluginCode: wire.code }),
+      remoteStack: wire.stack,
+    },
   });
   return err;
 }

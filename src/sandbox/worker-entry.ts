@@ -18,6 +18,21 @@ if (port === null) throw new Error('molt sandbox entry must run in a worker thre
 
 type AnyTool = Tool<unknown, unknown, unknown>;
 
+/** An error raised by this runtime, not by plugin code: only these keep a molt code. */
+class SandboxError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function wire(err: unknown): WireError {
+  const w = toWireError(err);
+  if (err instanceof SandboxError) w.fromMolt = true;
+  return w;
+}
+
 let plugin: Plugin | undefined;
 let tools = new Map<string, AnyTool>();
 let config: unknown;
@@ -30,6 +45,7 @@ function post(msg: SandboxMessage): void {
   } catch (err) {
     if (msg.t === 'ok') {
       const error: WireError = {
+        fromMolt: true,
         code: ErrorCodes.DATA_CLONE,
         message: `result is not structured-cloneable: ${(err as Error).message}`,
       };
@@ -107,23 +123,26 @@ async function load(arg: LoadArg): Promise<LoadedInfo> {
   const mod = (await import(dataUrl)) as { default?: unknown };
   const candidate = mod.default;
   if (typeof candidate !== 'object' || candidate === null) {
-    throw Object.assign(new Error(`${arg.entryPath}: the default export must be a plugin object`), {
-      code: ErrorCodes.LOAD_FAILED,
-    });
+    throw new SandboxError(
+      ErrorCodes.LOAD_FAILED,
+      `${arg.entryPath}: the default export must be a plugin object`,
+    );
   }
   const p = candidate as Plugin;
   const toolTable = p.tools;
   if (typeof toolTable !== 'object' || toolTable === null) {
-    throw Object.assign(new Error(`${arg.entryPath}: the plugin has no "tools" object`), {
-      code: ErrorCodes.LOAD_FAILED,
-    });
+    throw new SandboxError(
+      ErrorCodes.LOAD_FAILED,
+      `${arg.entryPath}: the plugin has no "tools" object`,
+    );
   }
   const next = new Map<string, AnyTool>();
   for (const [name, tool] of Object.entries(toolTable)) {
     if (typeof tool?.handler !== 'function') {
-      throw Object.assign(new Error(`${arg.entryPath}: tool "${name}" has no handler function`), {
-        code: ErrorCodes.LOAD_FAILED,
-      });
+      throw new SandboxError(
+        ErrorCodes.LOAD_FAILED,
+        `${arg.entryPath}: tool "${name}" has no handler function`,
+      );
     }
     next.set(name, tool as AnyTool);
   }
@@ -185,7 +204,7 @@ function settle(id: number, work: Promise<unknown>): void {
     },
     (err: unknown) => {
       calls.delete(id);
-      post({ t: 'err', id, error: toWireError(err) });
+      post({ t: 'err', id, error: wire(err) });
     },
   );
 }
@@ -196,7 +215,11 @@ function onCall(id: number, toolName: string, args: unknown): void {
     post({
       t: 'err',
       id,
-      error: { code: ErrorCodes.UNKNOWN_TOOL, message: `unknown tool "${toolName}"` },
+      error: {
+        fromMolt: true,
+        code: ErrorCodes.UNKNOWN_TOOL,
+        message: `unknown tool "${toolName}"`,
+      },
     });
     return;
   }
@@ -207,7 +230,7 @@ function onCall(id: number, toolName: string, args: unknown): void {
     out = tool.handler(args, ctx);
   } catch (err) {
     calls.delete(id);
-    post({ t: 'err', id, error: toWireError(err) });
+    post({ t: 'err', id, error: wire(err) });
     return;
   }
   // A synchronous handler answers without a promise allocation or an extra tick.
