@@ -1,9 +1,8 @@
 /**
  * Runs inside a sandbox worker: evaluates one plugin entry and answers the host's requests.
  *
- * The entry is evaluated from the very bytes that were hashed (as a data: URL), so the buildId
- * this worker reports is the proof of the code it runs, not of a file that may have changed
- * between the hash and the import.
+ * The buildId this worker reports is the sha256 of the entry it evaluated: the proof of which
+ * code runs, checked by the host against the manifest.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -96,31 +95,30 @@ class CallContext implements ToolContext {
   }
 }
 
-/** Maps stack frames of the data: URL module back to the artifact's entry file. */
-function installStackMapping(dataUrl: string, fileUrl: string): void {
-  Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]) => {
-    const head = `${err.name}${err.message ? `: ${err.message}` : ''}`;
-    const lines = frames.map((f) => {
-      if (f.getFileName() !== dataUrl) return `    at ${f.toString()}`;
-      const where = `${fileUrl}:${f.getLineNumber()}:${f.getColumnNumber()}`;
-      const fn = f.getFunctionName();
-      return fn ? `    at ${f.isAsync() ? 'async ' : ''}${fn} (${where})` : `    at ${where}`;
-    });
-    return [head, ...lines].join('\n');
-  };
-}
-
 function describeTool(name: string, tool: AnyTool): ToolInfo {
   const inputSchema: JsonSchema = tool.inputSchema ?? { type: 'object' };
   return { name, description: tool.description ?? '', inputSchema };
 }
 
+async function hashFile(path: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
 async function load(arg: LoadArg): Promise<LoadedInfo> {
-  const bytes = await readFile(arg.entryPath);
-  const buildId = createHash('sha256').update(bytes).digest('hex');
-  const dataUrl = `data:text/javascript;base64,${bytes.toString('base64')}`;
-  installStackMapping(dataUrl, pathToFileURL(arg.entryPath).href);
-  const mod = (await import(dataUrl)) as { default?: unknown };
+  // Hash, evaluate, hash again: the reported buildId is that of the bytes evaluated unless the
+  // file changed during the import, which is refused. (The store never rewrites a file.)
+  const buildId = await hashFile(arg.entryPath);
+  const url = pathToFileURL(arg.entryPath);
+  url.searchParams.set('build', buildId.slice(0, 12));
+  const mod = (await import(url.href)) as { default?: unknown };
+  if ((await hashFile(arg.entryPath)) !== buildId) {
+    throw new SandboxError(
+      ErrorCodes.BUILD_MISMATCH,
+      `${arg.entryPath} changed while it was being loaded`,
+    );
+  }
   const candidate = mod.default;
   if (typeof candidate !== 'object' || candidate === null) {
     throw new SandboxError(

@@ -94,3 +94,29 @@ test("ctx gives the plugin its manifest config and a log that reaches the host's
     await host.close();
   }
 });
+
+test('the entry runs from its artifact folder: import.meta.url, createRequire and artifactDir work', async () => {
+  const host = await createHost();
+  try {
+    const source = `import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+const require = createRequire(import.meta.url);
+let dir;
+export default {
+  init(ctx) { dir = ctx.artifactDir; },
+  tools: { read: { handler: () => ({
+    manifest: require('./molt.json').name,
+    sameDir: new URL('.', import.meta.url).pathname.replace(/\\/$/, '') === dir,
+    viaDir: JSON.parse(readFileSync(dir + '/molt.json', 'utf8')).version,
+  }) } },
+};`;
+    await host.load(await writeArtifact({ name: 'files', version: '3.1.4', source }));
+    assert.deepEqual(await host.call('files', 'read', {}), {
+      manifest: 'files',
+      sameDir: true,
+      viaDir: '3.1.4',
+    });
+  } finally {
+    await host.close();
+  }
+});
