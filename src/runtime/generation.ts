@@ -6,7 +6,7 @@ import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
 import type { LoadedInfo } from '../sandbox/protocol.js';
-import type { CallOptions, WorkerSandbox } from '../sandbox/worker-sandbox.js';
+import type { CallOptions, CallTracker, WorkerSandbox } from '../sandbox/worker-sandbox.js';
 
 export type GenerationState =
   | 'starting'
@@ -40,7 +40,7 @@ export interface CallCounters {
 
 let nextGenerationId = 1;
 
-export class Generation {
+export class Generation implements CallTracker {
   readonly id = nextGenerationId++;
   readonly artifact: Artifact;
   readonly sandbox: WorkerSandbox;
@@ -119,20 +119,12 @@ export class Generation {
     }
     this.#inFlight++;
     this.#counters.calls++;
-    return this.sandbox.call(tool, args, options).then(
-      (value) => {
-        this.#settled();
-        return value;
-      },
-      (err: unknown) => {
-        this.#counters.errors++;
-        this.#settled();
-        throw err;
-      },
-    );
+    return this.sandbox.call(tool, args, options, this);
   }
 
-  #settled(): void {
+  /** CallTracker: the sandbox reports each call's end here, once. */
+  settled(failed: boolean): void {
+    if (failed) this.#counters.errors++;
     if (--this.#inFlight === 0 && this.#drainWaiters.length > 0) {
       const waiters = this.#drainWaiters;
       this.#drainWaiters = [];

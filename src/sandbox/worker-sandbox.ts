@@ -41,9 +41,15 @@ export interface SandboxHooks {
   onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
 }
 
+/** Told when a call settles, before its promise does: in-flight accounting without a `.then`. */
+export interface CallTracker {
+  settled(failed: boolean): void;
+}
+
 interface PendingCall {
   resolve(value: unknown): void;
   reject(err: unknown): void;
+  tracker: CallTracker | undefined;
   deadline: number;
   onProgress: ((p: Progress) => void) | undefined;
   signal: AbortSignal | undefined;
@@ -161,16 +167,26 @@ export class WorkerSandbox {
     });
   }
 
-  /** A tool call: settles exactly once, with the handler's value or a typed error. */
-  call(tool: string, args: unknown, options?: CallOptions): Promise<unknown> {
-    if (this.#state !== 'running') return Promise.reject(this.#endedError());
+  /**
+   * A tool call: settles exactly once, with the handler's value or a typed error. `tracker` (if
+   * given) is told first, once, on every path — including refusals before anything is sent.
+   */
+  call(tool: string, args: unknown, options?: CallOptions, tracker?: CallTracker): Promise<unknown> {
+    if (this.#state !== 'running') {
+      tracker?.settled(true);
+      return Promise.reject(this.#endedError());
+    }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(cancelled(signal));
+    if (signal?.aborted) {
+      tracker?.settled(true);
+      return Promise.reject(cancelled(signal));
+    }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const pending: PendingCall = {
         resolve,
         reject,
+        tracker,
         deadline: performance.now() + this.#callTimeoutMs,
         onProgress: options?.onProgress,
         signal,
@@ -181,14 +197,14 @@ export class WorkerSandbox {
           if (this.#calls.delete(id)) {
             const err = cancelled(signal);
             this.#send({ t: 'cancel', id, reason: toWireError(err) });
-            reject(err);
+            fail(pending, err);
           }
         };
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
       this.#calls.set(id, pending);
       if (this.#sweepTimer === undefined) this.#armSweep(this.#callTimeoutMs);
-      this.#post({ t: 'call', id, tool, args }, () => this.#takeCall(id), reject);
+      this.#post({ t: 'call', id, tool, args }, () => this.#takeCall(id), (err) => fail(pending, err));
     });
   }
 
@@ -241,13 +257,15 @@ export class WorkerSandbox {
     switch (msg.t) {
       case 'ok': {
         const call = this.#takeCall(msg.id);
-        if (call !== undefined) call.resolve(msg.value);
-        else this.#takeOp(msg.id)?.resolve(msg.value);
+        if (call !== undefined) {
+          call.tracker?.settled(false);
+          call.resolve(msg.value);
+        } else this.#takeOp(msg.id)?.resolve(msg.value);
         return;
       }
       case 'err': {
         const call = this.#takeCall(msg.id);
-        if (call !== undefined) call.reject(fromWireError(msg.error, ErrorCodes.PLUGIN_ERROR));
+        if (call !== undefined) fail(call, fromWireError(msg.error, ErrorCodes.PLUGIN_ERROR));
         else this.#takeOp(msg.id)?.reject(msg.error);
         return;
       }
@@ -296,7 +314,7 @@ export class WorkerSandbox {
         `call did not finish within ${this.#callTimeoutMs} ms`,
       );
       this.#send({ t: 'cancel', id, reason: toWireError(err) });
-      call.reject(err);
+      fail(call, err);
     }
     if (expired > 0) this.#probe();
   }
@@ -352,7 +370,7 @@ export class WorkerSandbox {
     this.#ops.clear();
     for (const c of calls) {
       if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
-      c.reject(error);
+      fail(c, error);
     }
     for (const o of ops) {
       if (o.timer !== undefined) clearTimeout(o.timer);
@@ -362,6 +380,11 @@ export class WorkerSandbox {
     if (!expected) this.onCrash?.(exit);
     return exit;
   }
+}
+
+function fail(call: PendingCall, err: unknown): void {
+  call.tracker?.settled(true);
+  call.reject(err);
 }
 
 function cancelled(signal: AbortSignal): MoltError {
