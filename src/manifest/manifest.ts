@@ -48,7 +48,8 @@ export interface ManifestProblem {
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
-ajv.addFormat('semver', (v: string) => semver.valid(v) !== null);
+// Strict: `semver.valid` also accepts ' 1.0.0' and 'v1.0.0', which would not round-trip.
+ajv.addFormat('semver', (v: string) => /^\d/.test(v) && v.trim() === v && semver.valid(v) !== null);
 ajv.addFormat('semver-range', (v: string) => semver.validRange(v) !== null);
 ajv.addFormat('relative-path', (v: string) => {
   if (v.length === 0 || isAbsolute(v) || v.includes('\0')) return false;

@@ -171,7 +171,12 @@ export class WorkerSandbox {
    * A tool call: settles exactly once, with the handler's value or a typed error. `tracker` (if
    * given) is told first, once, on every path — including refusals before anything is sent.
    */
-  call(tool: string, args: unknown, options?: CallOptions, tracker?: CallTracker): Promise<unknown> {
+  call(
+    tool: string,
+    args: unknown,
+    options?: CallOptions,
+    tracker?: CallTracker,
+  ): Promise<unknown> {
     if (this.#state !== 'running') {
       tracker?.settled(true);
       return Promise.reject(this.#endedError());
@@ -204,7 +209,11 @@ export class WorkerSandbox {
       }
       this.#calls.set(id, pending);
       if (this.#sweepTimer === undefined) this.#armSweep(this.#callTimeoutMs);
-      this.#post({ t: 'call', id, tool, args }, () => this.#takeCall(id), (err) => fail(pending, err));
+      this.#post(
+        { t: 'call', id, tool, args },
+        () => this.#takeCall(id),
+        (err) => fail(pending, err),
+      );
     });
   }
 

@@ -158,7 +158,18 @@ describe('validateManifest', () => {
   });
 
   test('a version that is not semver is invalid', () => {
-    for (const version of ['1.0', '1', 'latest', '1.0.0.0', '', '^1.0.0']) {
+    for (const version of [
+      '1.0',
+      '1',
+      'latest',
+      '1.0.0.0',
+      '',
+      '^1.0.0',
+      ' 1.0.0',
+      'v1.0.0',
+      '1.0.0\n',
+      '=1.0.0',
+    ]) {
       const problems = problemsOf(() => validateManifest({ ...good, version }));
       assert.deepEqual(
         problems.map((p) => p.path),

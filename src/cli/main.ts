@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/** The `molt` command line. Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 no host. */
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { startControl } from '../control/server.js';
+import { DevSession } from '../dev/dev.js';
+import { pack } from '../pack/index.js';
+import { logs } from './logs.js';
+import { EXIT, fail, line, ms, out } from './output.js';
+import { act, call, status } from './remote.js';
+import { defaultDataDir, openDeployment, serve, untilSignal } from './serve.js';
+
+const program = new Command('molt')
+  .description('Hot-swap live Node.js plugins: no restart, no dropped call, no lost state.')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage));
+
+const dataOption = [
+  '--data <dir>',
+  'data folder of the host (store, catalog, audit log, control endpoint)',
+] as const;
+
+/** Runs a command's body, mapping errors to their exit code. */
+const run =
+  <A extends unknown[]>(body: (...args: A) => Promise<void>) =>
+  async (...args: A): Promise<void> => {
+    try {
+      await body(...args);
+    } catch (err) {
+      process.exit(fail(err));
+    }
+  };
+
+program
+  .command('serve')
+  .description('load every artifact in DIR (.molt files and plugin folders), watch it and serve')
+  .argument('<dir>', 'the plugins folder')
+  .option(
+    '--data <dir>',
+    'data folder: store, catalog, audit log, control endpoint (default: .molt beside DIR)',
+  )
+  .option('--probation <ms>', 'how long a replaced version stays warm for rollback', '30000')
+  .option('--stable <ms>', 'how long a file must stay unchanged before it is read', '200')
+  .action(
+    run(async (dir: string, opts: { data?: string; probation: string; stable: string }) => {
+      const running = await serve(dir, opts);
+      untilSignal(running.stop);
+    }),
+  );
+
+program
+  .command('dev')
+  .description('rebuild plugin source projects in DIR on save and reload them in place')
+  .argument('<dir>', 'a plugin project, or a folder of plugin projects')
+  .option(
+    '--data <dir>',
+    'data folder: store, catalog, audit log, control endpoint (default: .molt beside DIR)',
+  )
+  .action(
+    run(async (dir: string, opts: { data?: string }) => {
+      const dataDir = resolve(opts.data ?? defaultDataDir(dir));
+      const deployment = await openDeployment(dataDir, '0');
+      const session = new DevSession(dir, deployment, (r) =>
+        line(
+          r.ok
+            ? `✓ ${r.name}@${r.version} ${r.buildId.slice(0, 12)} ${r.action} in ${ms(r.ms)}`
+            : `✗ ${r.name}: ${r.message} (the running version keeps serving)`,
+        ),
+      );
+      await session.start();
+      const control = await startControl(deployment, dataDir);
+      line(`ready: watching ${resolve(dir)} (data ${dataDir})`);
+      untilSignal(async () => {
+        await session.close();
+        await control.close();
+        await deployment.close();
+      });
+    }),
+  );
+
+program
+  .command('pack')
+  .description('build a plugin project into NAME-VERSION.molt')
+  .argument('[dir]', 'the plugin project', '.')
+  .option('-o, --out <dir>', 'where to write the .molt (default: the project)')
+  .action(
+    run(async (dir: string, opts: { out?: string }) => {
+      const r = await pack(dir, opts.out === undefined ? {} : { outDir: opts.out });
+      out(r.file);
+      line(`packed ${r.manifest.name}@${r.manifest.version} build ${r.manifest.buildId}`);
+    }),
+  );
+
+program
+  .command('status')
+  .description('the plugins of a running host')
+  .option(...dataOption, '.molt')
+  .option('--json', 'machine-readable output')
+  .action(
+    run(async (opts: { data: string; json?: boolean }) =>
+      status(resolve(opts.data), opts.json === true),
+    ),
+  );
+
+for (const action of ['reload', 'rollback'] as const) {
+  program
+    .command(action)
+    .description(
+      action === 'reload'
+        ? 'reload a plugin in a fresh generation'
+        : 'go back to the previous version',
+    )
+    .argument('<name>', 'the plugin')
+    .option(...dataOption, '.molt')
+    .action(
+      run(async (name: string, opts: { data: string }) => act(resolve(opts.data), action, name)),
+    );
+}
+
+program
+  .command('call')
+  .description('call a tool of a running host and print its result')
+  .argument('<name>', 'the plugin')
+  .argument('<tool>', 'the tool')
+  .argument('[args]', 'the arguments, as JSON', '{}')
+  .option(...dataOption, '.molt')
+  .action(
+    run(async (name: string, tool: string, args: string, opts: { data: string }) =>
+      call(resolve(opts.data), name, tool, args),
+    ),
+  );
+
+program
+  .command('logs')
+  .description('the audit log: every load, reload, failure, rollback and removal')
+  .option(...dataOption, '.molt')
+  .option('-f, --follow', 'keep printing new entries')
+  .option('-n, --lines <n>', 'only the last N entries')
+  .option('--json', 'raw JSON lines')
+  .action(
+    run(async (opts: { data: string; follow?: boolean; lines?: string; json?: boolean }) =>
+      logs(resolve(opts.data), opts),
+    ),
+  );
+
+await program.parseAsync();

@@ -1,0 +1,55 @@
+/** `molt status`, `molt reload NAME`, `molt rollback NAME`: ask a running host. */
+import { control } from '../control/client.js';
+import type { PluginStatus } from '../deploy/deployment.js';
+import type { LoadResult } from '../runtime/slot.js';
+import { ms, out, table } from './output.js';
+
+export async function status(dataDir: string, json: boolean): Promise<void> {
+  const { plugins } = await control<{ plugins: PluginStatus[] }>(dataDir, 'GET', '/v1/status');
+  if (json) return out(JSON.stringify(plugins, null, 2));
+  if (plugins.length === 0) return out('no plugins loaded');
+  const rows = [
+    ['NAME', 'VERSION', 'BUILD', 'STATE', 'IN-FLIGHT', 'CALLS', 'ERRORS', 'RELOADS', 'LAST RELOAD'],
+  ];
+  for (const p of plugins) {
+    rows.push([
+      p.name,
+      p.version,
+      p.buildId.slice(0, 12),
+      p.state,
+      String(p.inFlight),
+      String(p.stats.calls),
+      String(p.stats.errors),
+      String(p.stats.reloads),
+      ms(p.stats.lastReloadMs),
+    ]);
+  }
+  out(table(rows));
+}
+
+export async function act(
+  dataDir: string,
+  action: 'reload' | 'rollback',
+  name: string,
+): Promise<void> {
+  const r = await control<LoadResult>(
+    dataDir,
+    'POST',
+    `/v1/plugins/${encodeURIComponent(name)}/${action}`,
+  );
+  out(
+    `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`,
+  );
+}
+
+export async function call(
+  dataDir: string,
+  name: string,
+  tool: string,
+  json: string | undefined,
+): Promise<void> {
+  const args: unknown = json === undefined ? {} : JSON.parse(json);
+  const path = `/v1/plugins/${encodeURIComponent(name)}/call/${encodeURIComponent(tool)}`;
+  const { result } = await control<{ result: unknown }>(dataDir, 'POST', path, args);
+  out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
+}

@@ -1,0 +1,40 @@
+/** Sends every host transition to the audit log, with versions, buildIds and step timings. */
+import type { AuditLog } from '../catalog/audit.js';
+import type { Host } from '../runtime/host.js';
+
+export function attachAudit(host: Host, audit: AuditLog): void {
+  host.on('reload.succeeded', (e) => {
+    void audit.append(e.kind, e.name, {
+      from: e.from,
+      to: e.to,
+      stateTransferred: e.stateTransferred,
+      timings: e.timings,
+    });
+  });
+  host.on('reload.failed', (e) => {
+    void audit.append('failure', e.name, {
+      kind: e.kind,
+      from: e.from,
+      to: e.to,
+      error: e.error,
+      timings: e.timings,
+    });
+  });
+  host.on('reload.rolledBack', (e) => {
+    if (e.reason === 'crash')
+      void audit.append('rollback', e.name, { from: e.from, to: e.to, reason: e.reason });
+  });
+  host.on('plugin.crashed', (e) => {
+    void audit.append('crash', e.name, {
+      from: e.from,
+      error: e.error,
+      inProbation: e.inProbation,
+    });
+  });
+  host.on('plugin.recovered', (e) => {
+    void audit.append('recovered', e.name, { to: e.to, attempts: e.attempts });
+  });
+  host.on('generation.retired', (e) => {
+    void audit.append('retired', e.name, { from: e.from, drainMs: e.drainMs, forced: e.forced });
+  });
+}

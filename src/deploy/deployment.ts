@@ -1,0 +1,312 @@
+/**
+ * A host that a team deploys: artifacts enter through the store, the catalog records what is
+ * installed and active, every transition goes to the audit log, and a restarted process comes
+ * back to the last consistent state (G6).
+ *
+ * Order of a change, chosen so a SIGKILL between any two steps is harmless: accept into the
+ * store (atomic rename) → record as installed → swap in memory → record as active. A restart
+ * before the last step serves the previous active version, which is still installed.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { AuditLog } from '../catalog/audit.js';
+import {
+  Catalog,
+  type PluginRecord,
+  record,
+  sameKey,
+  type VersionKey,
+} from '../catalog/catalog.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
+import type { HostOptions } from '../runtime/options.js';
+import type { LoadResult } from '../runtime/slot.js';
+import { Store, type StoredArtifact } from '../store/store.js';
+import { attachAudit } from './audit-events.js';
+
+/** Points a test can stop the process at, in the order a change passes them. */
+export type DeployStep =
+  | 'accepted'
+  | 'installed'
+  | 'swapped'
+  | 'activated'
+  | 'catalog.beforeRename';
+
+export interface DeploymentOptions extends HostOptions {
+  dataDir: string;
+  /** Test hook, called as each step of a change completes. */
+  onStep?: (step: DeployStep, name: string) => void;
+}
+
+export interface InstallResult extends LoadResult {
+  action: 'loaded' | 'reloaded' | 'unchanged';
+}
+
+export interface PluginStatus extends PluginInfo {
+  knownGood: VersionKey | null;
+  installed: number;
+}
+
+export class Deployment {
+  readonly host: Host;
+  readonly store: Store;
+  readonly catalog: Catalog;
+  readonly audit: AuditLog;
+  readonly dataDir: string;
+  readonly #onStep: (step: DeployStep, name: string) => void;
+  readonly #probationMs: number;
+  readonly #chains = new Map<string, Promise<unknown>>();
+  readonly #trustTimers = new Map<string, NodeJS.Timeout>();
+  #currentName = '';
+
+  private constructor(parts: {
+    host: Host;
+    store: Store;
+    catalog: Catalog;
+    audit: AuditLog;
+    dataDir: string;
+    options: DeploymentOptions;
+  }) {
+    this.host = parts.host;
+    this.store = parts.store;
+    this.catalog = parts.catalog;
+    this.audit = parts.audit;
+    this.dataDir = parts.dataDir;
+    this.#onStep = parts.options.onStep ?? (() => {});
+    this.#probationMs = parts.options.probationMs ?? 30_000;
+  }
+
+  static async open(options: DeploymentOptions): Promise<Deployment> {
+    const dataDir = resolve(options.dataDir);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    let self: Deployment | undefined;
+    const catalog = await Catalog.open(join(dataDir, 'catalog.json'), {
+      beforeRename: () => {
+        if (self !== undefined) self.#onStep('catalog.beforeRename', self.#currentName);
+      },
+    });
+    const store = new Store(join(dataDir, 'store'));
+    await store.sweep();
+    const audit = new AuditLog(join(dataDir, 'audit.jsonl'));
+    const host = await createHost(options);
+    self = new Deployment({ host, store, catalog, audit, dataDir, options });
+    attachAudit(host, audit);
+    await self.#finishPendingDeletes();
+    await store.sweep();
+    await self.#restore();
+    return self;
+  }
+
+  /** Accepts an artifact (a `.molt` file or a folder) into the store and makes it active. */
+  async install(source: string): Promise<InstallResult> {
+    return this.activate(await this.stage(source));
+  }
+
+  /** Accepts an artifact into the store and records it as installed; runs none of its code. */
+  async stage(source: string): Promise<StoredArtifact> {
+    const art = await this.store.accept(source);
+    await this.#serial(art.name, async () => {
+      this.#onStep('accepted', art.name);
+      await this.#write(art.name, (r) => {
+        if (!r.installed.some((k) => sameKey(k, art))) {
+          r.installed.push({
+            version: art.version,
+            buildId: art.buildId,
+            installedAt: new Date().toISOString(),
+          });
+          void this.audit.append('install', art.name, { to: key(art) });
+        }
+        r.pendingDelete = r.pendingDelete.filter((k) => !sameKey(k, art));
+      });
+      this.#onStep('installed', art.name);
+    });
+    return art;
+  }
+
+  /** Makes an installed version the active one: load, or reload with the full handover. */
+  activate(target: VersionKey & { name: string }): Promise<InstallResult> {
+    return this.#serial(target.name, async () => {
+      const { name } = target;
+      const current = this.host.plugins().find((p) => p.name === name);
+      if (current !== undefined && sameKey(current, target))
+        return { ...loadResult(current), action: 'unchanged' as const };
+      const dir = this.store.path(name, target.version, target.buildId);
+      const result =
+        current === undefined ? await this.host.load(dir) : await this.host.reload(name, dir);
+      this.#onStep('swapped', name);
+      await this.#markActive(name, result);
+      this.#onStep('activated', name);
+      return {
+        ...result,
+        action: current === undefined ? ('loaded' as const) : ('reloaded' as const),
+      };
+    });
+  }
+
+  /** Re-runs the active artifact in a fresh generation (state handed over). */
+  reload(name: string): Promise<InstallResult> {
+    return this.#serial(name, async () => {
+      const active = this.catalog.plugin(name)?.active;
+      if (active == null || !this.#loaded(name)) throw unknown(name);
+      const r = await this.host.reload(name, this.store.path(name, active.version, active.buildId));
+      return { ...r, action: 'reloaded' as const };
+    });
+  }
+
+  rollback(name: string): Promise<LoadResult> {
+    return this.#serial(name, async () => {
+      const r = await this.host.rollback(name);
+      await this.#markActive(name, r);
+      return r;
+    });
+  }
+
+  /** Unloads the plugin and marks every version of it for deletion on the next start. */
+  remove(name: string): Promise<void> {
+    return this.#serial(name, async () => {
+      if (this.#loaded(name)) await this.host.unload(name);
+      await this.#write(name, (r) => {
+        r.pendingDelete = r.installed.map(key);
+        r.active = null;
+        r.knownGood = null;
+      });
+      this.#clearTrust(name);
+      await this.audit.append('remove', name, {});
+    });
+  }
+
+  /** Marks one inactive version for deletion on the next start (its file left the folder). */
+  forget(name: string, version: VersionKey): Promise<void> {
+    return this.#serial(name, async () => {
+      const r = this.catalog.plugin(name);
+      if (
+        r === undefined ||
+        sameKey(r.active, version) ||
+        r.pendingDelete.some((k) => sameKey(k, version))
+      )
+        return;
+      await this.#write(name, (rec) => {
+        if (rec.installed.some((k) => sameKey(k, version))) rec.pendingDelete.push(key(version));
+      });
+    });
+  }
+
+  status(): PluginStatus[] {
+    return this.host.plugins().map((p) => {
+      const r = this.catalog.plugin(p.name);
+      return { ...p, knownGood: r?.knownGood ?? null, installed: r?.installed.length ?? 0 };
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#trustTimers.values()) clearTimeout(t);
+    this.#trustTimers.clear();
+    await Promise.allSettled([...this.#chains.values()]);
+    await this.host.close();
+    await this.audit.flush();
+  }
+
+  /** Records the active version; it becomes known-good once it has served its probation. */
+  async #markActive(name: string, active: VersionKey): Promise<void> {
+    await this.#write(name, (r) => {
+      r.active = key(active);
+      r.knownGood ??= key(active);
+    });
+    this.#clearTrust(name);
+    const trust = async (): Promise<void> => {
+      this.#trustTimers.delete(name);
+      const live = this.host.plugins().find((p) => p.name === name);
+      if (live === undefined || !sameKey(live, active)) return;
+      await this.#write(name, (r) => {
+        r.knownGood = key(active);
+      }).catch(() => {});
+    };
+    if (this.#probationMs === 0) return trust();
+    const timer = setTimeout(() => void trust(), this.#probationMs);
+    timer.unref();
+    this.#trustTimers.set(name, timer);
+  }
+
+  #clearTrust(name: string): void {
+    const t = this.#trustTimers.get(name);
+    if (t !== undefined) clearTimeout(t);
+    this.#trustTimers.delete(name);
+  }
+
+  async #finishPendingDeletes(): Promise<void> {
+    for (const [name, r] of Object.entries(this.catalog.data.plugins)) {
+      if (r.pendingDelete.length === 0) continue;
+      for (const k of r.pendingDelete) {
+        await this.store.remove(name, k.version, k.buildId);
+        await this.audit.append('delete', name, { version: k.version, buildId: k.buildId });
+      }
+      await this.catalog.update((d) => {
+        const rec = d.plugins[name];
+        if (rec === undefined) return;
+        rec.installed = rec.installed.filter((i) => !rec.pendingDelete.some((k) => sameKey(k, i)));
+        rec.pendingDelete = [];
+        if (rec.installed.length === 0 && rec.active === null) delete d.plugins[name];
+      });
+    }
+  }
+
+  /** Loads each plugin's active version; falls back to its known-good one if that fails. */
+  async #restore(): Promise<void> {
+    for (const [name, r] of Object.entries(this.catalog.data.plugins)) {
+      const candidates = [r.active, r.knownGood].filter(
+        (k, i, all): k is VersionKey => k != null && (i === 0 || !sameKey(k, all[0])),
+      );
+      for (const k of candidates) {
+        try {
+          const loaded = await this.host.load(this.store.path(name, k.version, k.buildId));
+          if (!sameKey(loaded, r.active)) {
+            await this.#write(name, (rec) => {
+              rec.active = key(loaded);
+            });
+          }
+          break;
+        } catch (err) {
+          await this.audit.append('restore.failed', name, {
+            version: k.version,
+            buildId: k.buildId,
+            error: isMoltError(err) ? { code: err.code, message: err.message } : String(err),
+          });
+        }
+      }
+    }
+  }
+
+  #write(name: string, change: (r: PluginRecord) => void): Promise<void> {
+    this.#currentName = name;
+    return this.catalog.update((d) => change(record(d, name)));
+  }
+
+  #loaded(name: string): boolean {
+    return this.host.plugins().some((p) => p.name === name);
+  }
+
+  /** Changes to one plugin run one at a time, so catalog and host never disagree for long. */
+  #serial<T>(name: string, task: () => Promise<T>): Promise<T> {
+    const run = (this.#chains.get(name) ?? Promise.resolve()).then(task);
+    const tail = run.catch(() => {});
+    this.#chains.set(name, tail);
+    void tail.then(() => {
+      if (this.#chains.get(name) === tail) this.#chains.delete(name);
+    });
+    return run;
+  }
+}
+
+function key(k: VersionKey): VersionKey {
+  return { version: k.version, buildId: k.buildId };
+}
+
+function loadResult(p: PluginInfo): LoadResult {
+  return { name: p.name, version: p.version, buildId: p.buildId };
+}
+
+function unknown(name: string): MoltError {
+  return new MoltError(ErrorCodes.UNKNOWN_PLUGIN, `no plugin named "${name}" is installed`, {
+    details: { plugin: name },
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * `molt dev DIR`: DIR holds plugin source projects (folders with a package.json, or DIR
+ * itself). On save the changed project is rebuilt with esbuild and reloaded in place; a build
+ * error keeps the running version and is reported with its file:line:column.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { type FSWatcher, watch } from 'chokidar';
+import type { VersionKey } from '../catalog/catalog.js';
+import type { Deployment } from '../deploy/deployment.js';
+import { isMoltError } from '../errors/errors.js';
+import { buildPlugin, writeArtifactDir } from '../pack/index.js';
+
+export type DevReport =
+  | { ok: true; name: string; version: string; buildId: string; ms: number; action: string }
+  | { ok: false; project: string; name: string; code: string; message: string };
+
+export class DevSession {
+  readonly dir: string;
+  readonly #deployment: Deployment;
+  readonly #report: (r: DevReport) => void;
+  readonly #debounceMs: number;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #again = new Set<string>();
+  readonly #builds = new Map<string, VersionKey>();
+  #watcher: FSWatcher | undefined;
+
+  constructor(
+    dir: string,
+    deployment: Deployment,
+    report: (r: DevReport) => void,
+    debounceMs = 30,
+  ) {
+    this.dir = resolve(dir);
+    this.#deployment = deployment;
+    this.#report = report;
+    this.#debounceMs = debounceMs;
+  }
+
+  async start(): Promise<void> {
+    for (const project of await this.#projects()) await this.rebuild(project);
+    const watcher = watch(this.dir, {
+      ignoreInitial: true,
+      ignored: (p: string) =>
+        /(^|[/\\])(node_modules|dist|\.[^/\\]+)([/\\]|$)/.test(relative(this.dir, p)),
+    });
+    this.#watcher = watcher;
+    watcher.on('all', (_e, path) => void this.#changed(path));
+    await new Promise<void>((r) => watcher.once('ready', () => r()));
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    await this.#watcher?.close();
+    await Promise.allSettled([...this.#running.values()]);
+  }
+
+  /** Builds a project and makes the result active; overlapping requests run once more after. */
+  rebuild(project: string): Promise<void> {
+    const running = this.#running.get(project);
+    if (running !== undefined) {
+      this.#again.add(project);
+      return running;
+    }
+    const run = (async () => {
+      do {
+        this.#again.delete(project);
+        await this.#build(project);
+      } while (this.#again.has(project));
+    })().finally(() => this.#running.delete(project));
+    this.#running.set(project, run);
+    return run;
+  }
+
+  async #build(project: string): Promise<void> {
+    const started = performance.now();
+    const tmp = join(this.#deployment.dataDir, 'dev', randomBytes(6).toString('hex'));
+    try {
+      const built = await buildPlugin(project);
+      await writeArtifactDir(tmp, built);
+      const r = await this.#deployment.install(tmp);
+      // Earlier dev builds of this plugin are dead weight: they go on the next start.
+      const previous = this.#builds.get(r.name);
+      if (previous !== undefined && previous.buildId !== r.buildId)
+        await this.#deployment.forget(r.name, previous);
+      this.#builds.set(r.name, { version: r.version, buildId: r.buildId });
+      this.#report({
+        ok: true,
+        name: r.name,
+        version: r.version,
+        buildId: r.buildId,
+        action: r.action,
+        ms: performance.now() - started,
+      });
+    } catch (err) {
+      this.#report({
+        ok: false,
+        project,
+        name: await projectName(project),
+        code: isMoltError(err) ? err.code : 'PACK_FAILED',
+        message: (err as Error).message,
+      });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  #changed(path: string): void {
+    const rel = relative(this.dir, path);
+    const project = rel.includes(sep) ? join(this.dir, rel.split(sep)[0]!) : this.dir;
+    const old = this.#timers.get(project);
+    if (old !== undefined) clearTimeout(old);
+    this.#timers.set(
+      project,
+      setTimeout(async () => {
+        this.#timers.delete(project);
+        if ((await stat(join(project, 'package.json')).catch(() => undefined)) !== undefined) {
+          void this.rebuild(project);
+        }
+      }, this.#debounceMs),
+    );
+  }
+
+  async #projects(): Promise<string[]> {
+    if ((await stat(join(this.dir, 'package.json')).catch(() => undefined)) !== undefined)
+      return [this.dir];
+    const out: string[] = [];
+    for (const e of await readdir(this.dir, { withFileTypes: true })) {
+      if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') {
+        const p = join(this.dir, e.name);
+        if ((await stat(join(p, 'package.json')).catch(() => undefined)) !== undefined) out.push(p);
+      }
+    }
+    return out.sort();
+  }
+}
+
+async function projectName(project: string): Promise<string> {
+  try {
+    return String(
+      (JSON.parse(await readFile(join(project, 'package.json'), 'utf8')) as { name?: unknown })
+        .name,
+    );
+  } catch {
+    return project;
+  }
+}

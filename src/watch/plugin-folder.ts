@@ -1,0 +1,228 @@
+/**
+ * The watched plugins folder: every `.molt` file and every artifact folder (one holding
+ * molt.json) at its top level is a candidate. For each plugin the best candidate is made active:
+ * the highest semver; on a tie (same version, other build) the most recently modified file, then
+ * the path that sorts last. A plugin whose last candidate leaves the folder is removed.
+ *
+ * Files are read only once they have stopped changing (chokidar's awaitWriteFinish), events are
+ * debounced per candidate, and reconciles of one plugin never overlap: a burst of events ends in
+ * one reload of the newest.
+ */
+import { stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { type FSWatcher, watch } from 'chokidar';
+import semver from 'semver';
+import type { Deployment } from '../deploy/deployment.js';
+import { isMoltError } from '../errors/errors.js';
+
+export interface Candidate {
+  path: string;
+  name: string;
+  version: string;
+  buildId: string;
+  mtimeMs: number;
+}
+
+export type FolderEvent =
+  | { type: 'accepted'; candidate: Candidate }
+  | { type: 'rejected'; path: string; code: string; message: string }
+  | {
+      type: 'activated';
+      name: string;
+      version: string;
+      buildId: string;
+      action: string;
+      ms: number;
+    }
+  | { type: 'failed'; name: string; version: string; code: string; message: string }
+  | { type: 'removed'; name: string };
+
+export interface PluginFolderOptions {
+  /** How long a file must stay unchanged before it is read (ms). */
+  stableMs?: number;
+  /** Quiet time after the last event on a candidate before it is scanned (ms). */
+  debounceMs?: number;
+  onEvent?: (e: FolderEvent) => void;
+}
+
+export function pickBest(candidates: Candidate[]): Candidate | undefined {
+  return [...candidates].sort(
+    (a, b) =>
+      semver.compare(a.version, b.version) ||
+      a.mtimeMs - b.mtimeMs ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  )[candidates.length - 1];
+}
+
+export class PluginFolder {
+  readonly dir: string;
+  readonly #deployment: Deployment;
+  readonly #options: Required<Omit<PluginFolderOptions, 'onEvent'>>;
+  readonly #emit: (e: FolderEvent) => void;
+  readonly #candidates = new Map<string, Candidate>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #reconciling = new Map<string, Promise<void>>();
+  readonly #dirty = new Set<string>();
+  readonly #scans = new Set<Promise<void>>();
+  #watcher: FSWatcher | undefined;
+
+  constructor(dir: string, deployment: Deployment, options: PluginFolderOptions = {}) {
+    this.dir = resolve(dir);
+    this.#deployment = deployment;
+    this.#options = { stableMs: options.stableMs ?? 200, debounceMs: options.debounceMs ?? 50 };
+    this.#emit = options.onEvent ?? (() => {});
+  }
+
+  /** Starts watching; resolves once every artifact already in the folder has been handled. */
+  async start(): Promise<void> {
+    const watcher = watch(this.dir, {
+      depth: 3,
+      ignoreInitial: false,
+      ignored: (p: string) =>
+        /(^|[/\\])(node_modules|\.[^/\\]+)([/\\]|$)/.test(relative(this.dir, p)),
+      awaitWriteFinish: {
+        stabilityThreshold: this.#options.stableMs,
+        pollInterval: Math.max(10, this.#options.stableMs / 4),
+      },
+    });
+    this.#watcher = watcher;
+    watcher.on('all', (_event, path) => this.#touched(path));
+    await new Promise<void>((r) => watcher.once('ready', () => r()));
+    await this.idle();
+    // Plugins installed earlier whose files left the folder while the host was down.
+    const present = new Set([...this.#candidates.values()].map((c) => c.name));
+    for (const name of Object.keys(this.#deployment.catalog.data.plugins)) {
+      if (!present.has(name)) this.#reconcile(name);
+    }
+    await this.idle();
+  }
+
+  /** Resolves when no scan or reconcile is pending (tests and start-up use it). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (this.#timers.size === 0 && this.#scans.size === 0 && this.#reconciling.size === 0) return;
+      await Promise.all([...this.#scans, ...this.#reconciling.values()]);
+      if (this.#timers.size > 0) await new Promise((r) => setTimeout(r, this.#options.debounceMs));
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    await this.#watcher?.close();
+    await Promise.allSettled([...this.#scans, ...this.#reconciling.values()]);
+  }
+
+  /** Maps a changed path to its candidate: a top-level `.molt` file or top-level folder. */
+  #touched(path: string): void {
+    const rel = relative(this.dir, path);
+    if (rel === '' || rel.startsWith('..')) return;
+    const candidate = join(this.dir, rel.split(sep)[0]!);
+    const old = this.#timers.get(candidate);
+    if (old !== undefined) clearTimeout(old);
+    this.#timers.set(
+      candidate,
+      setTimeout(() => {
+        this.#timers.delete(candidate);
+        this.#track(this.#scan(candidate));
+      }, this.#options.debounceMs),
+    );
+  }
+
+  #track(p: Promise<void>): void {
+    this.#scans.add(p);
+    void p.finally(() => this.#scans.delete(p));
+  }
+
+  async #scan(path: string): Promise<void> {
+    const info = await stat(path).catch(() => undefined);
+    const previous = this.#candidates.get(path);
+    const isArtifact =
+      info !== undefined &&
+      ((info.isFile() && path.endsWith('.molt')) ||
+        (info.isDirectory() &&
+          (await stat(join(path, 'molt.json')).catch(() => undefined)) !== undefined));
+    if (!isArtifact) {
+      if (previous !== undefined) {
+        this.#candidates.delete(path);
+        this.#reconcile(previous.name);
+      }
+      return;
+    }
+    try {
+      const art = await this.#deployment.stage(path);
+      const candidate: Candidate = {
+        path,
+        name: art.name,
+        version: art.version,
+        buildId: art.buildId,
+        mtimeMs: info.mtimeMs,
+      };
+      this.#candidates.set(path, candidate);
+      this.#emit({ type: 'accepted', candidate });
+      if (previous !== undefined && previous.name !== art.name) this.#reconcile(previous.name);
+      this.#reconcile(art.name);
+    } catch (err) {
+      const code = isMoltError(err) ? err.code : 'LOAD_FAILED';
+      this.#emit({ type: 'rejected', path, code, message: (err as Error).message });
+    }
+  }
+
+  /** Brings one plugin to its best candidate; a request during a run reruns once after it. */
+  #reconcile(name: string): void {
+    if (this.#reconciling.has(name)) {
+      this.#dirty.add(name);
+      return;
+    }
+    const run = (async () => {
+      do {
+        this.#dirty.delete(name);
+        await this.#apply(name);
+      } while (this.#dirty.has(name));
+    })().finally(() => this.#reconciling.delete(name));
+    this.#reconciling.set(name, run);
+  }
+
+  async #apply(name: string): Promise<void> {
+    const present = [...this.#candidates.values()].filter((c) => c.name === name);
+    const best = pickBest(present);
+    const record = this.#deployment.catalog.plugin(name);
+    if (best === undefined) {
+      if (record !== undefined && record.installed.length > record.pendingDelete.length) {
+        await this.#deployment.remove(name);
+        this.#emit({ type: 'removed', name });
+      }
+      return;
+    }
+    const started = performance.now();
+    try {
+      const r = await this.#deployment.activate(best);
+      if (r.action !== 'unchanged') {
+        this.#emit({
+          type: 'activated',
+          name,
+          version: r.version,
+          buildId: r.buildId,
+          action: r.action,
+          ms: performance.now() - started,
+        });
+      }
+      // Versions whose files left the folder go on the next start (never the active one).
+      for (const k of this.#deployment.catalog.plugin(name)?.installed ?? []) {
+        if (!present.some((c) => c.version === k.version && c.buildId === k.buildId)) {
+          await this.#deployment.forget(name, k);
+        }
+      }
+    } catch (err) {
+      const code = isMoltError(err) ? err.code : 'LOAD_FAILED';
+      this.#emit({
+        type: 'failed',
+        name,
+        version: best.version,
+        code,
+        message: (err as Error).message,
+      });
+    }
+  }
+}

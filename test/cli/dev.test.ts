@@ -1,0 +1,50 @@
+/** `molt dev`: a save reloads the plugin; a syntax error keeps the old one and says where. */
+import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { MoltProcess, molt } from '../helpers/cli.js';
+import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
+
+const dirs: string[] = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+test('editing a TypeScript source reloads the plugin; a syntax error keeps the old one serving', async () => {
+  const root = await tempDir('dev');
+  dirs.push(root);
+  const projects = join(root, 'projects');
+  const data = join(root, 'data');
+  const project = await writeProject(
+    join(projects, 'calc'),
+    'calc',
+    '0.1.0',
+    pluginSource('first'),
+  );
+  const dev = new MoltProcess(['dev', projects, '--data', data]);
+  const version = async (): Promise<string> =>
+    (await molt(['call', 'calc', 'version', '--data', data])).stdout.trim();
+  try {
+    await dev.waitFor(/✓ calc@0\.1\.0 \w{12} loaded/);
+    await dev.waitFor(/^ready: watching/);
+    assert.equal(await version(), 'first');
+
+    await writeFile(join(project, 'src', 'index.ts'), pluginSource('second'));
+    await dev.waitFor(/✓ calc@0\.1\.0 \w{12} reloaded in [\d.]+ ms/);
+    assert.equal(await version(), 'second');
+
+    await writeFile(
+      join(project, 'src', 'index.ts'),
+      `${pluginSource('broken')}\nconst oops = ;\n`,
+    );
+    const error = await dev.waitFor(/✗ calc:/);
+    assert.match(error, /src\/index\.ts:\d+:\d+/);
+    assert.match(error, /keeps serving/);
+    assert.equal(await version(), 'second');
+
+    await writeFile(join(project, 'src', 'index.ts'), pluginSource('third'));
+    await dev.waitFor(/✓ calc@0\.1\.0 \w{12} reloaded/);
+    assert.equal(await version(), 'third');
+  } finally {
+    await dev.stop();
+  }
+});

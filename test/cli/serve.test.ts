@@ -1,0 +1,161 @@
+/** Issue 3 end to end, through the real CLI: pack, serve, drop in, reload live, status, rollback, remove. */
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { control } from '../../src/control/client.js';
+import { MoltProcess, molt } from '../helpers/cli.js';
+import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
+
+const dirs: string[] = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+/** Copies into the watched folder the way a deploy tool should: write aside, then rename. */
+async function drop(file: string, folder: string): Promise<string> {
+  const target = join(folder, file.split('/').pop()!);
+  await copyFile(file, `${target}.part`);
+  await rename(`${target}.part`, target);
+  return target;
+}
+
+test('pack → serve → drop in → reload under calls → status → rollback → remove', async () => {
+  const root = await tempDir('cli');
+  dirs.push(root);
+  const plugins = join(root, 'plugins');
+  const data = join(root, 'data');
+  const out = join(root, 'out');
+  await mkdir(plugins);
+
+  const packed: string[] = [];
+  for (const [version, tag] of [
+    ['1.0.0', 'one'],
+    ['1.1.0', 'two'],
+  ] as const) {
+    const project = await writeProject(
+      join(root, `src-${version}`),
+      'calc',
+      version,
+      pluginSource(tag),
+    );
+    const r = await molt(['pack', project, '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    packed.push(r.stdout.trim());
+  }
+  assert.deepEqual(
+    packed.map((p) => p.split('/').pop()),
+    ['calc-1.0.0.molt', 'calc-1.1.0.molt'],
+  );
+
+  const host = new MoltProcess([
+    'serve',
+    plugins,
+    '--data',
+    data,
+    '--stable',
+    '50',
+    '--probation',
+    '0',
+  ]);
+  try {
+    await host.waitFor(/^ready: serving 0 plugin/);
+    await drop(packed[0]!, plugins);
+    await host.waitFor(/✓ calc@1\.0\.0 \w{12} loaded/);
+    const call = (tool: string, args: unknown = {}): Promise<{ result: unknown }> =>
+      control(data, 'POST', `/v1/plugins/calc/call/${tool}`, args);
+    assert.deepEqual(await call('add', { a: 2, b: 3 }), { result: 5 });
+    assert.equal((await molt(['call', 'calc', 'version', '--data', data])).stdout.trim(), 'one');
+
+    // A new version arrives while calls run: none fails.
+    let running = true;
+    let calls = 0;
+    const failures: unknown[] = [];
+    const caller = async (): Promise<void> => {
+      for (let i = 0; i < 5_000 && running; i++) {
+        try {
+          await call('version');
+          calls++;
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    };
+    const callers = Array.from({ length: 8 }, caller);
+    await drop(packed[1]!, plugins);
+    await host.waitFor(/✓ calc@1\.1\.0 \w{12} reloaded/);
+    running = false;
+    await Promise.all(callers);
+    assert.deepEqual(failures, []);
+    assert.ok(calls > 0);
+    assert.deepEqual(await call('version'), { result: 'two' });
+
+    const status = await molt(['status', '--data', data]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^NAME\s+VERSION\s+BUILD\s+STATE/m);
+    assert.match(status.stdout, /^calc\s+1\.1\.0\s+\w{12}\s+active/m);
+    const json = JSON.parse((await molt(['status', '--data', data, '--json'])).stdout) as {
+      version: string;
+    }[];
+    assert.equal(json[0]?.version, '1.1.0');
+
+    const back = await molt(['rollback', 'calc', '--data', data]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, /rolled back calc: now 1\.0\.0/);
+    assert.deepEqual(await call('version'), { result: 'one' });
+
+    const missing = await molt(['reload', 'nope', '--data', data]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /UNKNOWN_PLUGIN/);
+
+    // Removing every artifact of the plugin unloads it; its store folders go on the next start.
+    await rm(join(plugins, 'calc-1.0.0.molt'));
+    await rm(join(plugins, 'calc-1.1.0.molt'));
+    await host.waitFor(/- calc unloaded/);
+    await assert.rejects(call('version'), { code: 'UNKNOWN_PLUGIN' });
+    assert.equal(
+      (await readdir(join(data, 'store', 'calc'))).length,
+      2,
+      'files stay until the next start',
+    );
+
+    const logs = await molt(['logs', '--data', data]);
+    for (const action of ['install', 'load', 'reload', 'rollback', 'remove']) {
+      assert.match(logs.stdout, new RegExp(`\\s${action}\\s+calc`), `audit log has ${action}`);
+    }
+  } finally {
+    await host.stop();
+  }
+  assert.equal((await molt(['status', '--data', data])).code, 3, 'no host: exit code 3');
+
+  const again = new MoltProcess(['serve', plugins, '--data', data, '--stable', '50']);
+  try {
+    await again.waitFor(/^ready: serving 0 plugin/);
+    assert.deepEqual(
+      await readdir(join(data, 'store')).then((e) => e.filter((n) => !n.startsWith('.'))),
+      [],
+    );
+  } finally {
+    await again.stop();
+  }
+});
+
+test('a hostile archive dropped in is refused with its code and the host keeps serving', async () => {
+  const root = await tempDir('hostile');
+  dirs.push(root);
+  const plugins = join(root, 'plugins');
+  await mkdir(plugins);
+  const project = await writeProject(join(root, 'src'), 'calc', '1.0.0', pluginSource('one'));
+  const packed = (await molt(['pack', project, '-o', root])).stdout.trim();
+  const host = new MoltProcess(['serve', plugins, '--data', join(root, 'data'), '--stable', '50']);
+  try {
+    await host.waitFor(/^ready/);
+    await drop(packed, plugins);
+    await host.waitFor(/✓ calc@1\.0\.0/);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(plugins, 'junk.molt'), 'this is not a zip');
+    await host.waitFor(/✗ refused .*junk\.molt: ARCHIVE_CORRUPT/);
+    const r = await molt(['call', 'calc', 'add', '{"a":1,"b":2}', '--data', join(root, 'data')]);
+    assert.equal(r.stdout.trim(), '3');
+  } finally {
+    await host.stop();
+  }
+});

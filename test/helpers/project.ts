@@ -1,0 +1,40 @@
+/** Writes TypeScript plugin source projects (what `molt pack` and `molt dev` read). */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function tempDir(label: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `molt-${label}-`));
+}
+
+/** A plugin project whose tool `version` answers `tag` and `slow` waits `ms` first. */
+export function pluginSource(tag: string): string {
+  return `import { definePlugin } from 'molt/plugin';
+
+export default definePlugin({
+  tools: {
+    version: { description: 'which build answers', handler: () => ${JSON.stringify(tag)} },
+    add: {
+      description: 'adds two numbers',
+      inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } },
+      handler: (args: { a: number; b: number }) => args.a + args.b,
+    },
+  },
+});
+`;
+}
+
+export async function writeProject(
+  dir: string,
+  name: string,
+  version: string,
+  source: string,
+): Promise<string> {
+  await mkdir(join(dir, 'src'), { recursive: true });
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, version, type: 'module' }, null, 2),
+  );
+  await writeFile(join(dir, 'src', 'index.ts'), source);
+  return dir;
+}
