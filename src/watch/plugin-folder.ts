@@ -63,6 +63,8 @@ export class PluginFolder {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #reconciling = new Map<string, Promise<void>>();
   readonly #dirty = new Set<string>();
+  /** Plugins whose candidates changed, reconciled once no scan is pending: one reload per burst. */
+  readonly #waiting = new Set<string>();
   readonly #scans = new Set<Promise<void>>();
   #watcher: FSWatcher | undefined;
 
@@ -132,7 +134,14 @@ export class PluginFolder {
 
   #track(p: Promise<void>): void {
     this.#scans.add(p);
-    void p.finally(() => this.#scans.delete(p));
+    void p.finally(() => {
+      this.#scans.delete(p);
+      if (this.#timers.size === 0 && this.#scans.size === 0) {
+        const names = [...this.#waiting];
+        this.#waiting.clear();
+        for (const name of names) this.#reconcile(name);
+      }
+    });
   }
 
   async #scan(path: string): Promise<void> {
@@ -146,7 +155,7 @@ export class PluginFolder {
     if (!isArtifact) {
       if (previous !== undefined) {
         this.#candidates.delete(path);
-        this.#reconcile(previous.name);
+        this.#waiting.add(previous.name);
       }
       return;
     }
@@ -161,8 +170,8 @@ export class PluginFolder {
       };
       this.#candidates.set(path, candidate);
       this.#emit({ type: 'accepted', candidate });
-      if (previous !== undefined && previous.name !== art.name) this.#reconcile(previous.name);
-      this.#reconcile(art.name);
+      if (previous !== undefined && previous.name !== art.name) this.#waiting.add(previous.name);
+      this.#waiting.add(art.name);
     } catch (err) {
       const code = isMoltError(err) ? err.code : 'LOAD_FAILED';
       this.#emit({ type: 'rejected', path, code, message: (err as Error).message });
@@ -198,6 +207,12 @@ export class PluginFolder {
     const started = performance.now();
     try {
       const r = await this.#deployment.activate(best);
+      // Versions whose files left the folder go on the next start (never the active one).
+      for (const k of this.#deployment.catalog.plugin(name)?.installed ?? []) {
+        if (!present.some((c) => c.version === k.version && c.buildId === k.buildId)) {
+          await this.#deployment.forget(name, k);
+        }
+      }
       if (r.action !== 'unchanged') {
         this.#emit({
           type: 'activated',
@@ -207,12 +222,6 @@ export class PluginFolder {
           action: r.action,
           ms: performance.now() - started,
         });
-      }
-      // Versions whose files left the folder go on the next start (never the active one).
-      for (const k of this.#deployment.catalog.plugin(name)?.installed ?? []) {
-        if (!present.some((c) => c.version === k.version && c.buildId === k.buildId)) {
-          await this.#deployment.forget(name, k);
-        }
       }
     } catch (err) {
       const code = isMoltError(err) ? err.code : 'LOAD_FAILED';

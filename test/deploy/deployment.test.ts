@@ -1,0 +1,116 @@
+/** The deployed host across restarts: catalog, known-good fallback, pending deletes. */
+import assert from 'node:assert/strict';
+import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { AuditLog } from '../../src/catalog/audit.js';
+import { Catalog } from '../../src/catalog/catalog.js';
+import { Deployment } from '../../src/deploy/deployment.js';
+import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { tempDir } from '../helpers/project.js';
+
+const dirs: string[] = [];
+after(async () => {
+  await cleanArtifacts();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function dataDir(): Promise<string> {
+  const d = await tempDir('deploy');
+  dirs.push(d);
+  return d;
+}
+
+test('a restart serves the active version; if it no longer loads, the known-good one', async () => {
+  const data = await dataDir();
+  const v1 = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
+  const v2 = await writeArtifact({ name: 'p', version: '2.0.0', source: versionPlugin('v2') });
+  // A long probation: v2 is active but not yet known-good when the host stops.
+  let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  await d.install(v1);
+  await d.install(v2);
+  assert.deepEqual(
+    [d.catalog.plugin('p')?.active?.version, d.catalog.plugin('p')?.knownGood?.version],
+    ['2.0.0', '1.0.0'],
+  );
+  await d.close();
+
+  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  assert.equal(await d.host.call('p', 'version', {}), 'v2');
+  const stored = d.store.path('p', '2.0.0', d.catalog.plugin('p')!.active!.buildId);
+  await d.close();
+
+  // Break v2 in the store (as a disk fault would): the restart falls back to v1.
+  await chmod(stored, 0o755);
+  await chmod(join(stored, 'index.mjs'), 0o644);
+  await writeFile(join(stored, 'index.mjs'), 'export default {tools:{}}; // tampered');
+  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  try {
+    assert.equal(await d.host.call('p', 'version', {}), 'v1');
+    assert.equal(d.catalog.plugin('p')?.active?.version, '1.0.0');
+    const audit = await AuditLog.read(join(data, 'audit.jsonl'));
+    const failed = audit.find((e) => e.action === 'restore.failed');
+    assert.equal((failed?.error as { code: string }).code, 'BUILD_MISMATCH');
+  } finally {
+    await d.close();
+  }
+});
+
+test('removed plugins are unloaded at once and their store folders deleted on the next start', async () => {
+  const data = await dataDir();
+  let d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  await d.install(await writeArtifact({ name: 'gone', source: versionPlugin('x') }));
+  await d.install(await writeArtifact({ name: 'kept', source: versionPlugin('y') }));
+  await d.remove('gone');
+  await assert.rejects(d.host.call('gone', 'version', {}), { code: 'UNKNOWN_PLUGIN' });
+  assert.equal((await readdir(join(data, 'store', 'gone'))).length, 1);
+  await d.close();
+
+  d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  try {
+    assert.deepEqual((await readdir(join(data, 'store'))).sort(), ['.tmp', 'kept']);
+    assert.equal(d.catalog.plugin('gone'), undefined);
+    assert.equal(await d.host.call('kept', 'version', {}), 'y');
+    const actions = (await AuditLog.read(join(data, 'audit.jsonl'))).map(
+      (e) => `${e.action}:${e.name}`,
+    );
+    assert.ok(actions.includes('remove:gone') && actions.includes('delete:gone'));
+  } finally {
+    await d.close();
+  }
+});
+
+test('a corrupt catalog stops the start with CATALOG_CORRUPT and is left as it was', async () => {
+  const data = await dataDir();
+  await writeFile(join(data, 'catalog.json'), '{"format":1,"plugins":{"p":');
+  await assert.rejects(Deployment.open({ dataDir: data }), { code: 'CATALOG_CORRUPT' });
+  assert.equal(await readFile(join(data, 'catalog.json'), 'utf8'), '{"format":1,"plugins":{"p":');
+});
+
+test('catalog writes are atomic: a writer killed before the rename leaves the old catalog', async () => {
+  const data = await dataDir();
+  const file = join(data, 'catalog.json');
+  const catalog = await Catalog.open(file);
+  await catalog.update((c) => {
+    c.plugins.a = { installed: [], active: null, knownGood: null, pendingDelete: [] };
+  });
+  const before = await readFile(file, 'utf8');
+  const dying = await Catalog.open(file, {
+    beforeRename: () => {
+      throw new Error('killed');
+    },
+  });
+  await assert.rejects(
+    dying.update((c) => {
+      c.plugins.b = { installed: [], active: null, knownGood: null, pendingDelete: [] };
+    }),
+    /killed/,
+  );
+  assert.equal(await readFile(file, 'utf8'), before);
+  assert.equal(dying.plugin('b'), undefined, 'the live record moves only once the file is on disk');
+  // A temp file left by a killed writer is swept on open.
+  await writeFile(join(data, '.catalog.json.deadbeef.tmp'), 'partial');
+  const reopened = await Catalog.open(file);
+  assert.ok(reopened.plugin('a'));
+  assert.deepEqual((await readdir(data)).sort(), ['catalog.json']);
+});
