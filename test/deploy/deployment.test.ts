@@ -50,7 +50,7 @@ test('a restart serves the active version; if it no longer loads, the known-good
     assert.equal(d.catalog.plugin('p')?.active?.version, '1.0.0');
     const audit = await AuditLog.read(join(data, 'audit.jsonl'));
     const failed = audit.find((e) => e.action === 'restore.failed');
-    assert.equal((failed?.error as { code: string }).code, 'BUILD_MISMATCH');
+    assert.equal((failed?.error as { code?: string } | undefined)?.code, 'BUILD_MISMATCH');
   } finally {
     await d.close();
   }
