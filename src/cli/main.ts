@@ -8,7 +8,7 @@ import { pack } from '../pack/index.js';
 import { logs } from './logs.js';
 import { EXIT, fail, line, ms, out } from './output.js';
 import { act, call, status } from './remote.js';
-import { defaultDataDir, openDeployment, serve, untilSignal } from './serve.js';
+import { defaultDataDir, openDeployment, type ServeOptions, serve, untilSignal } from './serve.js';
 
 const program = new Command('molt')
   .description('Hot-swap live Node.js plugins: no restart, no dropped call, no lost state.')
@@ -41,10 +41,26 @@ program
   )
   .option('--probation <ms>', 'how long a replaced version stays warm for rollback', '30000')
   .option('--stable <ms>', 'how long a file must stay unchanged before it is read', '200')
+  .option('--stdio', 'speak MCP on stdin/stdout (logs go to stderr)')
+  .option(
+    '--http <port>',
+    'serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0: any free port)',
+  )
+  .option('--host <addr>', 'address for --http', '127.0.0.1')
+  .option(
+    '--meta-tools',
+    'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
+  )
+  .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
   .action(
-    run(async (dir: string, opts: { data?: string; probation: string; stable: string }) => {
+    run(async (dir: string, opts: ServeOptions) => {
       const running = await serve(dir, opts);
       untilSignal(running.stop);
+      if (running.stdioClosed !== undefined) {
+        await running.stdioClosed;
+        await running.stop();
+        process.exit(0);
+      }
     }),
   );
 

@@ -2,6 +2,9 @@
 import { dirname, join, resolve } from 'node:path';
 import { type ControlServer, startControl } from '../control/server.js';
 import { Deployment, type DeployStep } from '../deploy/deployment.js';
+import { McpFrontDoor } from '../mcp/front-door.js';
+import { startMcpHttp } from '../mcp/http.js';
+import { serveStdio } from '../mcp/stdio.js';
 import { type FolderEvent, PluginFolder } from '../watch/plugin-folder.js';
 import { line, ms } from './output.js';
 
@@ -9,6 +12,11 @@ export interface ServeOptions {
   data?: string;
   probation?: string;
   stable?: string;
+  stdio?: boolean;
+  http?: string;
+  host?: string;
+  metaTools?: boolean;
+  sessionTtl?: string;
 }
 
 export const defaultDataDir = (pluginsDir: string): string =>
@@ -48,6 +56,8 @@ export interface Running {
   deployment: Deployment;
   control: ControlServer;
   stop(): Promise<void>;
+  /** With --stdio: resolves when the client closes stdin (the server then stops). */
+  stdioClosed: Promise<void> | undefined;
 }
 
 export async function openDeployment(dataDir: string, probation?: string): Promise<Deployment> {
@@ -68,19 +78,36 @@ export async function serve(dir: string, options: ServeOptions): Promise<Running
   await folder.start();
   killArmed = true;
   const control = await startControl(deployment, dataDir);
+  const door =
+    options.stdio || options.http !== undefined
+      ? new McpFrontDoor(deployment.host, {
+          metaTools: options.metaTools === true,
+          onProblem: (p) => line(`! ${p.plugin}.${p.tool} left out of MCP: ${p.code} ${p.message}`),
+        })
+      : undefined;
+  const http =
+    door !== undefined && options.http !== undefined
+      ? await startMcpHttp(door, {
+          port: Number(options.http),
+          ...(options.host === undefined ? {} : { host: options.host }),
+          ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: Number(options.sessionTtl) }),
+        })
+      : undefined;
+  const stdio = door !== undefined && options.stdio ? await serveStdio(door) : undefined;
   const count = deployment.status().length;
   line(
     `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, control ${control.endpoint.url})`,
   );
-  return {
-    deployment,
-    control,
-    async stop() {
-      await folder.close();
-      await control.close();
-      await deployment.close();
-    },
+  if (http !== undefined) line(`mcp: ${http.url}`);
+  if (stdio !== undefined) line('mcp: stdio');
+  const stop = async (): Promise<void> => {
+    await folder.close();
+    await http?.close();
+    await door?.close();
+    await control.close();
+    await deployment.close();
   };
+  return { deployment, control, stop, stdioClosed: stdio?.closed };
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal forces the exit). */

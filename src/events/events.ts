@@ -11,6 +11,7 @@ export const EVENTS = {
   pluginCrashed: 'plugin.crashed',
   pluginRecovered: 'plugin.recovered',
   pluginLog: 'plugin.log',
+  pluginUnloaded: 'plugin.unloaded',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
@@ -74,4 +75,5 @@ export interface HostEvents {
   'plugin.crashed': { name: string; from: VersionRef; error: ErrorInfo; inProbation: boolean };
   'plugin.recovered': { name: string; to: VersionRef; attempts: number };
   'plugin.log': { name: string; generation: number; level: string; msg: string; data: unknown };
+  'plugin.unloaded': { name: string };
 }

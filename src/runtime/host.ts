@@ -90,6 +90,7 @@ export class Host {
   async unload(name: string): Promise<void> {
     const slot = this.#slot(name);
     this.#slots.delete(name);
+    this.#bus.emit('plugin.unloaded', { name });
     await slot.close('unload');
   }
 

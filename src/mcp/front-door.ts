@@ -1,0 +1,209 @@
+/**
+ * The MCP front door: the host's tools served to MCP clients over any number of sessions. One
+ * SDK `Server` serves one transport, so each session gets its own, all reading one tool table.
+ * After every transition the table is rebuilt and, only if what a client would list changed,
+ * every session is told (`notifications/tools/list_changed`).
+ *
+ * G2: the table is rebuilt synchronously in the event that follows the pointer swap, so a
+ * client never lists the new tools while calls still reach the old handlers, nor the reverse.
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
+import type { Host } from '../runtime/host.js';
+import { toToolError, toToolResult } from './result.js';
+import { describeInputErrors, type NameTool, type TableProblem, ToolTable } from './tool-table.js';
+
+export interface FrontDoorOptions {
+  /** Adds `molt__list_tools` and `molt__call_tool`, for clients that ignore list_changed. */
+  metaTools?: boolean;
+  /** How a plugin's tool is named over MCP (default `<plugin>__<tool>`). */
+  naming?: NameTool;
+  /** Told of tools left out of the list (bad name, collision, bad schema). */
+  onProblem?: (p: TableProblem) => void;
+  serverName?: string;
+  serverVersion?: string;
+}
+
+/** What a session's transport knows that the handlers need: its calls, to cancel them. */
+export interface SessionContext {
+  /** In-flight tool calls by JSON-RPC request id, so a dropped HTTP stream can cancel them. */
+  readonly calls: Map<string | number, AbortController>;
+}
+
+const META_LIST = 'molt__list_tools';
+const META_CALL = 'molt__call_tool';
+
+const metaTools: Tool[] = [
+  {
+    name: META_LIST,
+    description:
+      'Lists the tools this server offers right now (they can change while you are connected).',
+    inputSchema: { type: 'object', properties: {} },
+  },
+  {
+    name: META_CALL,
+    description: `Calls a tool by name, including tools added after you listed them. Use ${META_LIST} to see them.`,
+    inputSchema: {
+      type: 'object',
+      properties: { name: { type: 'string' }, arguments: { type: 'object' } },
+      required: ['name'],
+    },
+  },
+];
+
+export class McpFrontDoor {
+  readonly #host: Host;
+  readonly #table: ToolTable;
+  readonly #options: FrontDoorOptions;
+  readonly #servers = new Set<Server>();
+  readonly #unsubscribe: (() => void)[];
+
+  constructor(host: Host, options: FrontDoorOptions = {}) {
+    this.#host = host;
+    this.#options = options;
+    this.#table = new ToolTable(options.naming);
+    this.refresh();
+    const refresh = (): void => this.refresh();
+    this.#unsubscribe = [
+      host.on('reload.succeeded', refresh),
+      host.on('reload.rolledBack', refresh),
+      host.on('plugin.recovered', refresh),
+      host.on('plugin.unloaded', refresh),
+    ];
+  }
+
+  get sessions(): number {
+    return this.#servers.size;
+  }
+
+  /** The tools a client lists now, meta-tools first. */
+  tools(): Tool[] {
+    const own = this.#table
+      .list()
+      .map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema }));
+    return this.#options.metaTools ? [...metaTools, ...own] : own;
+  }
+
+  /** Rebuilds the table; tells every session if the list changed. */
+  refresh(): void {
+    const reserved = this.#options.metaTools ? [META_LIST, META_CALL] : [];
+    const { changed, problems } = this.#table.rebuild(this.#host.plugins(), reserved);
+    for (const p of problems) this.#options.onProblem?.(p);
+    if (!changed) return;
+    for (const server of this.#servers) {
+      // A session whose transport is gone fails here; it is removed on its own close.
+      server.sendToolListChanged().catch(() => {});
+    }
+  }
+
+  /** A new SDK server for one session, registered until its transport closes. */
+  createServer(session: SessionContext = { calls: new Map() }): Server {
+    const server = new Server(
+      { name: this.#options.serverName ?? 'molt', version: this.#options.serverVersion ?? '0.1.0' },
+      { capabilities: { tools: { listChanged: true } } },
+    );
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: this.tools() }));
+    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+      const { name, arguments: args = {} } = request.params;
+      const progressToken = request.params._meta?.progressToken;
+      const controller = new AbortController();
+      const onAbort = (): void => controller.abort(extra.signal.reason);
+      if (extra.signal.aborted) controller.abort(extra.signal.reason);
+      else extra.signal.addEventListener('abort', onAbort, { once: true });
+      session.calls.set(extra.requestId, controller);
+      try {
+        return await this.#call(name, args, {
+          signal: controller.signal,
+          onProgress:
+            progressToken === undefined
+              ? undefined
+              : (p) =>
+                  void extra
+                    .sendNotification({
+                      method: 'notifications/progress',
+                      params: {
+                        progressToken,
+                        progress: p.done,
+                        ...(p.total === undefined ? {} : { total: p.total }),
+                        ...(p.message === undefined ? {} : { message: p.message }),
+                      },
+                    })
+                    .catch(() => {}),
+        });
+      } finally {
+        extra.signal.removeEventListener('abort', onAbort);
+        session.calls.delete(extra.requestId);
+      }
+    });
+    this.#servers.add(server);
+    server.onclose = () => {
+      this.#servers.delete(server);
+      for (const c of session.calls.values())
+        c.abort(new MoltError(ErrorCodes.CANCELLED, 'the client went away'));
+      session.calls.clear();
+    };
+    return server;
+  }
+
+  async #call(
+    name: string,
+    args: Record<string, unknown>,
+    options: {
+      signal: AbortSignal;
+      onProgress: ((p: { done: number; total?: number; message?: string }) => void) | undefined;
+    },
+  ): Promise<CallToolResult> {
+    if (this.#options.metaTools && name === META_LIST) {
+      return toToolResult({
+        tools: this.tools().filter((t) => t.name !== META_LIST && t.name !== META_CALL),
+      });
+    }
+    if (this.#options.metaTools && name === META_CALL) {
+      const inner = typeof args.name === 'string' ? args.name : '';
+      if (inner === META_LIST || inner === META_CALL) return this.#call(inner, {}, options);
+      const innerArgs = (args.arguments ?? {}) as Record<string, unknown>;
+      if (this.#table.get(inner) === undefined) {
+        return toToolError(
+          new MoltError(
+            ErrorCodes.UNKNOWN_TOOL,
+            `no tool named "${inner}"; ${META_LIST} lists them`,
+          ),
+        );
+      }
+      return this.#call(inner, innerArgs, options);
+    }
+    const tool = this.#table.get(name);
+    if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    if (!tool.validate(args)) {
+      const problems = describeInputErrors(tool.validate);
+      return toToolError(
+        new MoltError(
+          ErrorCodes.INVALID_INPUT,
+          `invalid arguments for ${name}: ${problems.join('; ')}`,
+          {
+            details: { problems },
+          },
+        ),
+      );
+    }
+    try {
+      return toToolResult(await this.#host.call(tool.plugin, tool.tool, args, options));
+    } catch (err) {
+      return toToolError(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const off of this.#unsubscribe) off();
+    await Promise.allSettled([...this.#servers].map((s) => s.close()));
+    this.#servers.clear();
+  }
+}

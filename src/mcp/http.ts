@@ -1,0 +1,191 @@
+/**
+ * MCP over Streamable HTTP at `/mcp`, many sessions at once. Unknown or expired session ids get
+ * 404 so clients re-initialize; idle sessions are reaped after a TTL; a client whose POST stream
+ * drops mid-call has that call cancelled, down to the plugin's `ctx.signal`.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
+import type { McpFrontDoor, SessionContext } from './front-door.js';
+
+export interface McpHttpOptions {
+  port: number;
+  /** Loopback unless told otherwise. */
+  host?: string;
+  /** Sessions with no request and no call in flight for this long are closed (default 30 min). */
+  sessionTtlMs?: number;
+  /** Largest request body accepted (default 4 MiB). */
+  maxBodyBytes?: number;
+}
+
+interface Session extends SessionContext {
+  transport: StreamableHTTPServerTransport;
+  server: Server;
+  lastSeen: number;
+}
+
+export interface McpHttpServer {
+  url: string;
+  sessions(): number;
+  close(): Promise<void>;
+}
+
+type Body =
+  | { ok: true; value: unknown }
+  | { ok: false; status: number; message: string; code: number };
+
+function rpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+async function readBody(req: IncomingMessage, max: number): Promise<Body> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max)
+      return { ok: false, status: 413, code: -32600, message: `request body over ${max} bytes` };
+    chunks.push(chunk);
+  }
+  try {
+    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+  } catch {
+    return { ok: false, status: 400, code: -32700, message: 'Parse error: the body is not JSON' };
+  }
+}
+
+/** JSON-RPC ids of the requests in a POST body (a message or a batch). */
+function requestIds(body: unknown): (string | number)[] {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages
+    .map(
+      (m) =>
+        (m as { id?: unknown; method?: unknown })?.method !== undefined &&
+        (m as { id?: unknown }).id,
+    )
+    .filter((id): id is string | number => typeof id === 'string' || typeof id === 'number');
+}
+
+export async function startMcpHttp(
+  door: McpFrontDoor,
+  options: McpHttpOptions,
+): Promise<McpHttpServer> {
+  const sessions = new Map<string, Session>();
+  const ttl = options.sessionTtlMs ?? 30 * 60_000;
+  const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+
+  async function open(): Promise<Session> {
+    const session = { calls: new Map(), lastSeen: Date.now() } as Session;
+    session.transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        sessions.set(id, session);
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id);
+      },
+    });
+    session.transport.onclose = () => {
+      const id = session.transport.sessionId;
+      if (id !== undefined) sessions.delete(id);
+    };
+    session.server = door.createServer(session);
+    await session.server.connect(session.transport);
+    return session;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== '/mcp')
+      return rpcError(res, 404, -32601, `nothing at ${path}; MCP is served at /mcp`);
+    const header = req.headers['mcp-session-id'];
+    const id = Array.isArray(header) ? header[0] : header;
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readBody(req, maxBody);
+      if (!read.ok) return rpcError(res, read.status, read.code, read.message);
+      body = read.value;
+    } else if (req.method !== 'GET' && req.method !== 'DELETE') {
+      res.setHeader('allow', 'GET, POST, DELETE');
+      return rpcError(res, 405, -32000, `method ${req.method} not allowed`);
+    }
+    let session: Session | undefined;
+    if (id === undefined) {
+      if (req.method !== 'POST' || !isInitializeRequest(body)) {
+        return rpcError(
+          res,
+          400,
+          -32000,
+          'Bad Request: no session id; start with an initialize request',
+        );
+      }
+      session = await open();
+    } else {
+      session = sessions.get(id);
+      if (session === undefined)
+        return rpcError(res, 404, -32001, 'Session not found: initialize a new session');
+    }
+    session.lastSeen = Date.now();
+    const ids = requestIds(body);
+    if (ids.length > 0) {
+      const current = session;
+      // The client dropped the stream before its answers were written: cancel those calls.
+      res.once('close', () => {
+        if (res.writableFinished) return;
+        for (const rid of ids) {
+          current.calls
+            .get(rid)
+            ?.abort(new MoltError(ErrorCodes.CANCELLED, 'the client disconnected'));
+        }
+      });
+    }
+    await session.transport.handleRequest(req, res, body);
+  }
+
+  const http: HttpServer = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) =>
+      rpcError(res, 500, -32603, `internal error: ${(err as Error).message}`),
+    );
+  });
+
+  const reaper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const s of sessions.values()) {
+        if (s.calls.size === 0 && now - s.lastSeen > ttl) void s.transport.close();
+      }
+    },
+    Math.max(10, Math.min(ttl / 2, 60_000)),
+  );
+  reaper.unref();
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, host, () => resolve());
+  });
+  const { port } = http.address() as AddressInfo;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${port}/mcp`,
+    sessions: () => sessions.size,
+    async close() {
+      clearInterval(reaper);
+      await Promise.allSettled([...sessions.values()].map((s) => s.transport.close()));
+      sessions.clear();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
