@@ -3,13 +3,13 @@
  * version that was known good, with no temp file left and the catalog intact.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { control } from '../../src/control/client.js';
 import type { DeployStep } from '../../src/deploy/deployment.js';
 import { MoltProcess, molt } from '../helpers/cli.js';
-import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
+import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
 let root = '';
 const packed: string[] = [];
@@ -30,12 +30,6 @@ before(async () => {
 });
 after(() => rm(root, { recursive: true, force: true }));
 
-async function drop(file: string, folder: string): Promise<void> {
-  const target = join(folder, file.split('/').pop()!);
-  await copyFile(file, `${target}.part`);
-  await rename(`${target}.part`, target);
-}
-
 /** Every file under `dir`, relative, for spotting leftovers. */
 async function files(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true })).map(String).sort();
@@ -55,12 +49,12 @@ for (const step of steps) {
     const plugins = join(case_, 'plugins');
     const data = join(case_, 'data');
     await mkdir(plugins, { recursive: true });
-    await drop(packed[0]!, plugins);
+    await placeArtifact(packed[0]!, plugins);
     const args = ['serve', plugins, '--data', data, '--stable', '50', '--probation', '0'];
 
     const first = new MoltProcess(args, { MOLT_TEST_KILL_AT: step });
     await first.waitFor(/^ready: serving 1 plugin/);
-    await drop(packed[1]!, plugins);
+    await placeArtifact(packed[1]!, plugins);
     const { signal } = await first.exited;
     assert.equal(signal, 'SIGKILL', `the hook stopped the host at ${step}`);
 

@@ -1,22 +1,14 @@
 /** Issue 3 end to end, through the real CLI: pack, serve, drop in, reload live, status, rollback, remove. */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { control } from '../../src/control/client.js';
 import { MoltProcess, molt } from '../helpers/cli.js';
-import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
+import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-
-/** Copies into the watched folder the way a deploy tool should: write aside, then rename. */
-async function drop(file: string, folder: string): Promise<string> {
-  const target = join(folder, file.split('/').pop()!);
-  await copyFile(file, `${target}.part`);
-  await rename(`${target}.part`, target);
-  return target;
-}
 
 test('pack → serve → drop in → reload under calls → status → rollback → remove', async () => {
   const root = await tempDir('cli');
@@ -58,7 +50,7 @@ test('pack → serve → drop in → reload under calls → status → rollback 
   ]);
   try {
     await host.waitFor(/^ready: serving 0 plugin/);
-    await drop(packed[0]!, plugins);
+    await placeArtifact(packed[0]!, plugins);
     await host.waitFor(/✓ calc@1\.0\.0 \w{12} loaded/);
     const call = (tool: string, args: unknown = {}): Promise<{ result: unknown }> =>
       control(data, 'POST', `/v1/plugins/calc/call/${tool}`, args);
@@ -80,7 +72,7 @@ test('pack → serve → drop in → reload under calls → status → rollback 
       }
     };
     const callers = Array.from({ length: 8 }, caller);
-    await drop(packed[1]!, plugins);
+    await placeArtifact(packed[1]!, plugins);
     await host.waitFor(/✓ calc@1\.1\.0 \w{12} reloaded/);
     running = false;
     await Promise.all(callers);
@@ -148,7 +140,7 @@ test('a hostile archive dropped in is refused with its code and the host keeps s
   const host = new MoltProcess(['serve', plugins, '--data', join(root, 'data'), '--stable', '50']);
   try {
     await host.waitFor(/^ready/);
-    await drop(packed, plugins);
+    await placeArtifact(packed, plugins);
     await host.waitFor(/✓ calc@1\.0\.0/);
     const { writeFile } = await import('node:fs/promises');
     await writeFile(join(plugins, 'junk.molt'), 'this is not a zip');

@@ -1,7 +1,7 @@
 /** Writes TypeScript plugin source projects (what `molt pack` and `molt dev` read). */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export async function tempDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `molt-${label}-`));
@@ -37,4 +37,16 @@ export async function writeProject(
   );
   await writeFile(join(dir, 'src', 'index.ts'), source);
   return dir;
+}
+
+/** Puts an artifact into a watched folder the way a deploy tool should: write aside, then rename. */
+export async function placeArtifact(
+  file: string,
+  folder: string,
+  as = basename(file),
+): Promise<string> {
+  const target = join(folder, as);
+  await copyFile(file, `${target}.part`);
+  await rename(`${target}.part`, target);
+  return target;
 }

@@ -1,6 +1,6 @@
 /** The watched folder, in process: which candidate wins, bursts, half-written files, removal. */
 import assert from 'node:assert/strict';
-import { cp, mkdir, open, readFile, rename, rm, utimes } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Deployment } from '../../src/deploy/deployment.js';
@@ -11,7 +11,7 @@ import {
   PluginFolder,
   pickBest,
 } from '../../src/watch/plugin-folder.js';
-import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
+import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
 let root = '';
 const molt: Record<string, string> = {};
@@ -53,13 +53,6 @@ async function setup(
   return { dir, d, events, folder };
 }
 
-async function place(file: string, dir: string, as = file.split('/').pop()!): Promise<string> {
-  const target = join(dir, as);
-  await cp(file, `${target}.part`);
-  await rename(`${target}.part`, target);
-  return target;
-}
-
 const version = async (d: Deployment): Promise<unknown> => d.host.call('calc', 'version', {});
 
 test('pickBest: highest semver, then newest file, then the path that sorts last', () => {
@@ -80,8 +73,8 @@ test('pickBest: highest semver, then newest file, then the path that sorts last'
 test('two versions in the folder at start: the higher semver serves', async () => {
   const { dir, d, folder } = await setup('start');
   try {
-    await place(molt['1.2.0']!, dir);
-    await place(molt['1.10.0']!, dir);
+    await placeArtifact(molt['1.2.0']!, dir);
+    await placeArtifact(molt['1.10.0']!, dir);
     await folder.start();
     assert.equal(await version(d), 'v110');
   } finally {
@@ -93,8 +86,8 @@ test('two versions in the folder at start: the higher semver serves', async () =
 test('same version, two builds: the newer file wins (the documented tie rule)', async () => {
   const { dir, d, folder } = await setup('tie');
   try {
-    const a = await place(molt['2.0.0']!, dir, 'calc-a.molt');
-    const b = await place(molt.tie!, dir, 'calc-b.molt');
+    const a = await placeArtifact(molt['2.0.0']!, dir, 'calc-a.molt');
+    const b = await placeArtifact(molt.tie!, dir, 'calc-b.molt');
     await utimes(a, new Date(2_000_000_000_000), new Date(2_000_000_000_000));
     await utimes(b, new Date(1_000_000_000_000), new Date(1_000_000_000_000));
     await folder.start();
@@ -108,12 +101,12 @@ test('same version, two builds: the newer file wins (the documented tie rule)', 
 test('a burst of new versions coalesces into one reload of the newest', async () => {
   const { dir, d, folder } = await setup('burst');
   try {
-    await place(molt['1.0.0']!, dir);
+    await placeArtifact(molt['1.0.0']!, dir);
     await folder.start();
     assert.equal(await version(d), 'v1');
     const reloads: string[] = [];
     d.host.on('reload.succeeded', (e) => reloads.push(e.to.version));
-    await Promise.all(['1.2.0', '1.10.0', '2.0.0'].map((v) => place(molt[v]!, dir)));
+    await Promise.all(['1.2.0', '1.10.0', '2.0.0'].map((v) => placeArtifact(molt[v]!, dir)));
     await waitUntil(() => reloads.length > 0);
     await folder.idle();
     assert.deepEqual(reloads, ['2.0.0']);
@@ -149,8 +142,8 @@ test('a .molt still being written is never loaded half-done', async () => {
 test('removing the serving version falls back to the next best; removing the last unloads', async () => {
   const { dir, d, events, folder } = await setup('remove');
   try {
-    const v1 = await place(molt['1.0.0']!, dir);
-    const v2 = await place(molt['2.0.0']!, dir);
+    const v1 = await placeArtifact(molt['1.0.0']!, dir);
+    const v2 = await placeArtifact(molt['2.0.0']!, dir);
     await folder.start();
     assert.equal(await version(d), 'v2');
     await rm(v2);
