@@ -58,6 +58,8 @@ export interface Running {
   stop(): Promise<void>;
   /** With --stdio: resolves when the client closes stdin (the server then stops). */
   stdioClosed: Promise<void> | undefined;
+  /** With --http: the URL it listens on (the real port when asked for port 0). */
+  mcpUrl: string | undefined;
 }
 
 export async function openDeployment(dataDir: string, probation?: string): Promise<Deployment> {
@@ -107,15 +109,19 @@ export async function serve(dir: string, options: ServeOptions): Promise<Running
     await control.close();
     await deployment.close();
   };
-  return { deployment, control, stop, stdioClosed: stdio?.closed };
+  return { deployment, control, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal forces the exit). */
 export function untilSignal(stop: () => Promise<void>): void {
-  let stopping = false;
+  let stoppingSince = 0;
   const onSignal = (): void => {
-    if (stopping) process.exit(1);
-    stopping = true;
+    // A terminal's Ctrl-C and npm's forwarded copy arrive together: only a later one forces.
+    if (stoppingSince !== 0) {
+      if (Date.now() - stoppingSince > 1_000) process.exit(1);
+      return;
+    }
+    stoppingSince = Date.now();
     line('stopping: draining plugins…');
     void stop().then(() => process.exit(0));
   };

@@ -23,6 +23,7 @@ import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/slot.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
+import { lockDataDir } from './lock.js';
 
 /** Points a test can stop the process at, in the order a change passes them. */
 export type DeployStep =
@@ -58,6 +59,7 @@ export class Deployment {
   readonly #chains = new Map<string, Promise<unknown>>();
   readonly #trustTimers = new Map<string, NodeJS.Timeout>();
   #currentName = '';
+  readonly #unlock: () => Promise<void>;
 
   private constructor(parts: {
     host: Host;
@@ -66,7 +68,9 @@ export class Deployment {
     audit: AuditLog;
     dataDir: string;
     options: DeploymentOptions;
+    unlock: () => Promise<void>;
   }) {
+    this.#unlock = parts.unlock;
     this.host = parts.host;
     this.store = parts.store;
     this.catalog = parts.catalog;
@@ -79,6 +83,20 @@ export class Deployment {
   static async open(options: DeploymentOptions): Promise<Deployment> {
     const dataDir = resolve(options.dataDir);
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const unlock = await lockDataDir(dataDir);
+    try {
+      return await Deployment.#open(dataDir, options, unlock);
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+  }
+
+  static async #open(
+    dataDir: string,
+    options: DeploymentOptions,
+    unlock: () => Promise<void>,
+  ): Promise<Deployment> {
     let self: Deployment | undefined;
     const catalog = await Catalog.open(join(dataDir, 'catalog.json'), {
       beforeRename: () => {
@@ -89,7 +107,7 @@ export class Deployment {
     await store.sweep();
     const audit = new AuditLog(join(dataDir, 'audit.jsonl'));
     const host = await createHost(options);
-    self = new Deployment({ host, store, catalog, audit, dataDir, options });
+    self = new Deployment({ host, store, catalog, audit, dataDir, options, unlock });
     attachAudit(host, audit);
     await self.#finishPendingDeletes();
     await store.sweep();
@@ -204,6 +222,7 @@ export class Deployment {
     await Promise.allSettled([...this.#chains.values()]);
     await this.host.close();
     await this.audit.flush();
+    await this.#unlock();
   }
 
   /** Records the active version; it becomes known-good once it has served its probation. */

@@ -121,6 +121,7 @@ export async function startMcpHttp(
       return rpcError(res, 405, -32000, `method ${req.method} not allowed`);
     }
     let session: Session | undefined;
+    let opened = false;
     if (id === undefined) {
       if (req.method !== 'POST' || !isInitializeRequest(body)) {
         return rpcError(
@@ -131,6 +132,7 @@ export async function startMcpHttp(
         );
       }
       session = await open();
+      opened = true;
     } else {
       session = sessions.get(id);
       if (session === undefined)
@@ -151,6 +153,9 @@ export async function startMcpHttp(
       });
     }
     await session.transport.handleRequest(req, res, body);
+    // An initialize the transport refused (bad Accept, bad params) made no session: drop its
+    // server, or the front door would keep it (and notify it) forever.
+    if (opened && session.transport.sessionId === undefined) await session.server.close();
   }
 
   const http: HttpServer = createServer((req, res) => {

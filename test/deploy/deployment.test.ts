@@ -114,3 +114,24 @@ test('catalog writes are atomic: a writer killed before the rename leaves the ol
   assert.ok(reopened.plugin('a'));
   assert.deepEqual((await readdir(data)).sort(), ['catalog.json']);
 });
+
+test('one host per data folder: a second gets DATA_LOCKED; a lock left by a dead process is taken over', async () => {
+  const data = await dataDir();
+  const first = await Deployment.open({ dataDir: data });
+  try {
+    await assert.rejects(Deployment.open({ dataDir: data }), { code: 'DATA_LOCKED' });
+  } finally {
+    await first.close();
+  }
+  // A SIGKILLed host leaves its lock behind, naming a pid that no longer runs.
+  const { spawnSync } = await import('node:child_process');
+  const dead = spawnSync(process.execPath, [
+    '-e',
+    'process.stdout.write(String(process.pid))',
+  ]).stdout.toString();
+  await writeFile(join(data, 'lock'), dead);
+  const second = await Deployment.open({ dataDir: data });
+  assert.equal(await readFile(join(data, 'lock'), 'utf8'), String(process.pid));
+  await second.close();
+  await assert.rejects(readFile(join(data, 'lock')), { code: 'ENOENT' });
+});

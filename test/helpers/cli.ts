@@ -31,7 +31,7 @@ export function molt(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunRe
   });
 }
 
-/** A long-running `molt` (serve, dev) whose output lines can be awaited. */
+/** A long-running node process (molt serve, molt dev, npm start) whose output lines can be awaited. */
 export class MoltProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
@@ -44,8 +44,9 @@ export class MoltProcess {
   }[] = [];
   #seen = 0;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [MOLT_BIN, ...args], {
+  /** Runs `molt ...args`, or another node `script` given as the third argument. */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, script = MOLT_BIN) {
+    this.child = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, ...env },
       stdio: 'pipe',
     });

@@ -1,0 +1,105 @@
+/**
+ * `notes`: a stateful molt plugin. The notes live in this generation's memory; on a reload molt
+ * drains the old generation, takes its `snapshot()` and `restore()`s it into the new one, so the
+ * notes survive every new version of this code (not a restart of the host: nothing is written
+ * to disk).
+ *
+ * Served over MCP as `notes__add`, `notes__list` and `notes__delete`.
+ */
+import { definePlugin } from 'molt/plugin';
+
+interface Note {
+  id: number;
+  text: string;
+  tags: string[];
+  createdAt: string;
+}
+
+/** What a reload hands over. Change its shape? Bump `stateVersion` and add `migrate()`. */
+interface NotesState {
+  nextId: number;
+  notes: Note[];
+}
+
+let nextId = 1;
+const notes = new Map<number, Note>();
+
+export default definePlugin<NotesState>({
+  stateVersion: 1,
+  tools: {
+    add: {
+      description:
+        'Saves a short note (with optional tags) and returns it with its id. Notes are kept ' +
+        'while the server runs, across plugin reloads.',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          text: { type: 'string', minLength: 1, description: 'The content of the note.' },
+          tags: {
+            type: 'array',
+            items: { type: 'string', minLength: 1 },
+            description: 'Optional labels to find the note by later, e.g. ["todo", "work"].',
+          },
+        },
+        required: ['text'],
+        additionalProperties: false,
+      },
+      handler: ({ text, tags = [] }: { text: string; tags?: string[] }): Note => {
+        const note = { id: nextId++, text, tags, createdAt: new Date().toISOString() };
+        notes.set(note.id, note);
+        return note;
+      },
+    },
+
+    list: {
+      description:
+        'Lists the saved notes, oldest first, optionally only those with a tag or containing ' +
+        'some text. Returns { count, notes: [{ id, text, tags, createdAt }] }.',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          tag: { type: 'string', description: 'Only notes that have this tag.' },
+          contains: {
+            type: 'string',
+            description: 'Only notes whose text contains this (case-insensitive).',
+          },
+        },
+        additionalProperties: false,
+      },
+      handler: ({ tag, contains }: { tag?: string; contains?: string }) => {
+        const needle = contains?.toLowerCase();
+        const found = [...notes.values()].filter(
+          (n) =>
+            (tag === undefined || n.tags.includes(tag)) &&
+            (needle === undefined || n.text.toLowerCase().includes(needle)),
+        );
+        return { count: found.length, notes: found };
+      },
+    },
+
+    delete: {
+      description: 'Deletes the note with the given id and returns it. Fails if there is none.',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer', minimum: 1, description: 'The id returned by add or list.' },
+        },
+        required: ['id'],
+        additionalProperties: false,
+      },
+      handler: ({ id }: { id: number }) => {
+        const note = notes.get(id);
+        if (note === undefined) throw new Error(`there is no note with id ${id}`);
+        notes.delete(id);
+        return { deleted: note };
+      },
+    },
+  },
+
+  snapshot: (): NotesState => ({ nextId, notes: [...notes.values()] }),
+  restore: (state) => {
+    nextId = state.nextId;
+    notes.clear();
+    for (const note of state.notes) notes.set(note.id, note);
+  },
+});
