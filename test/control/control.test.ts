@@ -1,0 +1,76 @@
+/** The control endpoint: owner-only token file, token required, typed errors for bad requests. */
+import assert from 'node:assert/strict';
+import { rm, stat } from 'node:fs/promises';
+import { after, test } from 'node:test';
+import { control } from '../../src/control/client.js';
+import { endpointFile, readEndpoint } from '../../src/control/endpoint.js';
+import { startControl } from '../../src/control/server.js';
+import { Deployment } from '../../src/deploy/deployment.js';
+import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { tempDir } from '../helpers/project.js';
+
+const dirs: string[] = [];
+after(async () => {
+  await cleanArtifacts();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+test('the control endpoint wants its token and answers bad requests with typed errors', async () => {
+  const data = await tempDir('control');
+  dirs.push(data);
+  const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  const server = await startControl(d, data);
+  try {
+    await d.install(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
+    assert.equal(
+      (await stat(endpointFile(data))).mode & 0o777,
+      0o600,
+      'only the owner can read the token',
+    );
+    const { url, token } = await readEndpoint(data);
+
+    const noToken = await fetch(`${url}/v1/status`);
+    assert.equal(noToken.status, 401);
+    assert.equal(
+      ((await noToken.json()) as { error: { code: string } }).error.code,
+      'CONTROL_UNAUTHORIZED',
+    );
+    const wrong = await fetch(`${url}/v1/status`, {
+      headers: { authorization: `Bearer ${'0'.repeat(token.length)}` },
+    });
+    assert.equal(wrong.status, 401);
+
+    const { plugins } = await control<{ plugins: { name: string; version: string }[] }>(
+      data,
+      'GET',
+      '/v1/status',
+    );
+    assert.deepEqual(
+      plugins.map((p) => [p.name, p.version]),
+      [['p', '1.0.0']],
+    );
+    const auth = { authorization: `Bearer ${token}` };
+    const notJson = await fetch(`${url}/v1/plugins/p/call/version`, {
+      method: 'POST',
+      headers: auth,
+      body: '{nope',
+    });
+    assert.equal(notJson.status, 400);
+    assert.equal(
+      ((await notJson.json()) as { error: { code: string } }).error.code,
+      'INVALID_REQUEST',
+    );
+    const route = await fetch(`${url}/v1/everything`, { headers: auth });
+    assert.equal(route.status, 400);
+    await assert.rejects(control(data, 'POST', '/v1/plugins/ghost/reload'), {
+      code: 'UNKNOWN_PLUGIN',
+    });
+    assert.deepEqual(await control(data, 'POST', '/v1/plugins/p/call/version', {}), {
+      result: 'v1',
+    });
+  } finally {
+    await server.close();
+    await d.close();
+  }
+  await assert.rejects(readEndpoint(data), { code: 'CONTROL_UNREACHABLE' });
+});
