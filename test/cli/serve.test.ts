@@ -1,6 +1,6 @@
 /** Issue 3 end to end, through the real CLI: pack, serve, drop in, reload live, status, rollback, remove. */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { control } from '../../src/control/client.js';
@@ -142,9 +142,13 @@ test('a hostile archive dropped in is refused with its code and the host keeps s
     await host.waitFor(/^ready/);
     await placeArtifact(packed, plugins);
     await host.waitFor(/✓ calc@1\.0\.0/);
-    const { writeFile } = await import('node:fs/promises');
+    const data = join(root, 'data');
+    const catalogBefore = await readFile(join(data, 'catalog.json'), 'utf8');
+    const storeBefore = (await readdir(join(data, 'store'), { recursive: true })).sort();
     await writeFile(join(plugins, 'junk.molt'), 'this is not a zip');
     await host.waitFor(/✗ refused .*junk\.molt: ARCHIVE_CORRUPT/);
+    assert.equal(await readFile(join(data, 'catalog.json'), 'utf8'), catalogBefore);
+    assert.deepEqual((await readdir(join(data, 'store'), { recursive: true })).sort(), storeBefore);
     const r = await molt(['call', 'calc', 'add', '{"a":1,"b":2}', '--data', join(root, 'data')]);
     assert.equal(r.stdout.trim(), '3');
   } finally {
