@@ -11,6 +11,7 @@ import type { VersionKey } from '../catalog/catalog.js';
 import type { Deployment } from '../deploy/deployment.js';
 import { isMoltError } from '../errors/errors.js';
 import { buildPlugin, writeArtifactDir } from '../pack/index.js';
+import { RerunQueue } from '../util/rerun-queue.js';
 
 export type DevReport =
   | { ok: true; name: string; version: string; buildId: string; ms: number; action: string }
@@ -22,8 +23,7 @@ export class DevSession {
   readonly #report: (r: DevReport) => void;
   readonly #debounceMs: number;
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly #running = new Map<string, Promise<void>>();
-  readonly #again = new Set<string>();
+  readonly #queue = new RerunQueue<string>((project) => this.#build(project));
   readonly #builds = new Map<string, VersionKey>();
   #watcher: FSWatcher | undefined;
 
@@ -54,24 +54,12 @@ export class DevSession {
   async close(): Promise<void> {
     for (const t of this.#timers.values()) clearTimeout(t);
     await this.#watcher?.close();
-    await Promise.allSettled([...this.#running.values()]);
+    await Promise.allSettled(this.#queue.pending());
   }
 
   /** Builds a project and makes the result active; overlapping requests run once more after. */
   rebuild(project: string): Promise<void> {
-    const running = this.#running.get(project);
-    if (running !== undefined) {
-      this.#again.add(project);
-      return running;
-    }
-    const run = (async () => {
-      do {
-        this.#again.delete(project);
-        await this.#build(project);
-      } while (this.#again.has(project));
-    })().finally(() => this.#running.delete(project));
-    this.#running.set(project, run);
-    return run;
+    return this.#queue.request(project);
   }
 
   async #build(project: string): Promise<void> {

@@ -14,6 +14,7 @@ import { type FSWatcher, watch } from 'chokidar';
 import semver from 'semver';
 import type { Deployment } from '../deploy/deployment.js';
 import { isMoltError } from '../errors/errors.js';
+import { RerunQueue } from '../util/rerun-queue.js';
 
 export interface Candidate {
   path: string;
@@ -61,8 +62,7 @@ export class PluginFolder {
   readonly #emit: (e: FolderEvent) => void;
   readonly #candidates = new Map<string, Candidate>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly #reconciling = new Map<string, Promise<void>>();
-  readonly #dirty = new Set<string>();
+  readonly #reconciling = new RerunQueue<string>((name) => this.#apply(name));
   /** Plugins whose candidates changed, reconciled once no scan is pending: one reload per burst. */
   readonly #waiting = new Set<string>();
   readonly #scans = new Set<Promise<void>>();
@@ -104,7 +104,7 @@ export class PluginFolder {
     for (;;) {
       await new Promise((r) => setImmediate(r));
       if (this.#timers.size === 0 && this.#scans.size === 0 && this.#reconciling.size === 0) return;
-      await Promise.all([...this.#scans, ...this.#reconciling.values()]);
+      await Promise.all([...this.#scans, ...this.#reconciling.pending()]);
       if (this.#timers.size > 0) await new Promise((r) => setTimeout(r, this.#options.debounceMs));
     }
   }
@@ -113,7 +113,7 @@ export class PluginFolder {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     await this.#watcher?.close();
-    await Promise.allSettled([...this.#scans, ...this.#reconciling.values()]);
+    await Promise.allSettled([...this.#scans, ...this.#reconciling.pending()]);
   }
 
   /** Maps a changed path to its candidate: a top-level `.molt` file or top-level folder. */
@@ -180,17 +180,7 @@ export class PluginFolder {
 
   /** Brings one plugin to its best candidate; a request during a run reruns once after it. */
   #reconcile(name: string): void {
-    if (this.#reconciling.has(name)) {
-      this.#dirty.add(name);
-      return;
-    }
-    const run = (async () => {
-      do {
-        this.#dirty.delete(name);
-        await this.#apply(name);
-      } while (this.#dirty.has(name));
-    })().finally(() => this.#reconciling.delete(name));
-    this.#reconciling.set(name, run);
+    void this.#reconciling.request(name);
   }
 
   async #apply(name: string): Promise<void> {
