@@ -1,0 +1,55 @@
+/**
+ * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
+ * then one machine-readable JSON line. `--only=a,b,c,d` runs a subset; `--drift` runs the
+ * worker RSS-drift experiments instead (see drift.ts).
+ */
+import { cpus, loadavg } from 'node:os';
+import { cleanup } from './artifacts.js';
+import { benchCalls } from './calls.js';
+import { benchChurn } from './churn.js';
+import { benchDrift } from './drift.js';
+import { benchMemory } from './memory.js';
+import { benchReload } from './reload.js';
+import { heading, table, verdicts } from './report.js';
+
+const arg = (name: string): string | undefined =>
+  process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
+const only = new Set((arg('only') ?? 'a,b,c,d').split(','));
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+const t0 = performance.now();
+console.log(
+  `molt bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load()}`,
+);
+if (typeof (globalThis as { gc?: unknown }).gc !== 'function')
+  console.log('warning: run with --expose-gc for stable heap figures');
+
+const summary: Record<string, unknown> = { node: process.version, cpus: cpus().length };
+try {
+  if (process.argv.includes('--drift')) {
+    summary.drift = await benchDrift();
+  } else {
+    if (only.has('a')) summary.calls = await benchCalls();
+    if (only.has('b')) summary.reload = await benchReload();
+    if (only.has('c')) summary.churn = await benchChurn();
+    if (only.has('d')) summary.memory = await benchMemory();
+    heading('targets');
+    table(
+      ['target', 'value', 'verdict'],
+      verdicts.map((v) => [v.target, v.value, v.pass ? 'PASS' : 'MISS']),
+    );
+  }
+} finally {
+  await cleanup();
+}
+const seconds = (performance.now() - t0) / 1000;
+console.log(`\ntotal ${seconds.toFixed(1)} s, load average now ${load()}`);
+summary.verdicts = verdicts;
+summary.seconds = Math.round(seconds);
+summary.loadavg = loadavg();
+const round = (_key: string, v: unknown): unknown =>
+  typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 100) / 100 : v;
+console.log(`BENCH_JSON ${JSON.stringify(summary, round)}`);
