@@ -37,6 +37,12 @@ export interface LoadedInfo {
   hasHealth: boolean;
 }
 
+/** The tool calls of one event-loop turn, flat: [id, tool, args, id, tool, args, …]. */
+export type CallBatch = unknown[];
+
+/** The synchronous results of one turn, flat: [id, value, id, value, …]. */
+export type ReplyBatch = unknown[];
+
 export type HostMessage =
   | { t: 'call'; id: number; tool: string; args: unknown }
   | { t: 'op'; id: number; op: OpName; arg?: unknown }

@@ -10,7 +10,15 @@ import { pathToFileURL } from 'node:url';
 import { parentPort } from 'node:worker_threads';
 import { ErrorCodes, toWireError, type WireError } from '../errors/errors.js';
 import type { JsonSchema, Logger, Plugin, Tool, ToolContext } from '../plugin/index.js';
-import type { HostMessage, LoadArg, LoadedInfo, SandboxMessage, ToolInfo } from './protocol.js';
+import type {
+  CallBatch,
+  HostMessage,
+  LoadArg,
+  LoadedInfo,
+  ReplyBatch,
+  SandboxMessage,
+  ToolInfo,
+} from './protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('molt sandbox entry must run in a worker thread');
@@ -38,7 +46,27 @@ let config: unknown;
 /** Per in-flight call: its AbortController, created only when a handler reads `ctx.signal`. */
 const calls = new Map<number, CallContext>();
 
+/** Synchronous answers of this turn, sent as one message (flat: id, value, id, value…). */
+let replies: ReplyBatch = [];
+function flushReplies(): void {
+  const box = replies;
+  if (box.length === 0) return;
+  replies = [];
+  try {
+    port!.postMessage(box);
+  } catch {
+    for (let i = 0; i < box.length; i += 2)
+      post({ t: 'ok', id: box[i] as number, value: box[i + 1] });
+  }
+}
+function reply(id: number, value: unknown): void {
+  if (replies.length === 0) queueMicrotask(flushReplies);
+  replies.push(id, value);
+}
+
 function post(msg: SandboxMessage): void {
+  // Batched answers go first, so messages keep the order they were made in.
+  if (replies.length > 0) flushReplies();
   try {
     port!.postMessage(msg);
   } catch (err) {
@@ -222,12 +250,10 @@ function onCall(id: number, toolName: string, args: unknown): void {
     return;
   }
   const ctx = new CallContext(id);
-  calls.set(id, ctx);
   let out: unknown;
   try {
     out = tool.handler(args, ctx);
   } catch (err) {
-    calls.delete(id);
     post({ t: 'err', id, error: wire(err) });
     return;
   }
@@ -238,14 +264,19 @@ function onCall(id: number, toolName: string, args: unknown): void {
       out !== null &&
       typeof (out as PromiseLike<unknown>).then === 'function')
   ) {
+    calls.set(id, ctx);
     settle(id, Promise.resolve(out));
   } else {
-    calls.delete(id);
-    post({ t: 'ok', id, value: out });
+    reply(id, out);
   }
 }
 
-port.on('message', (msg: HostMessage) => {
+port.on('message', (msg: HostMessage | CallBatch) => {
+  if (Array.isArray(msg)) {
+    for (let i = 0; i < msg.length; i += 3)
+      onCall(msg[i] as number, msg[i + 1] as string, msg[i + 2]);
+    return;
+  }
   switch (msg.t) {
     case 'call':
       onCall(msg.id, msg.tool, msg.args);

@@ -63,7 +63,10 @@ test('1,000 reloads leave no thread behind and the host heap and RSS flat', asyn
       `# memory: threads ${t0}→${t1}, heap ${heapKbPerReload.toFixed(2)} KB/reload, rss ${rssKbPerReload.toFixed(2)} KB/reload\n`,
     );
     assert.ok(t1 <= t0, `threads grew from ${t0} to ${t1}`);
-    assert.ok(heapKbPerReload < 1, `host heap grew ${heapKbPerReload.toFixed(2)} KB per reload`);
+    // Node's own per-Worker bookkeeping ramps the main heap by up to ~1 KB per worker over the
+    // first few thousand (bare Workers show the same ramp, then both go flat: see npm run bench).
+    // A leaked generation keeps its Worker, ports and streams: tens of KB each.
+    assert.ok(heapKbPerReload < 2, `host heap grew ${heapKbPerReload.toFixed(2)} KB per reload`);
     // The naive re-import leaks ~900 KB per reload; this bound catches any leaked generation.
     assert.ok(rssKbPerReload < 64, `RSS grew ${rssKbPerReload.toFixed(2)} KB per reload`);
   } finally {
