@@ -8,25 +8,19 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { control } from '../../src/control/client.js';
 import type { DeployStep } from '../../src/deploy/deployment.js';
-import { MoltProcess, molt } from '../helpers/cli.js';
-import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
+import { MoltProcess, packCalcVersions } from '../helpers/cli.js';
+import { placeArtifact, tempDir } from '../helpers/project.js';
 
 let root = '';
 const packed: string[] = [];
 before(async () => {
   root = await tempDir('kill');
-  for (const [version, tag] of [
-    ['1.0.0', 'one'],
-    ['2.0.0', 'two'],
-  ] as const) {
-    const project = await writeProject(
-      join(root, `src-${version}`),
-      'calc',
-      version,
-      pluginSource(tag),
-    );
-    packed.push((await molt(['pack', project, '-o', join(root, 'out')])).stdout.trim());
-  }
+  packed.push(
+    ...(await packCalcVersions(root, join(root, 'out'), [
+      ['1.0.0', 'one'],
+      ['2.0.0', 'two'],
+    ])),
+  );
 });
 after(() => rm(root, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { control } from '../../src/control/client.js';
-import { MoltProcess, molt } from '../helpers/cli.js';
+import { MoltProcess, molt, packCalcVersions } from '../helpers/cli.js';
 import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
 const dirs: string[] = [];
@@ -18,21 +18,10 @@ test('pack → serve → drop in → reload under calls → status → rollback 
   const out = join(root, 'out');
   await mkdir(plugins);
 
-  const packed: string[] = [];
-  for (const [version, tag] of [
+  const packed = await packCalcVersions(root, out, [
     ['1.0.0', 'one'],
     ['1.1.0', 'two'],
-  ] as const) {
-    const project = await writeProject(
-      join(root, `src-${version}`),
-      'calc',
-      version,
-      pluginSource(tag),
-    );
-    const r = await molt(['pack', project, '-o', out]);
-    assert.equal(r.code, 0, r.stderr);
-    packed.push(r.stdout.trim());
-  }
+  ]);
   assert.deepEqual(
     packed.map((p) => p.split('/').pop()),
     ['calc-1.0.0.molt', 'calc-1.1.0.molt'],

@@ -1,6 +1,8 @@
 /** Runs the real `molt` binary for end-to-end tests, waiting on what it prints, never on time. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pluginSource, writeProject } from './project.js';
 
 export const MOLT_BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -101,4 +103,28 @@ export class MoltProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     await this.exited;
   }
+}
+
+/**
+ * Writes one `calc` source project per [version, tag] under `root` and packs each with the real
+ * `molt pack` into `out`; resolves to the .molt paths in order.
+ */
+export async function packCalcVersions(
+  root: string,
+  out: string,
+  versions: [string, string][],
+): Promise<string[]> {
+  const files: string[] = [];
+  for (const [version, tag] of versions) {
+    const project = await writeProject(
+      join(root, `src-${version}`),
+      'calc',
+      version,
+      pluginSource(tag),
+    );
+    const r = await molt(['pack', project, '-o', out]);
+    if (r.code !== 0) throw new Error(`molt pack failed: ${r.stderr}`);
+    files.push(r.stdout.trim());
+  }
+  return files;
 }
