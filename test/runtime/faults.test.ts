@@ -8,7 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, type TestContext, test } from 'node:test';
-import { createHost, type Host, type HostOptions, type MoltError } from '../../src/index.js';
+import {
+  createHost,
+  type Host,
+  type HostEvents,
+  type HostOptions,
+  type MoltError,
+} from '../../src/index.js';
 import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import {
   assertBystanderServes,
@@ -245,6 +251,40 @@ test('reload with a manifest of another plugin name: NAME_MISMATCH', LIMIT, asyn
 // a typed error, and the slot restarts from the known-good artifact.
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Triggers a fault that ends the faulty plugin's worker and checks the path every such fault
+ * takes: the call fails with its code, `plugin.crashed` names the old generation, the bystander
+ * serves throughout, and `plugin.recovered` brings a new generation answering as v1.
+ * `whileRecovering` runs right after the call fails, before the recovery is awaited.
+ */
+async function crashAndRecover(
+  host: Host,
+  bystander: number,
+  trigger: () => Promise<unknown>,
+  expected: { call: (err: unknown) => boolean; crashMessage: RegExp },
+  whileRecovering?: () => void,
+): Promise<{
+  before: number;
+  crash: HostEvents['plugin.crashed'];
+  recovery: HostEvents['plugin.recovered'];
+}> {
+  const before = pluginInfo(host).generation;
+  const crashed = nextEvent(host, 'plugin.crashed', (e) => e.name === NAME);
+  const recovered = nextEvent(host, 'plugin.recovered', (e) => e.name === NAME);
+  await assert.rejects(trigger(), expected.call);
+  whileRecovering?.();
+  const crash = await crashed;
+  assert.equal(crash.from.generation, before);
+  assert.match(crash.error.message, expected.crashMessage);
+  await assertBystanderServes(host, bystander);
+  const recovery = await recovered;
+  assert.notEqual(recovery.to.generation, before, 'a new worker serves');
+  assert.equal(await host.call(NAME, 'version', {}), 'v1');
+  assert.equal(pluginInfo(host).state, 'active');
+  await assertBystanderServes(host, bystander);
+  return { before, crash, recovery };
+}
+
 const crashTools = `
   exit: { handler: () => { process.exit(1); } },
   throwLater: {
@@ -261,31 +301,26 @@ for (const [label, tool, reason] of [
     LIMIT,
     async (t) => {
       const { host, generation } = await setup(t, { restartBackoff: { initialMs: 10 } });
-      const before = await loadV1(host, { tools: crashTools });
-      const crashed = nextEvent(host, 'plugin.crashed', (e) => e.name === NAME);
-      const recovered = nextEvent(host, 'plugin.recovered', (e) => e.name === NAME);
-
-      await assert.rejects(host.call(NAME, tool, {}), withCode('PLUGIN_CRASHED', reason));
-      // Accepted while the slot recovers: it waits and is answered by the restarted generation (G1).
-      const queued = host.call(NAME, 'version', {});
-
-      const crash = await crashed;
-      assert.equal(crash.from.generation, before);
+      await loadV1(host, { tools: crashTools });
+      let queued: Promise<unknown> | undefined;
+      const { before, crash, recovery } = await crashAndRecover(
+        host,
+        generation,
+        () => host.call(NAME, tool, {}),
+        { call: withCode('PLUGIN_CRASHED', reason), crashMessage: reason },
+        // Accepted while the slot recovers: it waits and is answered by the restarted generation (G1).
+        () => {
+          queued = host.call(NAME, 'version', {});
+        },
+      );
       assert.equal(crash.error.code, 'PLUGIN_CRASHED');
-      assert.match(crash.error.message, reason);
       assert.equal(crash.inProbation, false);
-      await assertBystanderServes(host, generation);
-
-      const recovery = await recovered;
-      assert.notEqual(recovery.to.generation, before, 'a new worker serves');
       assert.equal(recovery.to.version, '1.0.0');
       assert.equal(await queued, 'v1');
-      assert.equal(await host.call(NAME, 'version', {}), 'v1');
       const info = pluginInfo(host);
-      assert.equal(info.state, 'active');
       assert.equal(info.generation, recovery.to.generation);
+      assert.notEqual(info.generation, before);
       assert.equal(info.stats.crashes, 1);
-      await assertBystanderServes(host, generation);
     },
   );
 }
@@ -307,21 +342,10 @@ test(
         manifest: { limits: { memoryMb: 32 } },
       }),
     );
-    const before = pluginInfo(host).generation;
-    const crashed = nextEvent(host, 'plugin.crashed', (e) => e.name === NAME);
-    const recovered = nextEvent(host, 'plugin.recovered', (e) => e.name === NAME);
-
-    await assert.rejects(host.call(NAME, 'hog', {}), withCode('PLUGIN_CRASHED', /memory/i));
-    const crash = await crashed;
-    assert.equal(crash.from.generation, before);
-    assert.match(crash.error.message, /memory/i);
-    await assertBystanderServes(host, generation);
-
-    const recovery = await recovered;
-    assert.notEqual(recovery.to.generation, before);
-    assert.equal(await host.call(NAME, 'version', {}), 'v1');
-    assert.equal(pluginInfo(host).state, 'active');
-    await assertBystanderServes(host, generation);
+    await crashAndRecover(host, generation, () => host.call(NAME, 'hog', {}), {
+      call: withCode('PLUGIN_CRASHED', /memory/i),
+      crashMessage: /memory/i,
+    });
   },
 );
 
@@ -337,22 +361,11 @@ test('infinite loop in a handler: CALL_TIMEOUT, worker ended, slot recovers', LI
       manifest: { limits: { callTimeoutMs: 300 } },
     }),
   );
-  const before = pluginInfo(host).generation;
-  const crashed = nextEvent(host, 'plugin.crashed', (e) => e.name === NAME);
-  const recovered = nextEvent(host, 'plugin.recovered', (e) => e.name === NAME);
-
-  await assert.rejects(host.call(NAME, 'spin', {}), withCode('CALL_TIMEOUT'));
-  // The blocked worker does not answer the host's ping, so it is ended.
-  const crash = await crashed;
-  assert.equal(crash.from.generation, before);
-  assert.match(crash.error.message, /blocked/);
-  await assertBystanderServes(host, generation);
-
-  const recovery = await recovered;
-  assert.notEqual(recovery.to.generation, before);
-  assert.equal(await host.call(NAME, 'version', {}), 'v1');
-  assert.equal(pluginInfo(host).state, 'active');
-  await assertBystanderServes(host, generation);
+  // The blocked worker does not answer the host's ping after the timeout, so it is ended.
+  await crashAndRecover(host, generation, () => host.call(NAME, 'spin', {}), {
+    call: withCode('CALL_TIMEOUT'),
+    crashMessage: /blocked/,
+  });
 });
 
 test('a crash during probation rolls back to the warm previous version', LIMIT, async (t) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createHost } from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
-import { createGate, gateSource } from '../helpers/gate.js';
+import { createGate, type Gate, gateSource } from '../helpers/gate.js';
 
 after(cleanArtifacts);
 
@@ -30,6 +30,15 @@ export default {
   ${v2 ? 'migrate: (from, s) => { migratedFrom = from; return { value: s.count }; },' : ''}
 };
 `;
+}
+
+/** v1 with a `hold` tool that blocks on `gate` until the test opens it, and a plain v2. */
+async function gatedCounters(gate: Gate): Promise<{ v1: string; v2: string }> {
+  const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
+  return {
+    v1: await writeArtifact({ name: 'c', source: gateSource + counter('v1', { extra: hold }) }),
+    v2: await writeArtifact({ name: 'c', version: '1.1.0', source: counter('v2') }),
+  };
 }
 
 test('a counter survives 20 reloads under concurrent increments with no increment lost', async () => {
@@ -136,19 +145,16 @@ test('calls wait in a bounded queue during the handover, then run on the new gen
   const host = await createHost({ probationMs: 0, maxQueuedCalls: 2 });
   const gate = createGate('handover');
   try {
-    const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
-    const v1 = await writeArtifact({
-      name: 'c',
-      source: gateSource + counter('v1', { extra: hold }),
-    });
-    const v2 = await writeArtifact({ name: 'c', version: '1.1.0', source: counter('v2') });
+    const { v1, v2 } = await gatedCounters(gate);
     await host.load(v1);
     const held = host.call('c', 'hold', {});
     await gate.entered();
     const reload = host.reload('c', v2);
-    // The reload drains v1 before its snapshot, so these wait in the queue.
+    // The handover holds intake in the microtasks right after v2 has started, and then waits
+    // for v1 to drain: one turn later the slot is held, and these calls queue.
     await new Promise<void>((r) => host.once('generation.started', () => r()));
-    await waitFor(() => host.plugins()[0]?.state === 'held');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(host.plugins()[0]?.state, 'held');
     const q1 = host.call('c', 'inc', {});
     const q2 = host.call('c', 'tag', {});
     await assert.rejects(host.call('c', 'get', {}), { code: 'QUEUE_FULL' });
@@ -167,12 +173,7 @@ test('a drain that times out in a handover fails the reload; the old generation 
   const host = await createHost({ probationMs: 0, drainTimeoutMs: 50 });
   const gate = createGate('stuck');
   try {
-    const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
-    const v1 = await writeArtifact({
-      name: 'c',
-      source: gateSource + counter('v1', { extra: hold }),
-    });
-    const v2 = await writeArtifact({ name: 'c', version: '1.1.0', source: counter('v2') });
+    const { v1, v2 } = await gatedCounters(gate);
     await host.load(v1);
     await host.call('c', 'inc', {});
     const held = host.call('c', 'hold', {});
@@ -187,12 +188,3 @@ test('a drain that times out in a handover fails the reload; the old generation 
     await host.close();
   }
 });
-
-/** Polls a synchronous predicate once per macrotask (no timers): state changes land between. */
-async function waitFor(predicate: () => boolean, limit = 10_000): Promise<void> {
-  for (let i = 0; i < limit; i++) {
-    if (predicate()) return;
-    await new Promise((r) => setImmediate(r));
-  }
-  throw new Error('condition never became true');
-}

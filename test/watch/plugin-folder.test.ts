@@ -13,6 +13,9 @@ import {
 } from '../../src/watch/plugin-folder.js';
 import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
+/** An awaited event that never comes fails the test instead of hanging it. */
+const LIMIT = { timeout: 30_000 };
+
 let root = '';
 const molt: Record<string, string> = {};
 before(async () => {
@@ -37,25 +40,42 @@ before(async () => {
 });
 after(() => rm(root, { recursive: true, force: true }));
 
-async function setup(
-  label: string,
-): Promise<{ dir: string; d: Deployment; events: FolderEvent[]; folder: PluginFolder }> {
+interface Setup {
+  dir: string;
+  d: Deployment;
+  events: FolderEvent[];
+  folder: PluginFolder;
+  /** Resolves once the folder has reported an event matching `match` (past or future). */
+  until(match: (e: FolderEvent) => boolean): Promise<void>;
+}
+
+async function setup(label: string): Promise<Setup> {
   const base = join(root, label);
   const dir = join(base, 'plugins');
   await mkdir(dir, { recursive: true });
   const d = await Deployment.open({ dataDir: join(base, 'data'), probationMs: 0 });
   const events: FolderEvent[] = [];
+  let waiters: { match: (e: FolderEvent) => boolean; resolve: () => void }[] = [];
   const folder = new PluginFolder(dir, d, {
     stableMs: 40,
     debounceMs: 20,
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => {
+      events.push(e);
+      const hit = waiters.filter((w) => w.match(e));
+      waiters = waiters.filter((w) => !w.match(e));
+      for (const w of hit) w.resolve();
+    },
   });
-  return { dir, d, events, folder };
+  const until = (match: (e: FolderEvent) => boolean): Promise<void> =>
+    events.some(match)
+      ? Promise.resolve()
+      : new Promise((resolve) => waiters.push({ match, resolve }));
+  return { dir, d, events, folder, until };
 }
 
 const version = async (d: Deployment): Promise<unknown> => d.host.call('calc', 'version', {});
 
-test('pickBest: highest semver, then newest file, then the path that sorts last', () => {
+test('pickBest: highest semver, then newest file, then the path that sorts last', LIMIT, () => {
   const c = (version: string, mtimeMs: number, path: string): Candidate => ({
     path,
     version,
@@ -70,7 +90,7 @@ test('pickBest: highest semver, then newest file, then the path that sorts last'
   assert.equal(pickBest([]), undefined);
 });
 
-test('two versions in the folder at start: the higher semver serves', async () => {
+test('two versions in the folder at start: the higher semver serves', LIMIT, async () => {
   const { dir, d, folder } = await setup('start');
   try {
     await placeArtifact(molt['1.2.0']!, dir);
@@ -83,7 +103,7 @@ test('two versions in the folder at start: the higher semver serves', async () =
   }
 });
 
-test('same version, two builds: the newer file wins (the documented tie rule)', async () => {
+test('same version, two builds: the newer file wins (the documented tie rule)', LIMIT, async () => {
   const { dir, d, folder } = await setup('tie');
   try {
     const a = await placeArtifact(molt['2.0.0']!, dir, 'calc-a.molt');
@@ -98,8 +118,8 @@ test('same version, two builds: the newer file wins (the documented tie rule)', 
   }
 });
 
-test('a burst of new versions coalesces into one reload of the newest', async () => {
-  const { dir, d, folder } = await setup('burst');
+test('a burst of new versions coalesces into one reload of the newest', LIMIT, async () => {
+  const { dir, d, folder, until } = await setup('burst');
   try {
     await placeArtifact(molt['1.0.0']!, dir);
     await folder.start();
@@ -107,7 +127,7 @@ test('a burst of new versions coalesces into one reload of the newest', async ()
     const reloads: string[] = [];
     d.host.on('reload.succeeded', (e) => reloads.push(e.to.version));
     await Promise.all(['1.2.0', '1.10.0', '2.0.0'].map((v) => placeArtifact(molt[v]!, dir)));
-    await waitUntil(() => reloads.length > 0);
+    await until((e) => e.type === 'activated' && e.version === '2.0.0');
     await folder.idle();
     assert.deepEqual(reloads, ['2.0.0']);
     assert.equal(await version(d), 'v2');
@@ -117,19 +137,19 @@ test('a burst of new versions coalesces into one reload of the newest', async ()
   }
 });
 
-test('a .molt still being written is never loaded half-done', async () => {
-  const { dir, d, events, folder } = await setup('half');
+test('a .molt still being written is never loaded half-done', LIMIT, async () => {
+  const { dir, d, events, folder, until } = await setup('half');
   try {
     await folder.start();
     const bytes = await readFile(molt['1.0.0']!);
     const handle = await open(join(dir, 'calc.molt'), 'w');
     await handle.write(bytes.subarray(0, bytes.length >> 1));
     // The writer stalls long enough for the file to look stable: it is read, refused, not loaded.
-    await waitUntil(() => events.some((e) => e.type === 'rejected'));
+    await until((e) => e.type === 'rejected');
     assert.equal(d.host.plugins().length, 0);
     await handle.write(bytes.subarray(bytes.length >> 1));
     await handle.close();
-    await waitUntil(() => events.some((e) => e.type === 'activated'));
+    await until((e) => e.type === 'activated');
     assert.equal(await version(d), 'v1');
     const rejected = events.find((e) => e.type === 'rejected');
     assert.equal(rejected?.type === 'rejected' && rejected.code, 'ARCHIVE_CORRUPT');
@@ -139,36 +159,31 @@ test('a .molt still being written is never loaded half-done', async () => {
   }
 });
 
-test('removing the serving version falls back to the next best; removing the last unloads', async () => {
-  const { dir, d, events, folder } = await setup('remove');
-  try {
-    const v1 = await placeArtifact(molt['1.0.0']!, dir);
-    const v2 = await placeArtifact(molt['2.0.0']!, dir);
-    await folder.start();
-    assert.equal(await version(d), 'v2');
-    await rm(v2);
-    await waitUntil(() => events.some((e) => e.type === 'activated' && e.version === '1.0.0'));
-    assert.equal(await version(d), 'v1');
-    assert.equal(
-      d.catalog.plugin('calc')?.pendingDelete.length,
-      1,
-      'the removed version goes on the next start',
-    );
-    await rm(v1);
-    await waitUntil(() => events.some((e) => e.type === 'removed'));
-    await assert.rejects(version(d), { code: 'UNKNOWN_PLUGIN' });
-    assert.equal(d.catalog.plugin('calc')?.pendingDelete.length, 2);
-  } finally {
-    await folder.close();
-    await d.close();
-  }
-});
-
-/** Waits for a condition the watcher's events make true; bounded, one macrotask per check. */
-async function waitUntil(predicate: () => boolean): Promise<void> {
-  for (let i = 0; i < 20_000; i++) {
-    if (predicate()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error('condition not reached');
-}
+test(
+  'removing the serving version falls back to the next best; removing the last unloads',
+  LIMIT,
+  async () => {
+    const { dir, d, folder, until } = await setup('remove');
+    try {
+      const v1 = await placeArtifact(molt['1.0.0']!, dir);
+      const v2 = await placeArtifact(molt['2.0.0']!, dir);
+      await folder.start();
+      assert.equal(await version(d), 'v2');
+      await rm(v2);
+      await until((e) => e.type === 'activated' && e.version === '1.0.0');
+      assert.equal(await version(d), 'v1');
+      assert.equal(
+        d.catalog.plugin('calc')?.pendingDelete.length,
+        1,
+        'the removed version goes on the next start',
+      );
+      await rm(v1);
+      await until((e) => e.type === 'removed');
+      await assert.rejects(version(d), { code: 'UNKNOWN_PLUGIN' });
+      assert.equal(d.catalog.plugin('calc')?.pendingDelete.length, 2);
+    } finally {
+      await folder.close();
+      await d.close();
+    }
+  },
+);
