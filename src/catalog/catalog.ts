@@ -87,11 +87,11 @@ export class Catalog {
   }
 
   /** Applies `change` to a copy of the record and persists it; the live record moves only once it is on disk. */
-  update(change: (data: CatalogData) => void): Promise<void> {
+  update(change: (data: CatalogData) => void, hooks: AtomicHooks = this.#hooks): Promise<void> {
     const run = this.#queue.then(async () => {
       const next = structuredClone(this.#data);
       change(next);
-      await writeFileAtomic(this.file, `${JSON.stringify(next, null, 2)}\n`, 0o644, this.#hooks);
+      await writeFileAtomic(this.file, `${JSON.stringify(next, null, 2)}\n`, 0o644, hooks);
       this.#data = next;
     });
     this.#queue = run.catch(() => {});

@@ -58,7 +58,6 @@ export class Deployment {
   readonly #probationMs: number;
   readonly #chains = new Map<string, Promise<unknown>>();
   readonly #trustTimers = new Map<string, NodeJS.Timeout>();
-  #currentName = '';
   readonly #unlock: () => Promise<void>;
 
   private constructor(parts: {
@@ -97,17 +96,12 @@ export class Deployment {
     options: DeploymentOptions,
     unlock: () => Promise<void>,
   ): Promise<Deployment> {
-    let self: Deployment | undefined;
-    const catalog = await Catalog.open(join(dataDir, 'catalog.json'), {
-      beforeRename: () => {
-        if (self !== undefined) self.#onStep('catalog.beforeRename', self.#currentName);
-      },
-    });
+    const catalog = await Catalog.open(join(dataDir, 'catalog.json'));
     const store = new Store(join(dataDir, 'store'));
     await store.sweep();
     const audit = new AuditLog(join(dataDir, 'audit.jsonl'));
     const host = await createHost(options);
-    self = new Deployment({ host, store, catalog, audit, dataDir, options, unlock });
+    const self = new Deployment({ host, store, catalog, audit, dataDir, options, unlock });
     attachAudit(host, audit);
     await self.#finishPendingDeletes();
     await store.sweep();
@@ -295,9 +289,11 @@ export class Deployment {
     }
   }
 
+  /** Changes one plugin's record; the test hook learns which plugin's write is about to land. */
   #write(name: string, change: (r: PluginRecord) => void): Promise<void> {
-    this.#currentName = name;
-    return this.catalog.update((d) => change(record(d, name)));
+    return this.catalog.update((d) => change(record(d, name)), {
+      beforeRename: () => this.#onStep('catalog.beforeRename', name),
+    });
   }
 
   #loaded(name: string): boolean {

@@ -122,11 +122,9 @@ export class Slot {
     const gen = this.#active;
     if (this.#open && gen !== undefined) return gen.call(tool, args, options);
     if (this.#closed) return Promise.reject(this.#unloadedError());
-    return this.#queue.wait(
-      () => this.call(tool, args, options),
-      this.#deps.options.callTimeoutMs,
-      options?.signal,
-    );
+    // A queued call gets the same deadline the plugin's calls get (its manifest may set one).
+    const timeoutMs = this.#active?.limits.callTimeoutMs ?? this.#deps.options.callTimeoutMs;
+    return this.#queue.wait(() => this.call(tool, args, options), timeoutMs, options?.signal);
   }
 
   load(dir: string): Promise<LoadResult> {

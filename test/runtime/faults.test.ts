@@ -518,3 +518,24 @@ test(
     await assertBystanderServes(host, generation);
   },
 );
+
+test(
+  'a call queued while the plugin recovers gets the plugin own call timeout',
+  LIMIT,
+  async (t) => {
+    // A restart far in the future: the slot stays "recovering" and calls queue.
+    const { host } = await setup(t, { restartBackoff: { initialMs: 60_000 } });
+    await host.load(
+      await writeArtifact({
+        name: NAME,
+        source: faultyPlugin('v1', { tools: crashTools }),
+        manifest: { limits: { callTimeoutMs: 200 } },
+      }),
+    );
+    const crashed = nextEvent(host, 'plugin.crashed', (e) => e.name === NAME);
+    await assert.rejects(host.call(NAME, 'exit', {}), withCode('PLUGIN_CRASHED'));
+    await crashed;
+    assert.equal(pluginInfo(host).state, 'recovering');
+    await assert.rejects(host.call(NAME, 'version', {}), withCode('CALL_TIMEOUT', /waited 200 ms/));
+  },
+);
