@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFileAtomic } from '../catalog/atomic.js';
 import type { Deployment } from '../deploy/deployment.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import { readJsonBody } from '../util/read-json-body.js';
 import { type ControlEndpoint, endpointFile } from './endpoint.js';
 
 export interface ControlServer {
@@ -35,20 +36,14 @@ const routes: Record<string, Route> = {
 const MAX_BODY = 1 << 20;
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY)
-      throw new MoltError(ErrorCodes.INVALID_REQUEST, `request body over ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  if (size === 0) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new MoltError(ErrorCodes.INVALID_REQUEST, 'the request body is not JSON');
-  }
+  const body = await readJsonBody(req, MAX_BODY);
+  if (body.ok) return body.value;
+  throw new MoltError(
+    ErrorCodes.INVALID_REQUEST,
+    body.reason === 'too-large'
+      ? `request body over ${MAX_BODY} bytes`
+      : 'the request body is not JSON',
+  );
 }
 
 const statusOf = (code: string): number =>

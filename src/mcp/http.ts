@@ -15,6 +15,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { readJsonBody } from '../util/read-json-body.js';
 import type { McpFrontDoor, SessionContext } from './front-door.js';
 
 export interface McpHttpOptions {
@@ -39,30 +40,10 @@ export interface McpHttpServer {
   close(): Promise<void>;
 }
 
-type Body =
-  | { ok: true; value: unknown }
-  | { ok: false; status: number; message: string; code: number };
-
 function rpcError(res: ServerResponse, status: number, code: number, message: string): void {
   if (res.headersSent) return;
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
-}
-
-async function readBody(req: IncomingMessage, max: number): Promise<Body> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max)
-      return { ok: false, status: 413, code: -32600, message: `request body over ${max} bytes` };
-    chunks.push(chunk);
-  }
-  try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-  } catch {
-    return { ok: false, status: 400, code: -32700, message: 'Parse error: the body is not JSON' };
-  }
 }
 
 /** JSON-RPC ids of the requests in a POST body (a message or a batch). */
@@ -113,8 +94,13 @@ export async function startMcpHttp(
     const id = Array.isArray(header) ? header[0] : header;
     let body: unknown;
     if (req.method === 'POST') {
-      const read = await readBody(req, maxBody);
-      if (!read.ok) return rpcError(res, read.status, read.code, read.message);
+      const read = await readJsonBody(req, maxBody);
+      if (!read.ok && read.reason === 'too-large') {
+        return rpcError(res, 413, -32600, `request body over ${maxBody} bytes`);
+      }
+      if (!read.ok || read.value === undefined) {
+        return rpcError(res, 400, -32700, 'Parse error: the body is not JSON');
+      }
       body = read.value;
     } else if (req.method !== 'GET' && req.method !== 'DELETE') {
       res.setHeader('allow', 'GET, POST, DELETE');
