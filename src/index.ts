@@ -1,12 +1,16 @@
 export { type ErrorCode, ErrorCodes, isMoltError, MoltError } from './errors/errors.js';
 export {
+  type ArtifactRef,
   EVENTS,
   type EventName,
   type HostEvents,
+  type ReloadKind,
+  type SlotState,
   type StepTimings,
   type VersionRef,
 } from './events/events.js';
 export {
+  checkConfig,
   HOST_API_VERSION,
   type Manifest,
   type ManifestLimits,
@@ -14,6 +18,14 @@ export {
 } from './manifest/manifest.js';
 export { createHost, Host, type PluginInfo } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
-export type { LoadResult, SlotState, SlotStats } from './runtime/slot.js';
+export type { LoadResult, SlotStats } from './runtime/reload.js';
+export type { SlotLoadOptions } from './runtime/slot.js';
 export type { ToolInfo } from './sandbox/protocol.js';
-export type { CallOptions, Progress } from './sandbox/worker-sandbox.js';
+export type {
+  CallOptions,
+  Progress,
+  Sandbox,
+  SandboxFactory,
+  SandboxSpec,
+} from './sandbox/sandbox.js';
+export type { Clock, Timer } from './util/clock.js';

@@ -4,9 +4,9 @@
  * disk is always one consistent version of the record.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
-import { type AtomicHooks, writeFileAtomic } from './atomic.js';
+import { type AtomicHooks, isAtomicTemp, writeFileAtomic } from '../util/durable.js';
 
 export interface VersionKey {
   version: string;
@@ -45,10 +45,8 @@ export class Catalog {
   /** Opens the catalog, removing temp files a killed writer left behind. */
   static async open(file: string, hooks: AtomicHooks = {}): Promise<Catalog> {
     const dir = dirname(file);
-    const prefix = `.${basename(file)}.`;
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (name.startsWith(prefix) && name.endsWith('.tmp'))
-        await rm(`${dir}/${name}`, { force: true });
+      if (isAtomicTemp(file, name)) await rm(join(dir, name), { force: true });
     }
     let text: string;
     try {

@@ -1,7 +1,7 @@
 /** `molt status`, `molt reload NAME`, `molt rollback NAME`: ask a running host. */
 import { control } from '../control/client.js';
 import type { PluginStatus } from '../deploy/deployment.js';
-import type { LoadResult } from '../runtime/slot.js';
+import type { LoadResult } from '../runtime/reload.js';
 import { ms, out, table } from './output.js';
 
 export async function status(dataDir: string, json: boolean): Promise<void> {

@@ -6,9 +6,10 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileAtomic } from '../catalog/atomic.js';
 import type { Deployment } from '../deploy/deployment.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import { writeFileAtomic } from '../util/durable.js';
+import { toJson } from '../util/json.js';
 import { readJsonBody } from '../util/read-json-body.js';
 import { type ControlEndpoint, endpointFile } from './endpoint.js';
 
@@ -46,14 +47,30 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   );
 }
 
-const statusOf = (code: string): number =>
-  code === ErrorCodes.CONTROL_UNAUTHORIZED
-    ? 401
-    : code === ErrorCodes.UNKNOWN_PLUGIN || code === ErrorCodes.UNKNOWN_TOOL
-      ? 404
-      : code === ErrorCodes.INVALID_REQUEST
-        ? 400
-        : 409;
+/** The HTTP status each code an answer can carry gets; anything else is a conflict (409). */
+const STATUS: Partial<Record<string, number>> = {
+  [ErrorCodes.CONTROL_UNAUTHORIZED]: 401,
+  [ErrorCodes.UNKNOWN_PLUGIN]: 404,
+  [ErrorCodes.UNKNOWN_TOOL]: 404,
+  [ErrorCodes.INVALID_REQUEST]: 400,
+  [ErrorCodes.INVALID_INPUT]: 400,
+  [ErrorCodes.RESULT_UNSERIALIZABLE]: 502,
+  [ErrorCodes.INTERNAL]: 500,
+};
+
+/** The path's segments, %-decoded; a malformed escape is the client's error, not ours. */
+function segments(url: string | undefined): string[] {
+  try {
+    return new URL(url ?? '/', 'http://x').pathname
+      .split('/')
+      .filter(Boolean)
+      .map(decodeURIComponent);
+  } catch (err) {
+    throw new MoltError(ErrorCodes.INVALID_REQUEST, `the path ${url} is not valid %-encoding`, {
+      cause: err,
+    });
+  }
+}
 
 export async function startControl(
   deployment: Deployment,
@@ -61,23 +78,33 @@ export async function startControl(
 ): Promise<ControlServer> {
   const token = randomBytes(24).toString('hex');
   const expected = Buffer.from(`Bearer ${token}`);
-  const server: Server = createServer((req, res) => void handle(req, res));
+  const server: Server = createServer((req, res) => {
+    // Nothing a request does may reject unhandled: the host serves other plugins.
+    handle(req, res).catch(() => res.destroy());
+  });
+
+  /** Serializes before the status line goes out, so an answer is written exactly once. */
+  function send(res: ServerResponse, status: number, body: unknown): void {
+    let text: string;
+    try {
+      text = toJson(body);
+    } catch (err) {
+      const e = isMoltError(err) ? err : new MoltError(ErrorCodes.INTERNAL, String(err));
+      status = STATUS[e.code] ?? 500;
+      text = JSON.stringify({ error: { code: e.code, message: e.message } });
+    }
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(text);
+  }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
     try {
       const given = Buffer.from(req.headers.authorization ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         throw new MoltError(ErrorCodes.CONTROL_UNAUTHORIZED, 'missing or wrong control token');
       }
       // /v1/status, /v1/plugins/<name>/<action>, /v1/plugins/<name>/call/<tool>
-      const parts = new URL(req.url ?? '/', 'http://x').pathname
-        .split('/')
-        .filter(Boolean)
-        .map(decodeURIComponent);
+      const parts = segments(req.url);
       const [version, first, name, action, ...rest] = parts;
       const route =
         version === 'v1' && first === 'status' && parts.length === 2
@@ -87,12 +114,12 @@ export async function startControl(
             : undefined;
       if (route === undefined)
         throw new MoltError(ErrorCodes.INVALID_REQUEST, `no route ${req.method} ${req.url}`);
-      send(200, await route(deployment, name ?? '', rest, await readBody(req)));
+      send(res, 200, await route(deployment, name ?? '', rest, await readBody(req)));
     } catch (err) {
-      const code = isMoltError(err) ? err.code : 'INTERNAL';
-      send(isMoltError(err) ? statusOf(code) : 500, {
-        error: { code, message: (err as Error).message },
-      });
+      const e = isMoltError(err)
+        ? err
+        : new MoltError(ErrorCodes.INTERNAL, (err as Error)?.message ?? String(err));
+      send(res, STATUS[e.code] ?? 409, { error: { code: e.code, message: e.message } });
     }
   }
 

@@ -1,9 +1,14 @@
-/** Sends every host transition to the audit log, with versions, buildIds and step timings. */
+/**
+ * Sends every host transition to the audit log, with versions, buildIds and step timings. A
+ * rollback after a crash follows the `crash` line that caused it.
+ */
 import type { AuditLog } from '../catalog/audit.js';
 import type { Host } from '../runtime/host.js';
 
 export function attachAudit(host: Host, audit: AuditLog): void {
   host.on('reload.succeeded', (e) => {
+    // A restart after a crash is logged once, as `recovered`, with its attempts.
+    if (e.kind === 'recover') return;
     void audit.append(e.kind, e.name, {
       from: e.from,
       to: e.to,
@@ -19,10 +24,6 @@ export function attachAudit(host: Host, audit: AuditLog): void {
       error: e.error,
       timings: e.timings,
     });
-  });
-  host.on('reload.rolledBack', (e) => {
-    if (e.reason === 'crash')
-      void audit.append('rollback', e.name, { from: e.from, to: e.to, reason: e.reason });
   });
   host.on('plugin.crashed', (e) => {
     void audit.append('crash', e.name, {

@@ -18,9 +18,10 @@ import {
   type VersionKey,
 } from '../catalog/catalog.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import type { HostEvents } from '../events/events.js';
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
-import type { LoadResult } from '../runtime/slot.js';
+import type { LoadResult } from '../runtime/reload.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
 import { lockDataDir } from './lock.js';
@@ -44,7 +45,6 @@ export interface InstallResult extends LoadResult {
 }
 
 export interface PluginStatus extends PluginInfo {
-  knownGood: VersionKey | null;
   installed: number;
 }
 
@@ -55,9 +55,9 @@ export class Deployment {
   readonly audit: AuditLog;
   readonly dataDir: string;
   readonly #onStep: (step: DeployStep, name: string) => void;
-  readonly #probationMs: number;
   readonly #chains = new Map<string, Promise<unknown>>();
-  readonly #trustTimers = new Map<string, NodeJS.Timeout>();
+  /** Per plugin, the newest write of what its slot reported (see `#persist`). */
+  readonly #persisted = new Map<string, Promise<void>>();
   readonly #unlock: () => Promise<void>;
 
   private constructor(parts: {
@@ -76,7 +76,9 @@ export class Deployment {
     this.audit = parts.audit;
     this.dataDir = parts.dataDir;
     this.#onStep = parts.options.onStep ?? (() => {});
-    this.#probationMs = parts.options.probationMs ?? 30_000;
+    // The slot owns probation and known-good; the catalog records what it reports, so what is
+    // active after any swap (a reload, a rollback, a crash's swap back) is what a restart loads.
+    parts.host.on('slot.changed', (e) => this.#persist(e));
   }
 
   static async open(options: DeploymentOptions): Promise<Deployment> {
@@ -139,14 +141,14 @@ export class Deployment {
   activate(target: VersionKey & { name: string }): Promise<InstallResult> {
     return this.#serial(target.name, async () => {
       const { name } = target;
-      const current = this.host.plugins().find((p) => p.name === name);
+      const current = this.host.plugin(name);
       if (current !== undefined && sameKey(current, target))
         return { ...loadResult(current), action: 'unchanged' as const };
       const dir = this.store.path(name, target.version, target.buildId);
       const result =
         current === undefined ? await this.host.load(dir) : await this.host.reload(name, dir);
       this.#onStep('swapped', name);
-      await this.#markActive(name, result);
+      await this.#persisted.get(name);
       this.#onStep('activated', name);
       return {
         ...result,
@@ -168,7 +170,7 @@ export class Deployment {
   rollback(name: string): Promise<LoadResult> {
     return this.#serial(name, async () => {
       const r = await this.host.rollback(name);
-      await this.#markActive(name, r);
+      await this.#persisted.get(name);
       return r;
     });
   }
@@ -182,7 +184,6 @@ export class Deployment {
         r.active = null;
         r.knownGood = null;
       });
-      this.#clearTrust(name);
       await this.audit.append('remove', name, {});
     });
   }
@@ -206,44 +207,38 @@ export class Deployment {
   status(): PluginStatus[] {
     return this.host.plugins().map((p) => {
       const r = this.catalog.plugin(p.name);
-      return { ...p, knownGood: r?.knownGood ?? null, installed: r?.installed.length ?? 0 };
+      return { ...p, installed: r?.installed.length ?? 0 };
     });
   }
 
   async close(): Promise<void> {
-    for (const t of this.#trustTimers.values()) clearTimeout(t);
-    this.#trustTimers.clear();
     await Promise.allSettled([...this.#chains.values()]);
     await this.host.close();
+    await Promise.allSettled([...this.#persisted.values()]);
     await this.audit.flush();
     await this.#unlock();
   }
 
-  /** Records the active version; it becomes known-good once it has served its probation. */
-  async #markActive(name: string, active: VersionKey): Promise<void> {
-    await this.#write(name, (r) => {
-      r.active = key(active);
-      r.knownGood ??= key(active);
+  /**
+   * Records a slot's report. Writes queue in the catalog in the order the slot reported, so the
+   * file always ends on the newest report; a failed write is audited, never thrown at a caller.
+   */
+  #persist(e: HostEvents['slot.changed']): void {
+    if (e.active === undefined) return;
+    const active = key(e.active);
+    const knownGood = e.knownGood === undefined ? null : key(e.knownGood);
+    const write = this.#write(e.name, (r) => {
+      r.active = active;
+      r.knownGood = knownGood;
+    }).catch((err: unknown) =>
+      this.audit.append('catalog.failed', e.name, {
+        error: isMoltError(err) ? { code: err.code, message: err.message } : String(err),
+      }),
+    );
+    this.#persisted.set(e.name, write);
+    void write.finally(() => {
+      if (this.#persisted.get(e.name) === write) this.#persisted.delete(e.name);
     });
-    this.#clearTrust(name);
-    const trust = async (): Promise<void> => {
-      this.#trustTimers.delete(name);
-      const live = this.host.plugins().find((p) => p.name === name);
-      if (live === undefined || !sameKey(live, active)) return;
-      await this.#write(name, (r) => {
-        r.knownGood = key(active);
-      }).catch(() => {});
-    };
-    if (this.#probationMs === 0) return trust();
-    const timer = setTimeout(() => void trust(), this.#probationMs);
-    timer.unref();
-    this.#trustTimers.set(name, timer);
-  }
-
-  #clearTrust(name: string): void {
-    const t = this.#trustTimers.get(name);
-    if (t !== undefined) clearTimeout(t);
-    this.#trustTimers.delete(name);
   }
 
   async #finishPendingDeletes(): Promise<void> {
@@ -263,20 +258,26 @@ export class Deployment {
     }
   }
 
-  /** Loads each plugin's active version; falls back to its known-good one if that fails. */
+  /**
+   * Loads each plugin's active version, still on trial if it had not become known-good (a crash
+   * then restarts the known-good one); falls back to the known-good version if it fails.
+   */
   async #restore(): Promise<void> {
     for (const [name, r] of Object.entries(this.catalog.data.plugins)) {
       const candidates = [r.active, r.knownGood].filter(
         (k, i, all): k is VersionKey => k != null && (i === 0 || !sameKey(k, all[0])),
       );
       for (const k of candidates) {
+        const dir = this.store.path(name, k.version, k.buildId);
+        const trial = r.knownGood != null && !sameKey(k, r.knownGood);
         try {
-          const loaded = await this.host.load(this.store.path(name, k.version, k.buildId));
-          if (!sameKey(loaded, r.active)) {
-            await this.#write(name, (rec) => {
-              rec.active = key(loaded);
-            });
-          }
+          await this.host.load(
+            dir,
+            trial && r.knownGood != null
+              ? { knownGood: this.store.path(name, r.knownGood.version, r.knownGood.buildId) }
+              : {},
+          );
+          await this.#persisted.get(name);
           break;
         } catch (err) {
           await this.audit.append('restore.failed', name, {
@@ -297,7 +298,7 @@ export class Deployment {
   }
 
   #loaded(name: string): boolean {
-    return this.host.plugins().some((p) => p.name === name);
+    return this.host.plugin(name) !== undefined;
   }
 
   /** Changes to one plugin run one at a time, so catalog and host never disagree for long. */

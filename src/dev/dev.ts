@@ -11,6 +11,7 @@ import type { VersionKey } from '../catalog/catalog.js';
 import type { Deployment } from '../deploy/deployment.js';
 import { isMoltError } from '../errors/errors.js';
 import { buildPlugin, writeArtifactDir } from '../pack/index.js';
+import { KeyedDebounce } from '../util/debounce.js';
 import { RerunQueue } from '../util/rerun-queue.js';
 
 export type DevReport =
@@ -21,8 +22,7 @@ export class DevSession {
   readonly dir: string;
   readonly #deployment: Deployment;
   readonly #report: (r: DevReport) => void;
-  readonly #debounceMs: number;
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #debounce: KeyedDebounce<string>;
   readonly #queue = new RerunQueue<string>((project) => this.#build(project));
   readonly #builds = new Map<string, VersionKey>();
   #watcher: FSWatcher | undefined;
@@ -36,7 +36,7 @@ export class DevSession {
     this.dir = resolve(dir);
     this.#deployment = deployment;
     this.#report = report;
-    this.#debounceMs = debounceMs;
+    this.#debounce = new KeyedDebounce((project) => this.#changed(project), debounceMs);
   }
 
   async start(): Promise<void> {
@@ -47,18 +47,20 @@ export class DevSession {
         /(^|[/\\])(node_modules|dist|\.[^/\\]+)([/\\]|$)/.test(relative(this.dir, p)),
     });
     this.#watcher = watcher;
-    watcher.on('all', (_e, path) => void this.#changed(path));
+    watcher.on('all', (_e, path) => this.#debounce.touch(this.#projectOf(path)));
     await new Promise<void>((r) => watcher.once('ready', () => r()));
   }
 
+  /** Stops watching; no build starts after this, and the builds under way finish first. */
   async close(): Promise<void> {
-    for (const t of this.#timers.values()) clearTimeout(t);
+    await this.#debounce.close();
     await this.#watcher?.close();
     await Promise.allSettled(this.#queue.pending());
   }
 
   /** Builds a project and makes the result active; overlapping requests run once more after. */
   rebuild(project: string): Promise<void> {
+    if (this.#debounce.closed) return Promise.resolve();
     return this.#queue.request(project);
   }
 
@@ -95,20 +97,15 @@ export class DevSession {
     }
   }
 
-  #changed(path: string): void {
+  #projectOf(path: string): string {
     const rel = relative(this.dir, path);
-    const project = rel.includes(sep) ? join(this.dir, rel.split(sep)[0]!) : this.dir;
-    const old = this.#timers.get(project);
-    if (old !== undefined) clearTimeout(old);
-    this.#timers.set(
-      project,
-      setTimeout(async () => {
-        this.#timers.delete(project);
-        if ((await stat(join(project, 'package.json')).catch(() => undefined)) !== undefined) {
-          void this.rebuild(project);
-        }
-      }, this.#debounceMs),
-    );
+    return rel.includes(sep) ? join(this.dir, rel.split(sep)[0]!) : this.dir;
+  }
+
+  /** A project's files stopped changing: rebuild it if it still is a project. */
+  async #changed(project: string): Promise<void> {
+    if ((await stat(join(project, 'package.json')).catch(() => undefined)) === undefined) return;
+    await this.rebuild(project);
   }
 
   async #projects(): Promise<string[]> {

@@ -47,6 +47,9 @@ export const ErrorCodes = {
   TOOL_NAME_INVALID: 'TOOL_NAME_INVALID',
   TOOL_NAME_COLLISION: 'TOOL_NAME_COLLISION',
   TOOL_SCHEMA_INVALID: 'TOOL_SCHEMA_INVALID',
+  RESULT_UNSERIALIZABLE: 'RESULT_UNSERIALIZABLE',
+  OPTIONS_INVALID: 'OPTIONS_INVALID',
+  INTERNAL: 'INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -87,6 +90,12 @@ export function isMoltError(value: unknown, code?: ErrorCode): value is MoltErro
   return value instanceof MoltError && (code === undefined || value.code === code);
 }
 
+const codes = new Set<string>(Object.values(ErrorCodes));
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && codes.has(value);
+}
+
 /** The shape an error takes on the wire between a sandbox and the host. */
 export interface WireError {
   code: string;
@@ -95,6 +104,8 @@ export interface WireError {
   name?: string | undefined;
   /** Set only by molt's own sandbox runtime: a plugin cannot forge a host error code. */
   fromMolt?: true;
+  /** Machine-readable facts from molt's sandbox runtime (ignored unless `fromMolt`). */
+  details?: Record<string, unknown> | undefined;
 }
 
 export function toWireError(
@@ -110,23 +121,25 @@ export function toWireError(
 }
 
 /**
- * Rebuilds a sandbox-side error on the host. Plugin code may throw errors with its own codes;
- * those are carried in `details.pluginCode` while the molt code stays `as` (one of ours).
+ * Rebuilds a sandbox-side error on the host. Errors of molt's own sandbox runtime keep their
+ * code (BUILD_MISMATCH, INVALID_INPUT, …); plugin code may throw errors with its own codes,
+ * carried in `details.pluginCode` while the molt code is `as` (one of ours).
  */
 export function fromWireError(
   wire: WireError,
   as: ErrorCode,
   details: Record<string, unknown> = {},
 ): MoltError {
-  const known =
-    wire.fromMolt === true && (Object.values(ErrorCodes) as string[]).includes(wire.code);
-  const code = known && as === ErrorCodes.PLUGIN_ERROR ? (wire.code as ErrorCode) : as;
-  const err = new MoltError(code, wire.message, {
+  const known = wire.fromMolt === true && isErrorCode(wire.code);
+  return new MoltError(known ? (wire.code as ErrorCode) : as, wire.message, {
     details: {
       ...details,
-      ...(known || wire.code === ErrorCodes.PLUGIN_ERROR ? {} : { pluginCode: wire.code }),
+      ...(known
+        ? wire.details
+        : wire.code === ErrorCodes.PLUGIN_ERROR
+          ? {}
+          : { pluginCode: wire.code }),
       remoteStack: wire.stack,
     },
   });
-  return err;
 }

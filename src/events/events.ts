@@ -1,5 +1,6 @@
 /** The host's events: names in one `as const` object, payload types keyed by name. */
 import type { ErrorCode } from '../errors/errors.js';
+import type { ToolInfo } from '../sandbox/protocol.js';
 
 export const EVENTS = {
   generationStarted: 'generation.started',
@@ -8,6 +9,9 @@ export const EVENTS = {
   reloadSucceeded: 'reload.succeeded',
   reloadFailed: 'reload.failed',
   reloadRolledBack: 'reload.rolledBack',
+  toolsChanged: 'tools.changed',
+  slotState: 'slot.state',
+  slotChanged: 'slot.changed',
   pluginCrashed: 'plugin.crashed',
   pluginRecovered: 'plugin.recovered',
   pluginLog: 'plugin.log',
@@ -16,11 +20,34 @@ export const EVENTS = {
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
 
-export interface VersionRef {
+/** One artifact: what a restart can come back to. */
+export interface ArtifactRef {
   version: string;
   buildId: string;
+}
+
+/** One generation of an artifact: what runs. */
+export interface VersionRef extends ArtifactRef {
   generation: number;
 }
+
+/**
+ * A slot's lifecycle. `probation`: the active generation is on trial (the previous one may be
+ * kept warm to swap back to); `held`: a state handover holds new calls in a bounded queue;
+ * `recovering`: the active generation crashed and calls wait for a rollback or a restart.
+ */
+export type SlotState =
+  | 'loading'
+  | 'active'
+  | 'probation'
+  | 'reloading'
+  | 'held'
+  | 'recovering'
+  | 'closing'
+  | 'closed';
+
+/** What a pipeline run does: a first load, a reload, a rollback, or a restart after a crash. */
+export type ReloadKind = 'load' | 'reload' | 'rollback' | 'recover';
 
 /** Milliseconds spent in each step; a step that did not run is absent. */
 export interface StepTimings {
@@ -45,24 +72,25 @@ export interface ErrorInfo {
 export interface HostEvents {
   'generation.started': { name: string; to: VersionRef; timings: StepTimings };
   'generation.retired': { name: string; from: VersionRef; drainMs: number; forced: boolean };
-  'reload.started': {
-    name: string;
-    from: VersionRef | undefined;
-    kind: 'load' | 'reload' | 'rollback';
-  };
+  'reload.started': { name: string; from: VersionRef | undefined; kind: ReloadKind };
   'reload.succeeded': {
     name: string;
     from: VersionRef | undefined;
     to: VersionRef;
-    kind: 'load' | 'reload' | 'rollback';
+    kind: ReloadKind;
     stateTransferred: boolean;
     timings: StepTimings;
+    /**
+     * The load at the instant of the swap: calls still running on the replaced generation
+     * (they finish there) and calls waiting in the hold queue (they run on the new one).
+     */
+    atSwap: { inFlight: number; queued: number };
   };
   'reload.failed': {
     name: string;
     from: VersionRef | undefined;
-    to: { version: string; buildId: string } | undefined;
-    kind: 'load' | 'reload' | 'rollback';
+    to: ArtifactRef | undefined;
+    kind: ReloadKind;
     error: ErrorInfo;
     timings: StepTimings;
   };
@@ -71,6 +99,18 @@ export interface HostEvents {
     from: VersionRef;
     to: VersionRef;
     reason: 'crash' | 'manual';
+  };
+  /** Step 8: the plugin's tool list changed (names, descriptions or schemas); empty once unloaded. */
+  'tools.changed': { name: string; tools: ToolInfo[]; generation: number | undefined };
+  'slot.state': { name: string; from: SlotState; to: SlotState };
+  /**
+   * What a restart must come back to changed: the active generation, or the known-good artifact
+   * crash recovery restarts from. A deployment persists exactly this.
+   */
+  'slot.changed': {
+    name: string;
+    active: VersionRef | undefined;
+    knownGood: ArtifactRef | undefined;
   };
   'plugin.crashed': { name: string; from: VersionRef; error: ErrorInfo; inProbation: boolean };
   'plugin.recovered': { name: string; to: VersionRef; attempts: number };

@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import semver from 'semver';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import { checkSchema, compileSchema } from '../schema/json-schema.js';
 import { manifestSchema } from './schema.js';
 
 /** The host API this build of molt implements; manifests may pin a range with `hostApi`. */
@@ -49,8 +50,13 @@ export interface ManifestProblem {
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 // Strict: `semver.valid` also accepts ' 1.0.0' and 'v1.0.0', which would not round-trip.
-ajv.addFormat('semver', (v: string) => /^\d/.test(v) && v.trim() === v && semver.valid(v) !== null);
-ajv.addFormat('semver-range', (v: string) => semver.validRange(v) !== null);
+// Length first: the strings are the plugin's, and semver's parsers should only see short ones.
+const short = (v: string): boolean => v.length <= 256;
+ajv.addFormat(
+  'semver',
+  (v: string) => short(v) && /^\d/.test(v) && v.trim() === v && semver.valid(v) !== null,
+);
+ajv.addFormat('semver-range', (v: string) => short(v) && semver.validRange(v) !== null);
 ajv.addFormat('relative-path', (v: string) => {
   if (v.length === 0 || isAbsolute(v) || v.includes('\0')) return false;
   const n = normalize(v);
@@ -80,38 +86,43 @@ function describe(e: ErrorObject): ManifestProblem {
 
 /**
  * Validates a parsed manifest, reporting every problem with its field path in one error.
- * `where` names the file for the message.
+ * `where` names the file for the message. Only the manifest's own shape is checked here, which
+ * is safe on hostile input: the plugin's `configSchema` runs inside its sandbox at load (or in
+ * `checkConfig`, where a slow schema costs only the caller).
  */
 export function validateManifest(value: unknown, where = MANIFEST_FILE): Manifest {
-  const problems: ManifestProblem[] = [];
   if (!validateSchema(value)) {
-    for (const e of validateSchema.errors ?? []) problems.push(describe(e));
-  } else {
-    const m = value as Manifest;
-    if (m.configSchema !== undefined) {
-      try {
-        const validateConfig = ajv.compile(m.configSchema);
-        if (m.config !== undefined && !validateConfig(m.config)) {
-          for (const e of validateConfig.errors ?? []) {
-            const p = describe(e);
-            problems.push({ path: `/config${p.path === '/' ? '' : p.path}`, message: p.message });
-          }
-        }
-      } catch (err) {
-        problems.push({
-          path: '/configSchema',
-          message: `is not a valid JSON Schema: ${(err as Error).message}`,
-        });
-      }
-    }
-  }
-  if (problems.length > 0) {
-    const list = problems.map((p) => `${p.path} ${p.message}`).join('; ');
-    throw new MoltError(ErrorCodes.MANIFEST_INVALID, `${where}: ${list}`, {
-      details: { problems },
-    });
+    throw invalid(where, (validateSchema.errors ?? []).map(describe));
   }
   return value as Manifest;
+}
+
+function invalid(where: string, problems: ManifestProblem[], cause?: unknown): MoltError {
+  const list = problems.map((p) => `${p.path} ${p.message}`).join('; ');
+  return new MoltError(ErrorCodes.MANIFEST_INVALID, `${where}: ${list}`, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { problems },
+  });
+}
+
+/**
+ * Runs the manifest's `configSchema` on its `config`: the problems, under `/config` (or
+ * `/configSchema` when the schema itself cannot be used). It runs plugin-supplied patterns, so
+ * call it where their cost is the caller's own (`molt pack`, a CI check), never on a host that
+ * serves other plugins; the host runs the same check inside the plugin's sandbox.
+ */
+export function checkConfig(manifest: Manifest): ManifestProblem[] {
+  if (manifest.configSchema === undefined) return [];
+  const bad = checkSchema(manifest.configSchema);
+  if (bad.length > 0)
+    return bad.map((p) => ({
+      path: `/configSchema${p.path === '/' ? '' : p.path}`,
+      message: p.message,
+    }));
+  return compileSchema(manifest.configSchema)(manifest.config).map((p) => ({
+    path: `/config${p.path === '(root)' ? '' : p.path}`,
+    message: p.message,
+  }));
 }
 
 export function checkHostApi(manifest: Manifest): void {
@@ -125,37 +136,50 @@ export function checkHostApi(manifest: Manifest): void {
   }
 }
 
-/** Reads and validates `molt.json` in an artifact folder. */
-export async function readArtifact(dir: string): Promise<Artifact> {
-  const abs = resolve(dir);
-  const file = join(abs, MANIFEST_FILE);
+/** A manifest is a few hundred bytes; anything past this is refused before it is parsed. */
+export const MAX_MANIFEST_BYTES = 1 << 20;
+
+/**
+ * Reads and validates `molt.json` in an artifact folder: the one manifest reader, for the
+ * store, the loader and the CLI. Missing, too large, not JSON, or invalid: MANIFEST_INVALID.
+ */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = join(dir, MANIFEST_FILE);
+  const cannot = (problem: string, err?: unknown): MoltError =>
+    invalid(file, [{ path: '/', message: problem }], err);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const handle = await open(file, 'r');
+    try {
+      const { size, isFile } = await handle
+        .stat()
+        .then((s) => ({ size: s.size, isFile: s.isFile() }));
+      if (!isFile) throw cannot('is not a file');
+      if (size > MAX_MANIFEST_BYTES) throw cannot(`is larger than ${MAX_MANIFEST_BYTES} bytes`);
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
-    throw new MoltError(
-      ErrorCodes.MANIFEST_INVALID,
-      `${file}: cannot be read (${(err as Error).message})`,
-      {
-        cause: err,
-        details: { problems: [{ path: '/', message: 'cannot be read' }] },
-      },
+    if (isMoltError(err)) throw err;
+    throw cannot(
+      `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      err,
     );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new MoltError(
-      ErrorCodes.MANIFEST_INVALID,
-      `${file}: is not valid JSON (${(err as Error).message})`,
-      {
-        cause: err,
-        details: { problems: [{ path: '/', message: 'is not valid JSON' }] },
-      },
-    );
+    throw cannot(`is not valid JSON (${(err as Error).message})`, err);
   }
-  const manifest = validateManifest(parsed, file);
+  return validateManifest(parsed, file);
+}
+
+/** Reads an artifact folder for loading: its manifest, checked against this host's API. */
+export async function readArtifact(dir: string): Promise<Artifact> {
+  const abs = resolve(dir);
+  const manifest = await readManifest(abs);
   checkHostApi(manifest);
   return { dir: abs, entryPath: join(abs, manifest.entry), manifest };
 }

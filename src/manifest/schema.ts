@@ -1,3 +1,5 @@
+import { LIMIT_RANGES } from './limits.js';
+
 /** JSON Schema of `molt.json`. Everything but name, version, entry and buildId is optional. */
 export const manifestSchema = {
   type: 'object',
@@ -10,33 +12,32 @@ export const manifestSchema = {
       pattern: '^[a-z0-9][a-z0-9_-]{0,63}$',
       description: 'lowercase letters, digits, "-" and "_", at most 64 characters',
     },
-    version: { type: 'string', format: 'semver' },
-    description: { type: 'string' },
-    entry: { type: 'string', format: 'relative-path' },
+    version: { type: 'string', maxLength: 256, format: 'semver' },
+    description: { type: 'string', maxLength: 4096 },
+    entry: { type: 'string', maxLength: 1024, format: 'relative-path' },
     buildId: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    hostApi: { type: 'string', format: 'semver-range' },
+    hostApi: { type: 'string', maxLength: 256, format: 'semver-range' },
     provides: {
       type: 'object',
-      propertyNames: { pattern: '^[a-z0-9][a-z0-9._-]*$' },
-      additionalProperties: { type: 'string', format: 'semver' },
+      maxProperties: 256,
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' },
+      additionalProperties: { type: 'string', maxLength: 256, format: 'semver' },
     },
     requires: {
       type: 'object',
-      propertyNames: { pattern: '^[a-z0-9][a-z0-9._-]*$' },
-      additionalProperties: { type: 'string', format: 'semver-range' },
+      maxProperties: 256,
+      propertyNames: { pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' },
+      additionalProperties: { type: 'string', maxLength: 256, format: 'semver-range' },
     },
     limits: {
       type: 'object',
       additionalProperties: false,
-      properties: {
-        memoryMb: { type: 'integer', minimum: 16, maximum: 65536 },
-        youngGenerationMb: { type: 'integer', minimum: 1, maximum: 4096 },
-        stackMb: { type: 'integer', minimum: 1, maximum: 256 },
-        callTimeoutMs: { type: 'integer', minimum: 1 },
-        initTimeoutMs: { type: 'integer', minimum: 1 },
-        drainTimeoutMs: { type: 'integer', minimum: 0 },
-        maxQueuedCalls: { type: 'integer', minimum: 0 },
-      },
+      properties: Object.fromEntries(
+        Object.entries(LIMIT_RANGES).map(([key, [minimum, maximum]]) => [
+          key,
+          { type: 'integer', minimum, maximum },
+        ]),
+      ),
     },
     permissions: { type: 'object' },
     isolation: { enum: ['worker', 'process'] },

@@ -1,11 +1,12 @@
 /**
  * The MCP front door: the host's tools served to MCP clients over any number of sessions. One
  * SDK `Server` serves one transport, so each session gets its own, all reading one tool table.
- * After every transition the table is rebuilt and, only if what a client would list changed,
- * every session is told (`notifications/tools/list_changed`).
+ * When the runtime publishes a changed tool list (`tools.changed`, step 8 of a reload) the table
+ * is rebuilt and, only if what a client would list changed, every session is told
+ * (`notifications/tools/list_changed`).
  *
- * G2: the table is rebuilt synchronously in the event that follows the pointer swap, so a
- * client never lists the new tools while calls still reach the old handlers, nor the reverse.
+ * G2: `tools.changed` is emitted in the same turn as the pointer swap, so a client never lists
+ * the new tools while calls still reach the old handlers, nor the reverse.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
@@ -16,10 +17,10 @@ import {
   McpError,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { Host } from '../runtime/host.js';
 import { toToolError, toToolResult } from './result.js';
-import { describeInputErrors, type NameTool, type TableProblem, ToolTable } from './tool-table.js';
+import { type NameTool, type TableProblem, ToolTable } from './tool-table.js';
 
 export interface FrontDoorOptions {
   /** Adds `molt__list_tools` and `molt__call_tool`, for clients that ignore list_changed. */
@@ -64,20 +65,14 @@ export class McpFrontDoor {
   readonly #table: ToolTable;
   readonly #options: FrontDoorOptions;
   readonly #servers = new Set<Server>();
-  readonly #unsubscribe: (() => void)[];
+  readonly #unsubscribe: () => void;
 
   constructor(host: Host, options: FrontDoorOptions = {}) {
     this.#host = host;
     this.#options = options;
     this.#table = new ToolTable(options.naming);
     this.refresh();
-    const refresh = (): void => this.refresh();
-    this.#unsubscribe = [
-      host.on('reload.succeeded', refresh),
-      host.on('reload.rolledBack', refresh),
-      host.on('plugin.recovered', refresh),
-      host.on('plugin.unloaded', refresh),
-    ];
+    this.#unsubscribe = host.on('tools.changed', () => this.refresh());
   }
 
   get sessions(): number {
@@ -182,27 +177,25 @@ export class McpFrontDoor {
     }
     const tool = this.#table.get(name);
     if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-    if (!tool.validate(args)) {
-      const problems = describeInputErrors(tool.validate);
-      return toToolError(
-        new MoltError(
-          ErrorCodes.INVALID_INPUT,
-          `invalid arguments for ${name}: ${problems.join('; ')}`,
-          {
-            details: { problems },
-          },
-        ),
-      );
-    }
     try {
       return toToolResult(await this.#host.call(tool.plugin, tool.tool, args, options));
     } catch (err) {
+      // The runtime names the plugin's tool; a client knows it by its MCP name.
+      if (isMoltError(err, ErrorCodes.INVALID_INPUT) && Array.isArray(err.details?.problems)) {
+        return toToolError(
+          new MoltError(
+            ErrorCodes.INVALID_INPUT,
+            `invalid arguments for ${name}: ${(err.details.problems as string[]).join('; ')}`,
+            { details: err.details },
+          ),
+        );
+      }
       return toToolError(err);
     }
   }
 
   async close(): Promise<void> {
-    for (const off of this.#unsubscribe) off();
+    this.#unsubscribe();
     await Promise.allSettled([...this.#servers].map((s) => s.close()));
     this.#servers.clear();
   }

@@ -1,9 +1,9 @@
 /**
  * The MCP view of the host's tools: every tool of every active plugin as `<plugin>__<tool>`,
- * with its description, its JSON Schema and a compiled validator. Rebuilt from the host after
- * every transition; `rebuild` says whether what a client would list changed.
+ * with its description and JSON Schema. Rebuilt from the host when a plugin's tools change;
+ * `rebuild` says whether what a client would list changed. Arguments are validated by the
+ * runtime (in the plugin's sandbox), for every door alike.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
 import { type ErrorCode, ErrorCodes } from '../errors/errors.js';
 import type { PluginInfo } from '../runtime/host.js';
 
@@ -16,7 +16,6 @@ export interface McpTool {
   tool: string;
   description: string;
   inputSchema: { type: 'object'; [key: string]: unknown };
-  validate: ValidateFunction;
 }
 
 export interface TableProblem {
@@ -30,10 +29,7 @@ export type NameTool = (plugin: string, tool: string) => string;
 export const defaultNaming: NameTool = (plugin, tool) => `${plugin}__${tool}`;
 
 export class ToolTable {
-  readonly #ajv = new Ajv({ allErrors: true, strict: false });
   readonly #name: NameTool;
-  /** Validators by buildId and tool: a reload that keeps a tool's build does not recompile. */
-  #validators = new Map<string, ValidateFunction>();
   #tools = new Map<string, McpTool>();
   #signature = '';
 
@@ -56,7 +52,6 @@ export class ToolTable {
   ): { changed: boolean; problems: TableProblem[] } {
     const problems: TableProblem[] = [];
     const next = new Map<string, McpTool>();
-    const validators = new Map<string, ValidateFunction>();
     const sorted = [...plugins].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const p of sorted) {
       for (const t of [...p.tools].sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -81,39 +76,19 @@ export class ToolTable {
         }
         const schema = t.inputSchema as McpTool['inputSchema'];
         if (schema.type !== 'object') {
+          // MCP lists only object schemas; other doors can still call the tool.
           problem(ErrorCodes.TOOL_SCHEMA_INVALID, 'inputSchema must have type "object"');
           continue;
         }
-        const key = `${p.buildId}/${t.name}`;
-        let validate = this.#validators.get(key) ?? validators.get(key);
-        if (validate === undefined) {
-          try {
-            validate = this.#ajv.compile(schema);
-          } catch (err) {
-            problem(
-              ErrorCodes.TOOL_SCHEMA_INVALID,
-              `inputSchema does not compile: ${(err as Error).message}`,
-            );
-            continue;
-          }
-        }
-        validators.set(key, validate);
         next.set(name, {
           name,
           plugin: p.name,
           tool: t.name,
           description: t.description,
           inputSchema: schema,
-          validate,
         });
       }
     }
-    // Old builds' validators go with them, so a long dev session does not accumulate them.
-    // Ajv caches each compiled schema by its object; a reload brings new objects, so drop the old.
-    for (const [key, v] of this.#validators) {
-      if (!validators.has(key)) this.#ajv.removeSchema(v.schema as object);
-    }
-    this.#validators = validators;
     this.#tools = next;
     const signature = JSON.stringify(
       [...next.values()].map((t) => [t.name, t.description, t.inputSchema]),
@@ -122,18 +97,4 @@ export class ToolTable {
     this.#signature = signature;
     return { changed, problems };
   }
-}
-
-/** Ajv's errors as "path message" lines, for a model to read and correct its call. */
-export function describeInputErrors(validate: ValidateFunction): string[] {
-  return (validate.errors ?? []).map((e) => {
-    const at = e.instancePath === '' ? '(root)' : e.instancePath;
-    const extra =
-      e.keyword === 'required'
-        ? ` (${String(e.params.missingProperty)})`
-        : e.keyword === 'additionalProperties'
-          ? ` (${String(e.params.additionalProperty)})`
-          : '';
-    return `${at} ${e.message ?? e.keyword}${extra}`;
-  });
 }

@@ -3,7 +3,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
-import { MANIFEST_FILE, type Manifest, validateManifest } from '../manifest/manifest.js';
+import {
+  checkConfig,
+  MANIFEST_FILE,
+  type Manifest,
+  validateManifest,
+} from '../manifest/manifest.js';
 import { bundleEntry } from './build.js';
 import { MOLT_FIELDS, readProject } from './project.js';
 import { zipEntries } from './zip.js';
@@ -50,7 +55,19 @@ export async function buildPlugin(projectDir: string): Promise<BuiltPlugin> {
     if (project.fields[key] !== undefined) draft[key] = project.fields[key];
   }
   try {
-    return { manifest: validateManifest(draft, join(project.dir, 'package.json')), entryBytes };
+    const where = join(project.dir, 'package.json');
+    const manifest = validateManifest(draft, where);
+    // The author's own config and schema on the author's machine: safe to run here, and a
+    // mistake is better found now than when a host refuses to load the artifact.
+    const problems = checkConfig(manifest);
+    if (problems.length > 0) {
+      throw new MoltError(
+        ErrorCodes.MANIFEST_INVALID,
+        `${where}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+        { details: { problems } },
+      );
+    }
+    return { manifest, entryBytes };
   } catch (err) {
     // Reported as a packing failure, with the manifest's problems, so `molt pack` has one code.
     if (!isMoltError(err, ErrorCodes.MANIFEST_INVALID)) throw err;

@@ -1,9 +1,10 @@
 /**
- * Where calls wait while a slot is held (state handover, crash recovery): bounded, in order,
- * each waiter with its own deadline and abort signal. Waiting calls are not rejected unless
- * the bound, their deadline or their signal says so.
+ * Where calls wait while a slot cannot route them (first load, state handover, crash
+ * recovery): bounded, in order, each waiter with its one deadline and its abort signal. Waiting
+ * calls are not rejected unless the bound, their deadline or their signal says so.
  */
 import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
+import type { Clock } from '../util/clock.js';
 
 interface Waiter {
   run(): void;
@@ -13,17 +14,27 @@ interface Waiter {
 export class CallQueue {
   #waiters: Waiter[] = [];
   readonly #max: () => number;
+  readonly #clock: Clock;
 
-  constructor(max: () => number) {
+  constructor(max: () => number, clock: Clock) {
     this.#max = max;
+    this.#clock = clock;
   }
 
   get length(): number {
     return this.#waiters.length;
   }
 
-  /** Queues `run` until `release()`; settles like `run()` would, or with a typed error. */
-  wait<T>(run: () => Promise<T>, timeoutMs: number, signal: AbortSignal | undefined): Promise<T> {
+  /**
+   * Queues `run` until `release()`; settles like `run()` would, or with a typed error. The call
+   * times out at `deadline` (the clock's time), which it keeps after it leaves the queue.
+   */
+  wait<T>(
+    run: () => Promise<T>,
+    deadline: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     if (this.#waiters.length >= this.#max()) {
       return Promise.reject(
         new MoltError(
@@ -41,7 +52,7 @@ export class CallQueue {
     }
     return new Promise<T>((resolve, reject) => {
       const cleanup = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         signal?.removeEventListener('abort', onAbort);
         const at = this.#waiters.indexOf(waiter);
         if (at >= 0) this.#waiters.splice(at, 1);
@@ -56,12 +67,12 @@ export class CallQueue {
           reject(err);
         },
       };
-      const timer = setTimeout(
+      const timer = this.#clock.setTimeout(
         () =>
           waiter.fail(
             new MoltError(ErrorCodes.CALL_TIMEOUT, `call waited ${timeoutMs} ms for the plugin`),
           ),
-        timeoutMs,
+        deadline - this.#clock.now(),
       );
       const onAbort = (): void =>
         waiter.fail(

@@ -1,13 +1,21 @@
 /**
  * One loaded instance of one artifact in its own sandbox, with its in-flight counter.
- * Its lifecycle is one state changed only through `#to`, which checks the move.
+ * Its lifecycle is one state changed only through `to()`, which checks the move against a
+ * table and refuses an illegal one loudly.
  */
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
 import type { LoadedInfo } from '../sandbox/protocol.js';
-import type { CallOptions, CallTracker, WorkerSandbox } from '../sandbox/worker-sandbox.js';
+import type { CallOptions, CallTracker, Sandbox, SandboxExit } from '../sandbox/sandbox.js';
+import type { Clock } from '../util/clock.js';
+import { broken } from '../util/invariant.js';
 
+/**
+ * starting → ready (loaded, initialized, healthy) → active (serving) ⇄ standby (kept warm in
+ * probation) → draining → retired. A sandbox that dies on its own makes any live state crashed;
+ * a generation never swapped in is retired straight from starting or ready.
+ */
 export type GenerationState =
   | 'starting'
   | 'ready'
@@ -38,30 +46,50 @@ export interface CallCounters {
   errors: number;
 }
 
+type LifecycleOp = 'init' | 'health' | 'snapshot' | 'migrate' | 'restore';
+
+/** The codes a lifecycle op's timeout and failure get. */
+const opCodes = {
+  init: [ErrorCodes.INIT_TIMEOUT, ErrorCodes.INIT_FAILED],
+  health: [ErrorCodes.HEALTH_FAILED, ErrorCodes.HEALTH_FAILED],
+  snapshot: [ErrorCodes.SNAPSHOT_FAILED, ErrorCodes.SNAPSHOT_FAILED],
+  migrate: [ErrorCodes.MIGRATE_FAILED, ErrorCodes.MIGRATE_FAILED],
+  restore: [ErrorCodes.RESTORE_FAILED, ErrorCodes.RESTORE_FAILED],
+} as const;
+
 let nextGenerationId = 1;
 
 export class Generation implements CallTracker {
   readonly id = nextGenerationId++;
   readonly artifact: Artifact;
-  readonly sandbox: WorkerSandbox;
+  readonly sandbox: Sandbox;
   readonly limits: GenerationLimits;
+  /** Set by the owner: told once if the sandbox dies without being asked to. */
+  onCrash: ((gen: Generation, exit: SandboxExit) => void) | undefined;
   #state: GenerationState = 'starting';
   #info: LoadedInfo | undefined;
   #tools = new Set<string>();
   #inFlight = 0;
   #drainWaiters: (() => void)[] = [];
   readonly #counters: CallCounters;
+  readonly #clock: Clock;
 
   constructor(
     artifact: Artifact,
-    sandbox: WorkerSandbox,
+    sandbox: Sandbox,
     limits: GenerationLimits,
     counters: CallCounters,
+    clock: Clock,
   ) {
     this.artifact = artifact;
     this.sandbox = sandbox;
     this.limits = limits;
     this.#counters = counters;
+    this.#clock = clock;
+    sandbox.onCrash = (exit) => {
+      this.to('crashed');
+      this.onCrash?.(this, exit);
+    };
   }
 
   get state(): GenerationState {
@@ -73,6 +101,9 @@ export class Generation implements CallTracker {
   get info(): LoadedInfo {
     if (this.#info === undefined) throw new Error('generation not loaded');
     return this.#info;
+  }
+  get name(): string {
+    return this.artifact.manifest.name;
   }
   get version(): string {
     return this.artifact.manifest.version;
@@ -92,37 +123,45 @@ export class Generation implements CallTracker {
     this.#tools = new Set(info.tools.map((t) => t.name));
   }
 
-  /** Moves to `next` if the lifecycle allows it; returns whether it moved. */
-  to(next: GenerationState): boolean {
-    if (this.#state === next) return true;
-    if (!moves[this.#state].includes(next)) return false;
+  /** The one way the state changes: a move the table does not allow is a bug, refused loudly. */
+  to(next: GenerationState): void {
+    if (this.#state === next) return;
+    if (!moves[this.#state].includes(next)) {
+      broken(
+        `generation ${this.id} (${this.name}@${this.version}): ${this.#state} → ${next} is not a legal move`,
+      );
+      return;
+    }
     this.#state = next;
-    return true;
   }
 
   hasTool(tool: string): boolean {
     return this.#tools.has(tool);
   }
 
-  /** The hot path: pin this generation for the call's whole life. */
-  call(tool: string, args: unknown, options?: CallOptions): Promise<unknown> {
+  /**
+   * The hot path: pin this generation for the call's whole life. `deadline` is set for a call
+   * that already waited (its one deadline runs from when the host accepted it).
+   */
+  call(tool: string, args: unknown, options?: CallOptions, deadline?: number): Promise<unknown> {
     if (!this.#tools.has(tool)) {
       return Promise.reject(
-        new MoltError(
-          ErrorCodes.UNKNOWN_TOOL,
-          `plugin "${this.artifact.manifest.name}" has no tool "${tool}"`,
-          {
-            details: { plugin: this.artifact.manifest.name, tool },
-          },
-        ),
+        new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
+          details: { plugin: this.name, tool },
+        }),
       );
     }
     this.#inFlight++;
     this.#counters.calls++;
-    return this.sandbox.call(tool, args, options, this);
+    return this.sandbox.call(tool, args, {
+      signal: options?.signal,
+      onProgress: options?.onProgress,
+      deadline,
+      tracker: this,
+    });
   }
 
-  /** CallTracker: the sandbox reports each call's end here, once. */
+  /** CallTracker: the sandbox reports here, once per call, when its handler is done. */
   settled(failed: boolean): void {
     if (failed) this.#counters.errors++;
     if (--this.#inFlight === 0 && this.#drainWaiters.length > 0) {
@@ -132,54 +171,50 @@ export class Generation implements CallTracker {
     }
   }
 
-  /** Resolves true once no call is in flight, false if `timeoutMs` passes first. */
+  /** Resolves true once no handler runs, false if `timeoutMs` passes first. */
   waitDrained(timeoutMs: number): Promise<boolean> {
     if (this.#inFlight === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#drainWaiters = this.#drainWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);
       const done = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(true);
       };
       this.#drainWaiters.push(done);
     });
   }
 
-  op(
-    op: 'init' | 'health' | 'snapshot' | 'migrate' | 'restore',
-    arg: unknown,
-    timeoutMs = this.limits.initTimeoutMs,
-  ): Promise<unknown> {
-    const codes = {
-      init: [ErrorCodes.INIT_TIMEOUT, ErrorCodes.INIT_FAILED],
-      health: [ErrorCodes.HEALTH_FAILED, ErrorCodes.HEALTH_FAILED],
-      snapshot: [ErrorCodes.SNAPSHOT_FAILED, ErrorCodes.SNAPSHOT_FAILED],
-      migrate: [ErrorCodes.MIGRATE_FAILED, ErrorCodes.MIGRATE_FAILED],
-      restore: [ErrorCodes.RESTORE_FAILED, ErrorCodes.RESTORE_FAILED],
-    } as const;
-    const [timeoutCode, failCode] = codes[op];
-    return this.sandbox.op(op, arg, timeoutMs, timeoutCode, failCode);
+  op(op: LifecycleOp, arg: unknown): Promise<unknown> {
+    const [timeoutCode, failCode] = opCodes[op];
+    return this.sandbox.op(op, arg, this.limits.initTimeoutMs, timeoutCode, failCode);
+  }
+
+  /** Ends a generation that never served (a failed start, a reload that did not swap). */
+  async discard(reason: string): Promise<void> {
+    if (this.#state !== 'starting' && this.#state !== 'ready') return;
+    await this.sandbox.terminate(ErrorCodes.PLUGIN_CRASHED, reason);
+    if (this.state !== 'crashed') this.to('retired');
   }
 
   /**
    * Drains then ends the sandbox: calls in flight finish here; past the drain timeout they fail
-   * with DRAIN_TIMEOUT and the worker is forced down. Safe to call more than once.
+   * with DRAIN_TIMEOUT and the sandbox is forced down. `crashed` when it died on its own first.
    */
-  async retire(): Promise<{ drainMs: number; forced: boolean }> {
-    const started = performance.now();
+  async retire(): Promise<{ drainMs: number; forced: boolean; crashed: boolean }> {
+    const started = this.#clock.now();
     this.to('draining');
     const drained = await this.waitDrained(this.limits.drainTimeoutMs);
-    const drainMs = performance.now() - started;
+    const drainMs = this.#clock.now() - started;
     if (!drained) {
       await this.sandbox.terminate(
         ErrorCodes.DRAIN_TIMEOUT,
         `generation ${this.id} did not drain within ${this.limits.drainTimeoutMs} ms`,
       );
-    } else {
-      // The plugin's own drain hook: close handles before the thread goes.
+    } else if (this.alive) {
+      // The plugin's own drain hook: close handles before the sandbox goes.
       await this.sandbox
         .op(
           'drain',
@@ -191,7 +226,8 @@ export class Generation implements CallTracker {
         .catch(() => undefined);
       await this.sandbox.terminate(ErrorCodes.PLUGIN_CRASHED, `generation ${this.id} retired`);
     }
-    this.to('retired');
-    return { drainMs, forced: !drained };
+    const crashed = this.#state === 'crashed';
+    if (!crashed) this.to('retired');
+    return { drainMs, forced: !drained, crashed };
   }
 }

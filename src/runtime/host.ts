@@ -5,19 +5,19 @@
 import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { EventBus, type Listener } from '../events/bus.js';
-import type { HostEvents } from '../events/events.js';
+import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
 import { readArtifact } from '../manifest/manifest.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
-import type { CallOptions } from '../sandbox/worker-sandbox.js';
+import type { CallOptions } from '../sandbox/sandbox.js';
 import {
   type HostOptions,
   type ResolvedOptions,
   resolveOptions,
   resourceLimits,
 } from './options.js';
-import { type LoadResult, Slot, type SlotState, type SlotStats } from './slot.js';
-import type { StarterDeps } from './starter.js';
+import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
+import { Slot, type SlotLoadOptions } from './slot.js';
 
 const debug = debuglog('molt');
 
@@ -29,6 +29,8 @@ export interface PluginInfo {
   generation: number;
   inFlight: number;
   tools: ToolInfo[];
+  /** What a crash restarts from (and a deployment's restart comes back to). */
+  knownGood: ArtifactRef | undefined;
   stats: SlotStats;
 }
 
@@ -37,7 +39,7 @@ export class Host {
   readonly #bus: EventBus<HostEvents>;
   readonly #pool: SandboxPool;
   readonly #slots = new Map<string, Slot>();
-  readonly #deps: StarterDeps;
+  readonly #deps: RuntimeDeps;
   #closing: Promise<void> | undefined;
 
   constructor(options: HostOptions = {}) {
@@ -45,35 +47,37 @@ export class Host {
     this.#bus = new EventBus<HostEvents>((err, event) =>
       debug('listener of %s threw: %o', event, err),
     );
+    const clock = this.#options.clock;
     this.#pool = new SandboxPool(
       this.#options.sandboxFactory ?? defaultSandboxFactory,
       this.#options.standby,
+      clock,
     );
     this.#pool.warm(resourceLimits(undefined, this.#options));
-    this.#deps = { pool: this.#pool, bus: this.#bus, options: this.#options };
+    this.#deps = { pool: this.#pool, bus: this.#bus, options: this.#options, clock };
   }
 
   /** Loads the artifact in `dir` (a folder holding molt.json and its entry) as a new plugin. */
-  async load(dir: string): Promise<LoadResult> {
+  async load(dir: string, options: SlotLoadOptions = {}): Promise<LoadResult> {
     this.#assertOpen();
     const artifact = await readArtifact(dir);
+    // close() may have run while the manifest was read: nothing may start after it.
+    this.#assertOpen();
     const name = artifact.manifest.name;
     if (this.#slots.has(name)) {
       throw new MoltError(
         ErrorCodes.ALREADY_LOADED,
         `plugin "${name}" is already loaded; use reload()`,
-        {
-          details: { plugin: name },
-        },
+        { details: { plugin: name } },
       );
     }
     const slot = new Slot(name, this.#deps);
     this.#slots.set(name, slot);
     try {
-      return await slot.load(dir);
+      return await slot.load(artifact, options);
     } catch (err) {
-      this.#slots.delete(name);
-      await slot.close();
+      if (this.#slots.get(name) === slot) this.#slots.delete(name);
+      await slot.close(this.#closing === undefined ? 'unload' : 'host');
       throw err;
     }
   }
@@ -94,7 +98,7 @@ export class Host {
     await slot.close('unload');
   }
 
-  call(name: string, tool: string, args?: unknown, options?: CallOptions): Promise<unknown> {
+  call(name: string, tool: string, args: unknown = {}, options?: CallOptions): Promise<unknown> {
     const slot = this.#slots.get(name);
     if (slot === undefined) return Promise.reject(this.#unknown(name));
     return slot.call(tool, args, options);
@@ -103,20 +107,16 @@ export class Host {
   plugins(): PluginInfo[] {
     const out: PluginInfo[] = [];
     for (const slot of this.#slots.values()) {
-      const gen = slot.active;
-      if (gen === undefined) continue;
-      out.push({
-        name: slot.name,
-        version: gen.version,
-        buildId: gen.buildId,
-        state: slot.state,
-        generation: gen.id,
-        inFlight: slot.inFlight,
-        tools: gen.info.tools,
-        stats: { ...slot.stats },
-      });
+      const info = this.#info(slot);
+      if (info !== undefined) out.push(info);
     }
     return out;
+  }
+
+  /** One plugin's info, without building the whole list. */
+  plugin(name: string): PluginInfo | undefined {
+    const slot = this.#slots.get(name);
+    return slot === undefined ? undefined : this.#info(slot);
   }
 
   on<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
@@ -145,6 +145,22 @@ export class Host {
     await this.close();
   }
 
+  #info(slot: Slot): PluginInfo | undefined {
+    const gen = slot.active;
+    if (gen === undefined) return undefined;
+    return {
+      name: slot.name,
+      version: gen.version,
+      buildId: gen.buildId,
+      state: slot.state,
+      generation: gen.id,
+      inFlight: slot.inFlight,
+      tools: gen.info.tools,
+      knownGood: slot.knownGood,
+      stats: { ...slot.stats },
+    };
+  }
+
   #slot(name: string): Slot {
     this.#assertOpen();
     const slot = this.#slots.get(name);
@@ -166,7 +182,10 @@ export class Host {
   }
 }
 
-/** Creates a host. Async so future set-up (a store, a catalog) fits without an API change. */
+/**
+ * Creates a host. Async (a promise: `await` it) so set-up that touches the disk fits without
+ * an API change.
+ */
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   return new Host(options);
 }

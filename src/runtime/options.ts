@@ -1,10 +1,13 @@
 import type { ResourceLimits } from 'node:worker_threads';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { DAY_MS, HOUR_MS, LIMIT_RANGES } from '../manifest/limits.js';
 import type { Manifest } from '../manifest/manifest.js';
-import type { SandboxFactory } from '../sandbox/pool.js';
+import type { SandboxFactory } from '../sandbox/sandbox.js';
+import { type Clock, systemClock } from '../util/clock.js';
 import type { GenerationLimits } from './generation.js';
 
 export interface HostOptions {
-  /** How long the replaced generation is kept warm to roll back to if the new one crashes. */
+  /** How long a new version is on trial: the replaced one is kept warm to swap back to. */
   probationMs?: number;
   /** How long a replaced generation may take to finish its calls before it is forced down. */
   drainTimeoutMs?: number;
@@ -12,7 +15,7 @@ export interface HostOptions {
   callTimeoutMs?: number;
   /** Deadline of load + `init()`, and separately of `health()`, snapshot, migrate and restore. */
   initTimeoutMs?: number;
-  /** After a call timeout, how long the worker has to answer a ping before it is ended as blocked. */
+  /** After a call timeout, how long the sandbox has to answer a ping before it is ended as blocked. */
   unresponsiveMs?: number;
   /** Calls that may wait while a slot is held (state handover, recovery); more fail with QUEUE_FULL. */
   maxQueuedCalls?: number;
@@ -26,6 +29,8 @@ export interface HostOptions {
   output?: (plugin: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** Replaces how sandboxes are made (tests, custom isolation). */
   sandboxFactory?: SandboxFactory;
+  /** Replaces the clock of every timeout (tests advance a manual one). */
+  clock?: Clock;
 }
 
 export interface ResolvedOptions {
@@ -40,24 +45,53 @@ export interface ResolvedOptions {
   restartBackoff: { initialMs: number; maxMs: number };
   output: (plugin: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   sandboxFactory: SandboxFactory | undefined;
+  clock: Clock;
+}
+
+/** [minimum, maximum] of each numeric option; the manifest's own limits share their ranges. */
+const RANGES = {
+  probationMs: [0, DAY_MS],
+  drainTimeoutMs: LIMIT_RANGES.drainTimeoutMs,
+  callTimeoutMs: LIMIT_RANGES.callTimeoutMs,
+  initTimeoutMs: LIMIT_RANGES.initTimeoutMs,
+  unresponsiveMs: [1, HOUR_MS],
+  maxQueuedCalls: LIMIT_RANGES.maxQueuedCalls,
+  standby: [0, 16],
+  memoryMb: LIMIT_RANGES.memoryMb,
+  'restartBackoff.initialMs': [1, HOUR_MS],
+  'restartBackoff.maxMs': [1, DAY_MS],
+} as const satisfies Record<string, readonly [number, number]>;
+
+function checked(name: keyof typeof RANGES, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const [min, max] = RANGES[name];
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new MoltError(
+      ErrorCodes.OPTIONS_INVALID,
+      `${name} must be an integer from ${min} to ${max}, not ${String(value)}`,
+      { details: { option: name, value, min, max } },
+    );
+  }
+  return value;
 }
 
 export function resolveOptions(o: HostOptions): ResolvedOptions {
   return {
-    probationMs: o.probationMs ?? 30_000,
-    drainTimeoutMs: o.drainTimeoutMs ?? 10_000,
-    callTimeoutMs: o.callTimeoutMs ?? 30_000,
-    initTimeoutMs: o.initTimeoutMs ?? 10_000,
-    unresponsiveMs: o.unresponsiveMs ?? 1_000,
-    maxQueuedCalls: o.maxQueuedCalls ?? 10_000,
-    standby: o.standby ?? 1,
-    memoryMb: o.memoryMb,
+    probationMs: checked('probationMs', o.probationMs, 30_000),
+    drainTimeoutMs: checked('drainTimeoutMs', o.drainTimeoutMs, 10_000),
+    callTimeoutMs: checked('callTimeoutMs', o.callTimeoutMs, 30_000),
+    initTimeoutMs: checked('initTimeoutMs', o.initTimeoutMs, 10_000),
+    unresponsiveMs: checked('unresponsiveMs', o.unresponsiveMs, 1_000),
+    maxQueuedCalls: checked('maxQueuedCalls', o.maxQueuedCalls, 10_000),
+    standby: checked('standby', o.standby, 1),
+    memoryMb: o.memoryMb === undefined ? undefined : checked('memoryMb', o.memoryMb, 0),
     restartBackoff: {
-      initialMs: o.restartBackoff?.initialMs ?? 100,
-      maxMs: o.restartBackoff?.maxMs ?? 30_000,
+      initialMs: checked('restartBackoff.initialMs', o.restartBackoff?.initialMs, 100),
+      maxMs: checked('restartBackoff.maxMs', o.restartBackoff?.maxMs, 30_000),
     },
     output: o.output ?? ((_plugin, _stream, chunk) => process.stderr.write(chunk)),
     sandboxFactory: o.sandboxFactory,
+    clock: o.clock ?? systemClock,
   };
 }
 

@@ -1,38 +1,44 @@
 /**
  * The routing entry for one plugin name: the active generation behind one pointer, the
- * previous one kept warm during probation, and the serialized transitions between them
- * (reload, rollback, crash recovery). Calls never wait on a transition except during a state
- * handover or a recovery, and then in a bounded queue.
+ * previous one kept warm during probation, the known-good artifact a crash restarts from, and
+ * the serialized pipeline runs (reload.ts) that change them. Its lifecycle is one `SlotState`,
+ * changed only through `#to`, which checks the move and emits `slot.state`.
  */
-import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
-import type { EventBus } from '../events/bus.js';
-import type { HostEvents, StepTimings } from '../events/events.js';
+import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
+import type { ArtifactRef, SlotState } from '../events/events.js';
 import { type Artifact, readArtifact } from '../manifest/manifest.js';
-import type { CallOptions, SandboxExit } from '../sandbox/worker-sandbox.js';
+import type { CallOptions, SandboxExit } from '../sandbox/sandbox.js';
+import type { Timer } from '../util/clock.js';
+import { broken } from '../util/invariant.js';
 import { CallQueue } from './call-queue.js';
 import type { Generation } from './generation.js';
-import { type StarterDeps, startGeneration } from './starter.js';
+import {
+  type LoadResult,
+  type ReloadPlan,
+  type RuntimeDeps,
+  runReload,
+  type SlotCore,
+  type SlotStats,
+} from './reload.js';
 
-export interface LoadResult {
-  name: string;
-  version: string;
-  buildId: string;
-}
+const moves: Record<SlotState, readonly SlotState[]> = {
+  loading: ['reloading', 'closing'],
+  active: ['reloading', 'recovering', 'closing'],
+  probation: ['active', 'reloading', 'recovering', 'closing'],
+  reloading: ['held', 'active', 'probation', 'recovering', 'closing'],
+  held: ['reloading', 'recovering', 'closing'],
+  recovering: ['reloading', 'closing'],
+  closing: ['closed'],
+  closed: [],
+};
 
-export interface SlotStats {
-  calls: number;
-  errors: number;
-  reloads: number;
-  reloadFailures: number;
-  rollbacks: number;
-  crashes: number;
-  lastReloadMs: number | undefined;
-  lastDrainMs: number | undefined;
-}
+/** States in which calls go straight to the active generation; in the others they queue. */
+const ROUTING: ReadonlySet<SlotState> = new Set(['active', 'probation', 'reloading']);
 
-export type SlotState = 'active' | 'reloading' | 'held' | 'recovering' | 'unloaded';
+/** Crashes closer together than this count as one crash loop for the restart backoff. */
+const CRASH_STREAK_WINDOW_MS = 60_000;
 
-type TransitionKind = 'load' | 'reload' | 'rollback';
+const noop = (): void => {};
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -50,10 +56,16 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-const since = (t: number): number => performance.now() - t;
-const noop = (): void => {};
-/** Crashes closer together than this count as one crash loop for the restart backoff. */
-const CRASH_STREAK_WINDOW_MS = 60_000;
+const sameArtifact = (a: Artifact, b: Artifact): boolean =>
+  a.manifest.version === b.manifest.version && a.manifest.buildId === b.manifest.buildId;
+
+export interface SlotLoadOptions {
+  /**
+   * An artifact folder to fall back to: the loaded version is then on trial (probation) and a
+   * crash restarts this one, until the trial ends. A deployment uses it after a restart.
+   */
+  knownGood?: string;
+}
 
 export class Slot {
   readonly name: string;
@@ -67,68 +79,101 @@ export class Slot {
     lastReloadMs: undefined,
     lastDrainMs: undefined,
   };
-  readonly #deps: StarterDeps;
-  readonly #bus: EventBus<HostEvents>;
+  readonly #deps: RuntimeDeps;
   readonly #queue: CallQueue;
+  readonly #core: SlotCore;
+  #state: SlotState = 'loading';
+  /** Derived from the state and the pointer: calls go straight through (the hot path). */
+  #routing = false;
   #active: Generation | undefined;
-  /** The replaced generation, warm until probation ends: the crash rollback target. */
+  /** The replaced generation, warm during probation: what a crash swaps back to. */
   #previous: Generation | undefined;
   /** The artifact `rollback()` returns to once the warm generation is gone. */
   #rollbackTo: Artifact | undefined;
-  /** What crash recovery restarts from. */
+  /** What crash recovery restarts from; what a restart of the host comes back to. */
   #knownGood: Artifact | undefined;
-  #probationTimer: NodeJS.Timeout | undefined;
-  #recoveryTimer: NodeJS.Timeout | undefined;
+  /** A load's fallback while the loaded version is on trial (see `SlotLoadOptions`). */
+  #trialFallback: Artifact | undefined;
+  #probation: Timer | undefined;
+  #recovery: Timer | undefined;
   #crashStreak = 0;
   #lastCrashAt = Number.NEGATIVE_INFINITY;
-  #holds = 0;
-  #recovering = false;
-  #closed = false;
-  #open = false;
-  #transitions = 0;
   #tail: Promise<unknown> = Promise.resolve();
   #pendingReload: (Deferred<LoadResult> & { dir: string }) | undefined;
+  #closing: Promise<void> | undefined;
+  #closeCode: ErrorCode = ErrorCodes.UNKNOWN_PLUGIN;
   readonly #retiring = new Set<Promise<unknown>>();
 
-  constructor(name: string, deps: StarterDeps) {
+  constructor(name: string, deps: RuntimeDeps) {
     this.name = name;
     this.#deps = deps;
-    this.#bus = deps.bus;
     this.#queue = new CallQueue(
       () => this.#active?.artifact.manifest.limits?.maxQueuedCalls ?? deps.options.maxQueuedCalls,
+      deps.clock,
     );
+    const slot = this;
+    this.#core = {
+      name,
+      deps,
+      stats: this.stats,
+      get active() {
+        return slot.#active;
+      },
+      get queued() {
+        return slot.#queue.length;
+      },
+      hold: () => this.#to('held'),
+      release: () => {
+        if (this.#state === 'held') this.#to('reloading');
+      },
+      point: (gen) => this.#point(gen),
+      afterSwap: (gen, replaced, plan) => this.#afterSwap(gen, replaced, plan),
+    };
+  }
+
+  get state(): SlotState {
+    return this.#state;
   }
 
   get active(): Generation | undefined {
     return this.#active;
   }
 
-  get state(): SlotState {
-    if (this.#closed) return 'unloaded';
-    if (this.#recovering) return 'recovering';
-    if (this.#holds > 0) return 'held';
-    if (this.#transitions > 0) return 'reloading';
-    return 'active';
+  get knownGood(): ArtifactRef | undefined {
+    const a = this.#knownGood;
+    return a === undefined
+      ? undefined
+      : { version: a.manifest.version, buildId: a.manifest.buildId };
   }
 
+  /** Handlers running on this slot's generations, and calls waiting in its queue. */
   get inFlight(): number {
-    let n = (this.#active?.inFlight ?? 0) + (this.#previous?.inFlight ?? 0);
-    n += this.#queue.length;
-    return n;
+    return (this.#active?.inFlight ?? 0) + (this.#previous?.inFlight ?? 0) + this.#queue.length;
   }
 
-  /** The hot path: one pointer read, then the pinned generation does the rest. */
+  /** The hot path: one flag and one pointer read, then the pinned generation does the rest. */
   call(tool: string, args: unknown, options?: CallOptions): Promise<unknown> {
-    const gen = this.#active;
-    if (this.#open && gen !== undefined) return gen.call(tool, args, options);
-    if (this.#closed) return Promise.reject(this.#unloadedError());
-    // A queued call gets the same deadline the plugin's calls get (its manifest may set one).
+    if (this.#routing) return this.#active!.call(tool, args, options);
+    if (this.#closing !== undefined) return Promise.reject(this.#closedError());
+    // One deadline per call, from now: the wait in the queue counts against it.
     const timeoutMs = this.#active?.limits.callTimeoutMs ?? this.#deps.options.callTimeoutMs;
-    return this.#queue.wait(() => this.call(tool, args, options), timeoutMs, options?.signal);
+    const deadline = this.#deps.clock.now() + timeoutMs;
+    const run = (): Promise<unknown> => {
+      if (this.#routing) return this.#active!.call(tool, args, options, deadline);
+      if (this.#closing !== undefined) return Promise.reject(this.#closedError());
+      return this.#queue.wait(run, deadline, timeoutMs, options?.signal);
+    };
+    return this.#queue.wait(run, deadline, timeoutMs, options?.signal);
   }
 
-  load(dir: string): Promise<LoadResult> {
-    return this.#serial(() => this.#replace(() => readArtifact(dir), 'load'));
+  /** The first load; `artifact` was read by the host to learn the plugin's name. */
+  load(artifact: Artifact, options: SlotLoadOptions = {}): Promise<LoadResult> {
+    return this.#serial(async () => {
+      if (options.knownGood !== undefined) {
+        this.#trialFallback = await readArtifact(options.knownGood).catch(() => undefined);
+      }
+      return this.#run({ kind: 'load', source: { artifact } });
+    });
   }
 
   /** Serialized per slot; requests that arrive while one waits coalesce into the newest. */
@@ -141,18 +186,16 @@ export class Slot {
     this.#pendingReload = pending;
     this.#serial(() => {
       this.#pendingReload = undefined;
-      return this.#replace(() => readArtifact(pending.dir), 'reload');
+      return this.#run({ kind: 'reload', source: { dir: pending.dir } });
     }).then(pending.resolve, pending.reject);
     return pending.promise;
   }
 
   rollback(): Promise<LoadResult> {
-    return this.#serial(async () => {
+    return this.#serial(() => {
       const warm = this.#previous;
       if (warm?.alive) {
-        this.#previous = undefined;
-        this.#clearProbation();
-        return this.#replace(async () => warm.artifact, 'rollback', warm);
+        return this.#run({ kind: 'rollback', source: { warm }, reason: 'manual' });
       }
       const target = this.#rollbackTo;
       if (target === undefined) {
@@ -161,316 +204,258 @@ export class Slot {
           `plugin "${this.name}" has no previous version to roll back to`,
         );
       }
-      return this.#replace(async () => target, 'rollback');
+      return this.#run({ kind: 'rollback', source: { artifact: target }, reason: 'manual' });
     });
   }
 
-  /** Unloads: new calls fail with UNKNOWN_PLUGIN, calls in flight finish, every sandbox ends. */
-  async close(reason: 'unload' | 'host' = 'unload'): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#updateGate();
-    const code = reason === 'host' ? ErrorCodes.HOST_CLOSED : ErrorCodes.UNKNOWN_PLUGIN;
-    this.#queue.failAll(code, `plugin "${this.name}" was unloaded`);
-    this.#clearProbation();
-    if (this.#recoveryTimer !== undefined) clearTimeout(this.#recoveryTimer);
-    await this.#tail;
-    const gens = [this.#active, this.#previous].filter((g): g is Generation => g !== undefined);
-    this.#active = undefined;
-    this.#previous = undefined;
-    for (const g of gens) this.#retire(g);
-    await Promise.all([...this.#retiring]);
+  /**
+   * Unloads: new calls fail (UNKNOWN_PLUGIN, or HOST_CLOSED when the host closes), calls in
+   * flight finish, every sandbox ends. Safe to call more than once.
+   */
+  close(reason: 'unload' | 'host' = 'unload'): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closeCode = reason === 'host' ? ErrorCodes.HOST_CLOSED : ErrorCodes.UNKNOWN_PLUGIN;
+      const published = this.#active !== undefined;
+      this.#to('closing');
+      this.#queue.failAll(this.#closeCode, this.#closedError().message);
+      this.#clearProbation();
+      this.#recovery?.clear();
+      // Step 8 for an unload: the plugin's tools leave every front door at once.
+      if (published)
+        this.#deps.bus.emit('tools.changed', { name: this.name, tools: [], generation: undefined });
+      await this.#tail;
+      const gens = [this.#active, this.#previous];
+      this.#active = undefined;
+      this.#previous = undefined;
+      for (const g of gens) if (g !== undefined) this.#retire(g);
+      await Promise.all([...this.#retiring]);
+      this.#to('closed');
+    })();
+    return this.#closing;
+  }
+
+  /** The one way the state changes: checked against the table, then announced. */
+  #to(next: SlotState): void {
+    const from = this.#state;
+    if (from === next) return;
+    if (!moves[from].includes(next)) {
+      broken(`slot "${this.name}": ${from} → ${next} is not a legal move`);
+      return;
+    }
+    this.#state = next;
+    this.#updateRouting();
+    this.#deps.bus.emit('slot.state', { name: this.name, from, to: next });
+  }
+
+  #updateRouting(): void {
+    const routing = ROUTING.has(this.#state) && this.#active !== undefined;
+    if (routing === this.#routing) return;
+    this.#routing = routing;
+    if (routing) this.#queue.release();
   }
 
   #serial<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#tail.then(() => {
-      if (this.#closed) throw this.#unloadedError();
+      if (this.#closing !== undefined) throw this.#closedError();
       return task();
     });
     this.#tail = run.then(noop, noop);
     return run;
   }
 
-  /**
-   * One transition: validate, start (or reuse a warm generation), hand state over, swap.
-   * Any failure before the swap leaves the active generation serving, untouched.
-   */
-  async #replace(
-    getArtifact: () => Promise<Artifact>,
-    kind: TransitionKind,
-    warm?: Generation,
-  ): Promise<LoadResult> {
-    const begun = performance.now();
-    const timings: StepTimings = { total: 0 };
-    const from = this.#active?.ref;
-    let gen = warm;
-    let to: { version: string; buildId: string } | undefined;
-    this.#transitions++;
-    this.#bus.emit('reload.started', { name: this.name, from, kind });
+  /** One pipeline run; when it ends, routing resumes unless a crash or a close took over. */
+  async #run(plan: ReloadPlan): Promise<LoadResult> {
+    if (this.#state === 'active' || this.#state === 'probation') this.#to('reloading');
     try {
-      let t = performance.now();
-      const artifact = await getArtifact();
-      to = { version: artifact.manifest.version, buildId: artifact.manifest.buildId };
-      if (artifact.manifest.name !== this.name) {
-        throw new MoltError(
-          ErrorCodes.NAME_MISMATCH,
-          `${artifact.dir} holds plugin "${artifact.manifest.name}", not "${this.name}"`,
-          { details: { expected: this.name, actual: artifact.manifest.name } },
-        );
-      }
-      timings.validate = since(t);
-      if (gen === undefined) {
-        gen = await startGeneration(artifact, this.#deps, this.stats, timings);
-        gen.sandbox.onCrash = (exit) => this.#onCrash(gen!, exit);
-      }
-      const old = this.#active;
-      const stateTransferred = await this.#handOver(gen, timings);
-      t = performance.now();
-      this.#swap(gen, kind, old);
-      timings.swap = since(t);
-      timings.total = since(begun);
-      if (kind !== 'load') {
-        this.stats.reloads++;
-        this.stats.lastReloadMs = timings.total;
-      }
-      if (kind === 'rollback') {
-        this.stats.rollbacks++;
-        if (from !== undefined)
-          this.#bus.emit('reload.rolledBack', {
-            name: this.name,
-            from,
-            to: gen.ref,
-            reason: 'manual',
-          });
-      }
-      this.#bus.emit('reload.succeeded', {
-        name: this.name,
-        from,
-        to: gen.ref,
-        kind,
-        stateTransferred,
-        timings,
-      });
-      return { name: this.name, version: gen.version, buildId: gen.buildId };
-    } catch (err) {
-      timings.total = since(begun);
-      if (gen !== undefined && gen !== this.#active)
-        void gen.sandbox.terminate(ErrorCodes.PLUGIN_CRASHED, 'reload failed');
-      if (kind !== 'load') this.stats.reloadFailures++;
-      const error = isMoltError(err)
-        ? { code: err.code, message: err.message }
-        : { code: ErrorCodes.LOAD_FAILED, message: String(err) };
-      this.#bus.emit('reload.failed', { name: this.name, from, to, kind, error, timings });
-      throw err;
+      return await runReload(this.#core, plan);
     } finally {
-      this.#transitions--;
+      if (this.#state === 'held') this.#to('reloading');
+      if (this.#state === 'reloading')
+        this.#to(this.#probation === undefined ? 'active' : 'probation');
     }
   }
 
-  /**
-   * Step 6: for stateful plugins, hold new calls, drain the old generation, snapshot, migrate,
-   * restore into the new one. Returns whether state moved. On failure the hold is released and
-   * the old generation, never told anything, serves on with its state.
-   */
-  async #handOver(gen: Generation, timings: StepTimings): Promise<boolean> {
-    const old = this.#active;
-    if (old === undefined || !old.alive || !old.info.stateful || !gen.info.stateful) return false;
-    this.#hold();
-    try {
-      let t = performance.now();
-      const drained = await old.waitDrained(old.limits.drainTimeoutMs);
-      timings.drain = since(t);
-      if (!drained) {
-        throw new MoltError(
-          ErrorCodes.DRAIN_TIMEOUT,
-          `${this.name}@${old.version} still had ${old.inFlight} call(s) in flight after ${old.limits.drainTimeoutMs} ms; state not handed over`,
-        );
-      }
-      t = performance.now();
-      let state = await old.op('snapshot', undefined);
-      timings.snapshot = since(t);
-      const fromVersion = old.info.stateVersion;
-      if (fromVersion !== gen.info.stateVersion) {
-        t = performance.now();
-        state = await gen.op('migrate', { fromVersion, state });
-        timings.migrate = since(t);
-      }
-      t = performance.now();
-      await gen.op('restore', state);
-      timings.restore = since(t);
-      if (!gen.alive)
-        throw new MoltError(
-          ErrorCodes.PLUGIN_CRASHED,
-          `${this.name}@${gen.version} ended during restore`,
-        );
-      // Swap while still held, so no call reaches the old generation after its snapshot.
-      this.#swapPointer(gen);
-      return true;
-    } finally {
-      this.#release();
-    }
+  /** Step 7's pointer write, called by the pipeline only. */
+  #point(gen: Generation): void {
+    gen.to('active');
+    this.#active = gen;
+    gen.onCrash = (g, exit) => this.#onCrash(g, exit);
+    // A generation serves again: a first load or a recovery becomes a transition finishing.
+    if (this.#state === 'loading' || this.#state === 'recovering') this.#to('reloading');
+    this.#updateRouting();
   }
 
-  /** Step 7: one pointer write. The replaced generation stays warm for probation, then retires. */
-  #swap(gen: Generation, kind: TransitionKind, replaced: Generation | undefined): void {
-    if (!gen.alive)
-      throw new MoltError(
-        ErrorCodes.PLUGIN_CRASHED,
-        `${this.name}@${gen.version} ended before the swap`,
-      );
-    const old = replaced === gen ? undefined : replaced;
-    this.#swapPointer(gen);
+  /**
+   * Steps 9–10: the replaced generation is kept warm for the probation window (the new version
+   * is on trial), or retired at once; the known-good artifact moves only when a trial ends.
+   */
+  #afterSwap(gen: Generation, replaced: Generation | undefined, plan: ReloadPlan): void {
     const superseded = this.#previous;
     this.#previous = undefined;
     this.#clearProbation();
     if (superseded !== undefined && superseded !== gen) this.#retire(superseded);
-    if (old === undefined) {
-      this.#knownGood ??= gen.artifact;
-      if (kind === 'load') this.#knownGood = gen.artifact;
-      return;
-    }
-    this.#rollbackTo = old.artifact;
     const probationMs = this.#deps.options.probationMs;
-    if (old.alive && probationMs > 0) {
-      old.to('standby');
-      this.#previous = old;
-      this.#probationTimer = setTimeout(() => this.#endProbation(), probationMs);
-      this.#probationTimer.unref();
-    } else {
-      this.#knownGood = gen.artifact;
-      this.#retire(old);
+    const old = replaced === gen ? undefined : replaced;
+    switch (plan.kind) {
+      case 'load': {
+        const fallback = this.#trialFallback;
+        this.#trialFallback = undefined;
+        if (fallback !== undefined && !sameArtifact(fallback, gen.artifact) && probationMs > 0) {
+          this.#knownGood = fallback;
+          this.#startProbation(probationMs);
+        } else {
+          this.#knownGood = gen.artifact;
+        }
+        break;
+      }
+      case 'recover':
+        this.#knownGood ??= gen.artifact;
+        if (old !== undefined) this.#retire(old);
+        break;
+      case 'rollback':
+      case 'reload':
+        if (plan.reason === 'crash') {
+          // Back on the version that served before the trial: it is known-good again.
+          this.#knownGood = gen.artifact;
+          this.#rollbackTo = undefined;
+          if (old !== undefined) this.#retire(old);
+          break;
+        }
+        if (old !== undefined) this.#rollbackTo = old.artifact;
+        if (probationMs > 0) {
+          if (old?.alive) {
+            old.to('standby');
+            this.#previous = old;
+          } else if (old !== undefined) this.#retire(old);
+          this.#startProbation(probationMs);
+        } else {
+          this.#knownGood = gen.artifact;
+          if (old !== undefined) this.#retire(old);
+        }
+        break;
+      default: {
+        const unreachable: never = plan.kind;
+        broken(`unknown reload kind ${String(unreachable)}`);
+      }
     }
+    this.#changed();
   }
 
-  #swapPointer(gen: Generation): void {
-    if (this.#active === gen) return;
-    gen.to('active');
-    this.#active = gen;
-    if (this.#recovering) {
-      this.#recovering = false;
-      if (this.#recoveryTimer !== undefined) clearTimeout(this.#recoveryTimer);
-      this.#recoveryTimer = undefined;
-    }
-    this.#updateGate();
-  }
-
-  #endProbation(): void {
-    this.#probationTimer = undefined;
-    const prev = this.#previous;
-    this.#previous = undefined;
-    if (this.#active !== undefined) this.#knownGood = this.#active.artifact;
-    if (prev !== undefined) this.#retire(prev);
+  #startProbation(ms: number): void {
+    this.#probation = this.#deps.clock.setTimeout(() => this.#endProbation(), ms);
   }
 
   #clearProbation(): void {
-    if (this.#probationTimer !== undefined) clearTimeout(this.#probationTimer);
-    this.#probationTimer = undefined;
+    this.#probation?.clear();
+    this.#probation = undefined;
   }
 
+  /** The trial is over: the active version is known-good, the warm one retires. */
+  #endProbation(): void {
+    this.#probation = undefined;
+    const prev = this.#previous;
+    this.#previous = undefined;
+    if (this.#active?.alive) this.#knownGood = this.#active.artifact;
+    if (prev !== undefined) this.#retire(prev);
+    if (this.#state === 'probation') this.#to('active');
+    this.#changed();
+  }
+
+  /** Tells a deployment what a restart must come back to. */
+  #changed(): void {
+    this.#deps.bus.emit('slot.changed', {
+      name: this.name,
+      active: this.#active?.ref,
+      knownGood: this.knownGood,
+    });
+  }
+
+  /** Drains and ends a generation that served; a crashed one has nothing left to end. */
   #retire(gen: Generation): void {
+    if (gen.state !== 'active' && gen.state !== 'standby') return;
     const from = gen.ref;
-    const done = gen.retire().then(({ drainMs, forced }) => {
+    const done = gen.retire().then(({ drainMs, forced, crashed }) => {
       this.stats.lastDrainMs = drainMs;
-      this.#bus.emit('generation.retired', { name: this.name, from, drainMs, forced });
+      if (!crashed)
+        this.#deps.bus.emit('generation.retired', { name: this.name, from, drainMs, forced });
     }, noop);
     this.#retiring.add(done);
     void done.finally(() => this.#retiring.delete(done));
   }
 
-  /** G4: a crashed generation never takes the slot down. Roll back to the warm one, or restart. */
+  /** G4: a crashed generation never takes the slot down. Swap back to the warm one, or restart. */
   #onCrash(gen: Generation, exit: SandboxExit): void {
-    gen.to('crashed');
+    if (this.#closing !== undefined) return;
     this.stats.crashes++;
-    const inProbation = gen === this.#active && this.#previous !== undefined;
-    this.#bus.emit('plugin.crashed', {
+    const isActive = gen === this.#active;
+    this.#deps.bus.emit('plugin.crashed', {
       name: this.name,
       from: gen.ref,
       error: { code: exit.code, message: exit.reason },
-      inProbation,
+      inProbation: isActive && this.#probation !== undefined,
     });
     if (gen === this.#previous) {
+      // The trial goes on without a warm generation; a crash now restarts the known-good one.
       this.#previous = undefined;
-      this.#clearProbation();
       return;
     }
-    if (gen !== this.#active || this.#closed) return;
-    const warm = this.#previous;
-    if (warm?.alive) {
-      this.#previous = undefined;
-      this.#clearProbation();
-      this.#swapPointer(warm);
-      this.#knownGood = warm.artifact;
-      this.#rollbackTo = undefined;
-      this.stats.rollbacks++;
-      this.#bus.emit('reload.rolledBack', {
-        name: this.name,
-        from: gen.ref,
-        to: warm.ref,
-        reason: 'crash',
-      });
-      return;
-    }
-    const now = performance.now();
+    if (!isActive) return;
+    this.#clearProbation();
+    this.#to('recovering');
+    const clock = this.#deps.clock;
+    const at = clock.now();
     // Crashes in quick succession grow the backoff; a long quiet spell resets it.
-    this.#crashStreak =
-      now - this.#lastCrashAt < CRASH_STREAK_WINDOW_MS ? this.#crashStreak + 1 : 0;
-    this.#lastCrashAt = now;
-    this.#recovering = true;
-    this.#updateGate();
-    this.#scheduleRecovery(this.#crashStreak, gen.artifact);
+    this.#crashStreak = at - this.#lastCrashAt < CRASH_STREAK_WINDOW_MS ? this.#crashStreak + 1 : 0;
+    this.#lastCrashAt = at;
+    if (this.#previous?.alive) {
+      void this.#serial(() => this.#swapBack(gen)).catch(() =>
+        this.#scheduleRecovery(gen, this.#crashStreak),
+      );
+    } else {
+      this.#scheduleRecovery(gen, this.#crashStreak);
+    }
   }
 
-  #scheduleRecovery(attempt: number, fallback: Artifact): void {
+  /** The crash rollback, queued behind any run under way (which may have replaced `crashed`). */
+  async #swapBack(crashed: Generation): Promise<void> {
+    if (this.#active !== crashed) return;
+    const warm = this.#previous;
+    if (!warm?.alive) {
+      this.#scheduleRecovery(crashed, this.#crashStreak);
+      return;
+    }
+    this.#previous = undefined;
+    await this.#run({ kind: 'rollback', source: { warm }, reason: 'crash' });
+  }
+
+  #scheduleRecovery(crashed: Generation, attempt: number): void {
+    if (this.#closing !== undefined) return;
     const { initialMs, maxMs } = this.#deps.options.restartBackoff;
     const delay = Math.min(maxMs, initialMs * 2 ** attempt);
-    this.#recoveryTimer = setTimeout(() => {
-      this.#recoveryTimer = undefined;
+    this.#recovery?.clear();
+    this.#recovery = this.#deps.clock.setTimeout(() => {
+      this.#recovery = undefined;
       void this.#serial(async () => {
-        if (!this.#recovering) return;
-        const artifact = this.#knownGood ?? fallback;
-        const timings: StepTimings = { total: 0 };
+        if (this.#state !== 'recovering' || this.#active !== crashed) return;
         try {
-          const gen = await startGeneration(artifact, this.#deps, this.stats, timings);
-          if (!this.#recovering || this.#closed) {
-            void gen.sandbox.terminate(ErrorCodes.PLUGIN_CRASHED, 'recovery no longer needed');
-            return;
-          }
-          gen.sandbox.onCrash = (exit) => this.#onCrash(gen, exit);
-          const crashed = this.#active;
-          this.#swapPointer(gen);
-          if (crashed !== undefined && crashed !== gen) this.#retire(crashed);
-          this.#bus.emit('plugin.recovered', {
-            name: this.name,
-            to: gen.ref,
-            attempts: attempt + 1,
+          await this.#run({
+            kind: 'recover',
+            source: { artifact: this.#knownGood ?? crashed.artifact },
           });
         } catch {
-          if (this.#recovering && !this.#closed) this.#scheduleRecovery(attempt + 1, fallback);
+          if (this.#state === 'recovering') this.#scheduleRecovery(crashed, attempt + 1);
+          return;
         }
+        const to = this.#active?.ref;
+        if (to !== undefined)
+          this.#deps.bus.emit('plugin.recovered', { name: this.name, to, attempts: attempt + 1 });
       }).catch(noop);
     }, delay);
-    this.#recoveryTimer.unref();
   }
 
-  #hold(): void {
-    this.#holds++;
-    this.#updateGate();
-  }
-
-  #release(): void {
-    this.#holds--;
-    this.#updateGate();
-  }
-
-  #updateGate(): void {
-    const open =
-      !this.#closed && !this.#recovering && this.#holds === 0 && this.#active !== undefined;
-    if (open === this.#open) return;
-    this.#open = open;
-    if (open) this.#queue.release();
-  }
-
-  #unloadedError(): MoltError {
+  #closedError(): MoltError {
+    if (this.#closeCode === ErrorCodes.HOST_CLOSED)
+      return new MoltError(ErrorCodes.HOST_CLOSED, 'the host is closed');
     return new MoltError(ErrorCodes.UNKNOWN_PLUGIN, `plugin "${this.name}" is not loaded`, {
       details: { plugin: this.name },
     });

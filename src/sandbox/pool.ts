@@ -1,24 +1,25 @@
 /**
  * Warm standby: blank sandboxes started ahead, so a reload pays only for the import and init.
- * A worker's resource limits are fixed when it starts, so standbys are kept per limits key.
+ * A sandbox's resource limits are fixed when it starts, so standbys are kept per limits key.
  */
 import type { ResourceLimits } from 'node:worker_threads';
-import { type SandboxHooks, WorkerSandbox } from './worker-sandbox.js';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
+import type { Clock } from '../util/clock.js';
+import type { LogLevel } from './protocol.js';
+import type { Sandbox, SandboxFactory, SandboxHooks } from './sandbox.js';
+import { createWorkerSandbox } from './worker.js';
 
-export type SandboxFactory = (limits: ResourceLimits, hooks: SandboxHooks) => WorkerSandbox;
-
-export const defaultSandboxFactory: SandboxFactory = (limits, hooks) =>
-  new WorkerSandbox(limits, hooks);
+export const defaultSandboxFactory: SandboxFactory = createWorkerSandbox;
 
 interface Standby {
-  sandbox: WorkerSandbox;
+  sandbox: Sandbox;
   hooks: DeferredHooks;
 }
 
 /** Hooks whose target is set when the standby is handed to a generation. */
 class DeferredHooks implements SandboxHooks {
   target: SandboxHooks = {};
-  onLog(level: string, msg: string, data: unknown): void {
+  onLog(level: LogLevel, msg: string, data: unknown): void {
     this.target.onLog?.(level, msg, data);
   }
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void {
@@ -29,12 +30,14 @@ class DeferredHooks implements SandboxHooks {
 export class SandboxPool {
   readonly #factory: SandboxFactory;
   readonly #size: number;
+  readonly #clock: Clock;
   readonly #standby = new Map<string, Standby[]>();
   #closed = false;
 
-  constructor(factory: SandboxFactory, size: number) {
+  constructor(factory: SandboxFactory, size: number, clock: Clock) {
     this.#factory = factory;
     this.#size = size;
+    this.#clock = clock;
   }
 
   /** Starts the standbys for `limits` ahead of need. */
@@ -48,7 +51,7 @@ export class SandboxPool {
     }
     while (list.length < this.#size) {
       const hooks = new DeferredHooks();
-      const sandbox = this.#factory(limits, hooks);
+      const sandbox = this.#factory({ resourceLimits: limits, clock: this.#clock }, hooks);
       const entry: Standby = { sandbox, hooks };
       // A standby that dies before use is dropped, never handed out.
       sandbox.onCrash = () => {
@@ -60,13 +63,14 @@ export class SandboxPool {
   }
 
   /** A started sandbox with `limits`: a warm one if there is one (then refilled), else a new one. */
-  take(limits: ResourceLimits, hooks: SandboxHooks): WorkerSandbox {
+  take(limits: ResourceLimits, hooks: SandboxHooks): Sandbox {
+    if (this.#closed) throw new MoltError(ErrorCodes.HOST_CLOSED, 'the host is closed');
     const key = keyOf(limits);
     const list = this.#standby.get(key);
     const standby = list?.shift();
     if (standby === undefined || standby.sandbox.ended) {
       if (list !== undefined) setImmediate(() => this.warm(limits));
-      return this.#factory(limits, hooks);
+      return this.#factory({ resourceLimits: limits, clock: this.#clock }, hooks);
     }
     standby.hooks.target = hooks;
     standby.sandbox.onCrash = undefined;

@@ -1,6 +1,7 @@
 /**
- * Messages between the host and a sandbox. Kept flat and small: every tool call is one message
- * each way, and structured clone cost grows with shape.
+ * Messages between the host and a sandbox. Kept flat and small: tool calls travel in batches,
+ * and structured clone cost grows with shape. Everything a sandbox sends is plugin-reachable,
+ * so the host checks each message's shape before acting on it (`isSandboxMessage`).
  */
 import type { WireError } from '../errors/errors.js';
 import type { JsonSchema } from '../plugin/index.js';
@@ -20,6 +21,11 @@ export interface LoadArg {
   entryPath: string;
   artifactDir: string;
   name: string;
+  /** The manifest's buildId: the sandbox refuses, before evaluating it, an entry that differs. */
+  buildId: string;
+  /** Checked against `configSchema` inside the sandbox, before the entry is evaluated. */
+  config: unknown;
+  configSchema: Record<string, unknown> | undefined;
 }
 
 export interface ToolInfo {
@@ -44,9 +50,10 @@ export type CallBatch = unknown[];
 export type ReplyBatch = unknown[];
 
 export type HostMessage =
-  | { t: 'call'; id: number; tool: string; args: unknown }
   | { t: 'op'; id: number; op: OpName; arg?: unknown }
   | { t: 'cancel'; id: number; reason: WireError };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export type SandboxMessage =
   | { t: 'ok'; id: number; value: unknown }
@@ -58,4 +65,38 @@ export type SandboxMessage =
       total?: number | undefined;
       message?: string | undefined;
     }
-  | { t: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: unknown };
+  | { t: 'log'; level: LogLevel; msg: string; data?: unknown };
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+
+/** Whether `msg` is something the sandbox runtime could have sent; anything else is a breach. */
+export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBatch {
+  if (Array.isArray(msg)) {
+    if (msg.length % 2 !== 0) return false;
+    for (let i = 0; i < msg.length; i += 2) if (!isId(msg[i])) return false;
+    return true;
+  }
+  if (typeof msg !== 'object' || msg === null) return false;
+  const m = msg as Record<string, unknown>;
+  switch (m.t) {
+    case 'ok':
+      return isId(m.id);
+    case 'err': {
+      const e = m.error as Record<string, unknown> | null;
+      return (
+        isId(m.id) &&
+        typeof e === 'object' &&
+        e !== null &&
+        typeof e.code === 'string' &&
+        typeof e.message === 'string'
+      );
+    }
+    case 'progress':
+      return isId(m.id) && typeof m.done === 'number';
+    case 'log':
+      return typeof m.level === 'string' && LEVELS.has(m.level) && typeof m.msg === 'string';
+    default:
+      return false;
+  }
+}

@@ -1,8 +1,8 @@
-import { constants } from 'node:fs';
 import { chmod, type FileHandle, lstat, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { syncDir } from '../util/durable.js';
 
 export const FILE_MODE = 0o444;
 export const DIR_MODE = 0o555;
@@ -43,16 +43,6 @@ async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
   while (offset < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
-  }
-}
-
-/** fsync a folder so the names created or renamed in it survive a crash. */
-export async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -3,12 +3,14 @@ import { chmod, mkdir, readdir, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import semver from 'semver';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { readManifest } from '../manifest/manifest.js';
+import { syncDir } from '../util/durable.js';
 import { copyDir } from './copy-dir.js';
 import { extractZip } from './extract-zip.js';
 import { resolveLimits, type StoreLimits } from './limits.js';
-import { DIR_MODE, errno, removeTree, sealFolders, syncDir } from './store-fs.js';
+import { DIR_MODE, errno, removeTree, sealFolders } from './store-fs.js';
 import { storeFolderName } from './store-key.js';
-import { readManifest, treeDigest, verifyArtifact } from './verify.js';
+import { treeDigest, verifyArtifact } from './verify.js';
 
 export interface StoredArtifact {
   name: string;

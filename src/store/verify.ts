@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
-import { MANIFEST_FILE, type Manifest, validateManifest } from '../manifest/manifest.js';
+import { MANIFEST_FILE, type Manifest, readManifest } from '../manifest/manifest.js';
 import { errno } from './store-fs.js';
 
-function invalid(message: string, path: string, problem: string, cause?: unknown): MoltError {
+function invalid(message: string, path: string, problem: string): MoltError {
   return new MoltError(ErrorCodes.MANIFEST_INVALID, `${MANIFEST_FILE}: ${message}`, {
-    ...(cause === undefined ? {} : { cause }),
     details: { problems: [{ path, message: problem }] },
   });
 }
@@ -18,26 +17,6 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path), hash);
   return hash.digest('hex');
-}
-
-/** Reads and validates `molt.json` of an extracted artifact (no host-API check: that is the loader's). */
-export async function readManifest(dir: string): Promise<Manifest> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
-  } catch (err) {
-    if (errno(err) === 'ENOENT' || errno(err) === 'EISDIR') {
-      throw invalid(`the artifact has no ${MANIFEST_FILE}`, '/', 'is missing', err);
-    }
-    throw err;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw invalid(`is not valid JSON (${(err as Error).message})`, '/', 'is not valid JSON', err);
-  }
-  return validateManifest(parsed, MANIFEST_FILE);
 }
 
 /**

@@ -14,6 +14,7 @@ import { type FSWatcher, watch } from 'chokidar';
 import semver from 'semver';
 import type { Deployment } from '../deploy/deployment.js';
 import { isMoltError } from '../errors/errors.js';
+import { KeyedDebounce } from '../util/debounce.js';
 import { RerunQueue } from '../util/rerun-queue.js';
 
 export interface Candidate {
@@ -61,7 +62,7 @@ export class PluginFolder {
   readonly #options: Required<Omit<PluginFolderOptions, 'onEvent'>>;
   readonly #emit: (e: FolderEvent) => void;
   readonly #candidates = new Map<string, Candidate>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #debounce: KeyedDebounce<string>;
   readonly #reconciling = new RerunQueue<string>((name) => this.#apply(name));
   /** Plugins whose candidates changed, reconciled once no scan is pending: one reload per burst. */
   readonly #waiting = new Set<string>();
@@ -73,6 +74,10 @@ export class PluginFolder {
     this.#deployment = deployment;
     this.#options = { stableMs: options.stableMs ?? 200, debounceMs: options.debounceMs ?? 50 };
     this.#emit = options.onEvent ?? (() => {});
+    this.#debounce = new KeyedDebounce(
+      (candidate) => this.#track(this.#scan(candidate)),
+      this.#options.debounceMs,
+    );
   }
 
   /** Starts watching; resolves once every artifact already in the folder has been handled. */
@@ -103,15 +108,16 @@ export class PluginFolder {
   async idle(): Promise<void> {
     for (;;) {
       await new Promise((r) => setImmediate(r));
-      if (this.#timers.size === 0 && this.#scans.size === 0 && this.#reconciling.size === 0) return;
+      if (this.#debounce.size === 0 && this.#scans.size === 0 && this.#reconciling.size === 0)
+        return;
       await Promise.all([...this.#scans, ...this.#reconciling.pending()]);
-      if (this.#timers.size > 0) await new Promise((r) => setTimeout(r, this.#options.debounceMs));
+      if (this.#debounce.size > 0)
+        await new Promise((r) => setTimeout(r, this.#options.debounceMs));
     }
   }
 
   async close(): Promise<void> {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
+    await this.#debounce.close();
     await this.#watcher?.close();
     await Promise.allSettled([...this.#scans, ...this.#reconciling.pending()]);
   }
@@ -120,23 +126,14 @@ export class PluginFolder {
   #touched(path: string): void {
     const rel = relative(this.dir, path);
     if (rel === '' || rel.startsWith('..')) return;
-    const candidate = join(this.dir, rel.split(sep)[0]!);
-    const old = this.#timers.get(candidate);
-    if (old !== undefined) clearTimeout(old);
-    this.#timers.set(
-      candidate,
-      setTimeout(() => {
-        this.#timers.delete(candidate);
-        this.#track(this.#scan(candidate));
-      }, this.#options.debounceMs),
-    );
+    this.#debounce.touch(join(this.dir, rel.split(sep)[0]!));
   }
 
   #track(p: Promise<void>): void {
     this.#scans.add(p);
     void p.finally(() => {
       this.#scans.delete(p);
-      if (this.#timers.size === 0 && this.#scans.size === 0) {
+      if (this.#debounce.size === 0 && this.#scans.size === 0) {
         const names = [...this.#waiting];
         this.#waiting.clear();
         for (const name of names) this.#reconcile(name);

@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
+  checkConfig,
   createHost,
   HOST_API_VERSION,
   type Host,
@@ -257,24 +258,38 @@ describe('validateManifest', () => {
     );
   });
 
+  test('config is not run against configSchema here: that runs in the sandbox, or checkConfig', () => {
+    const configSchema = { type: 'object', properties: { port: { type: 'integer' } } };
+    const manifest = { ...good, configSchema, config: { port: 'eighty' } };
+    assert.deepEqual(validateManifest(manifest), manifest);
+  });
+});
+
+describe('checkConfig', () => {
+  const configSchema = {
+    type: 'object',
+    required: ['port', 'host'],
+    properties: { port: { type: 'integer' }, host: { type: 'string' } },
+  };
+  const paths = (m: Record<string, unknown>): string[] =>
+    checkConfig(validateManifest({ ...good, ...m }))
+      .map((p) => p.path)
+      .sort();
+
   test('config that does not match configSchema is reported under /config', () => {
-    const configSchema = {
-      type: 'object',
-      required: ['port', 'host'],
-      properties: { port: { type: 'integer' }, host: { type: 'string' } },
-    };
-    assert.deepEqual(pathsOf({ ...good, configSchema, config: { port: 'eighty' } }), [
-      '/config/host',
+    assert.deepEqual(paths({ configSchema, config: { port: 'eighty' } }), [
+      '/config',
       '/config/port',
     ]);
-    assert.deepEqual(pathsOf({ ...good, configSchema, config: 'nope' }), ['/config']);
-    const config = { port: 80, host: 'localhost' };
-    assert.deepEqual(validateManifest({ ...good, configSchema, config }).config, config);
+    assert.deepEqual(paths({ configSchema, config: 'nope' }), ['/config']);
+    assert.deepEqual(paths({ configSchema, config: { port: 80, host: 'localhost' } }), []);
+    assert.deepEqual(paths({}), []);
   });
 
   test('a configSchema that is not a valid JSON Schema is reported at /configSchema', () => {
-    assert.deepEqual(pathsOf({ ...good, configSchema: { type: 'no-such-type' } }), [
-      '/configSchema',
+    assert.deepEqual(paths({ configSchema: { type: 'no-such-type' } }), ['/configSchema/type']);
+    assert.deepEqual(paths({ configSchema: { type: 'string', pattern: '(' } }), [
+      '/configSchema/pattern',
     ]);
   });
 });

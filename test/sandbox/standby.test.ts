@@ -1,22 +1,20 @@
 /** Warm standby: a blank sandbox is started ahead and the next load runs in it. */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { createHost } from '../../src/index.js';
-import type { SandboxFactory } from '../../src/sandbox/pool.js';
-import { WorkerSandbox } from '../../src/sandbox/worker-sandbox.js';
+import { createHost, type Sandbox, type SandboxFactory } from '../../src/index.js';
+import { createWorkerSandbox } from '../../src/sandbox/worker.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 
 after(cleanArtifacts);
 
-const threadPlugin = `import { threadId } from 'node:worker_threads';
-export default { tools: { thread: { handler: () => threadId } } };`;
+const plugin = `export default { tools: { ok: { handler: () => 'ok' } } };`;
 
-function recordingFactory(): { factory: SandboxFactory; made: WorkerSandbox[] } {
-  const made: WorkerSandbox[] = [];
+function recordingFactory(): { factory: SandboxFactory; made: Sandbox[] } {
+  const made: Sandbox[] = [];
   return {
     made,
-    factory: (limits, hooks) => {
-      const s = new WorkerSandbox(limits, hooks);
+    factory: (spec, hooks) => {
+      const s = createWorkerSandbox(spec, hooks);
       made.push(s);
       return s;
     },
@@ -29,19 +27,21 @@ test('with standby on, the sandbox is started before the load and refilled after
   try {
     assert.equal(made.length, 1, 'one blank sandbox started ahead');
     const warm = made[0]!;
-    await host.load(await writeArtifact({ name: 't', source: threadPlugin }));
-    assert.equal(
-      await host.call('t', 'thread', {}),
-      warm.threadId,
-      'the load ran in the warm sandbox',
-    );
+    await host.load(await writeArtifact({ name: 't', source: plugin }));
+    assert.equal(await host.call('t', 'ok', {}), 'ok');
     await new Promise((r) => setImmediate(r));
-    assert.equal(made.length, 2, 'the standby was refilled');
-    await host.reload(
-      't',
-      await writeArtifact({ name: 't', version: '1.0.1', source: threadPlugin }),
+    assert.equal(
+      made.length,
+      2,
+      'the standby was refilled, and the load made no sandbox of its own',
     );
-    assert.equal(await host.call('t', 'thread', {}), made[1]!.threadId);
+    // The plugin ran in the warm sandbox: unloading it ends that one, not the refilled standby.
+    await host.unload('t');
+    assert.equal(warm.ended, true, 'the load ran in the warm sandbox');
+    assert.equal(made[1]!.ended, false, 'the refilled standby waits for the next load');
+    await host.load(await writeArtifact({ name: 't', version: '1.0.1', source: plugin }));
+    await host.unload('t');
+    assert.equal(made[1]!.ended, true, 'the next load ran in the refilled standby');
   } finally {
     await host.close();
   }
@@ -56,7 +56,7 @@ test('with standby off, nothing is started ahead', async () => {
   const host = await createHost({ sandboxFactory: factory, standby: 0 });
   try {
     assert.equal(made.length, 0);
-    await host.load(await writeArtifact({ name: 't', source: threadPlugin }));
+    await host.load(await writeArtifact({ name: 't', source: plugin }));
     await new Promise((r) => setImmediate(r));
     assert.equal(made.length, 1);
   } finally {

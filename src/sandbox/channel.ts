@@ -1,10 +1,9 @@
 /**
- * The host's handle on one sandbox worker: a request/response protocol with ids, deadlines,
- * cancellation and progress, and the rule that a worker which ends settles every request in
- * flight on it with a typed error.
+ * The host's side of the sandbox protocol, over any transport that moves structured-cloneable
+ * messages (a worker's port, a child process's IPC): ids, deadlines, batching, cancellation,
+ * progress, and the rule that a sandbox which ends settles everything in flight on it with a
+ * typed error. A sandbox kind only supplies the `Transport`.
  */
-import { performance } from 'node:perf_hooks';
-import { type ResourceLimits, Worker } from 'node:worker_threads';
 import {
   type ErrorCode,
   ErrorCodes,
@@ -13,52 +12,48 @@ import {
   toWireError,
   type WireError,
 } from '../errors/errors.js';
-import type {
-  CallBatch,
-  HostMessage,
-  LoadArg,
-  LoadedInfo,
-  OpName,
-  ReplyBatch,
-  SandboxMessage,
+import type { Clock, Timer } from '../util/clock.js';
+import {
+  type CallBatch,
+  type HostMessage,
+  isSandboxMessage,
+  type LoadArg,
+  type LoadedInfo,
+  type OpName,
+  type SandboxMessage,
 } from './protocol.js';
+import type {
+  CallTracker,
+  Progress,
+  Sandbox,
+  SandboxCall,
+  SandboxExit,
+  SandboxHooks,
+} from './sandbox.js';
 
-const entryUrl = new URL('./worker-entry.js', import.meta.url);
-
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-  onProgress?: ((p: Progress) => void) | undefined;
+/** Moves messages to one sandbox and ends it. */
+export interface Transport {
+  /** Sends a message; throws if it cannot be serialized (a DataCloneError). */
+  post(msg: HostMessage | CallBatch): void;
+  /** Ends the sandbox now; `exit` follows. */
+  end(): void;
 }
 
-export interface Progress {
-  done: number;
-  total?: number | undefined;
-  message?: string | undefined;
-}
-
-export interface SandboxExit {
-  /** Why the sandbox ended: a host decision (`expected`) or a crash. */
-  expected: boolean;
-  code: ErrorCode;
-  reason: string;
-  exitCode: number;
-}
-
-export interface SandboxHooks {
-  onLog?(level: string, msg: string, data: unknown): void;
-  onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
-}
-
-/** Told when a call settles, before its promise does: in-flight accounting without a `.then`. */
-export interface CallTracker {
-  settled(failed: boolean): void;
+/** What a transport reports to its channel. */
+export interface TransportEvents {
+  message(msg: unknown): void;
+  /** The sandbox is gone. `error` is what killed it, when something did. */
+  exit(exitCode: number, error: (Error & { code?: string }) | undefined): void;
+  output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
 }
 
 interface PendingCall {
   resolve(value: unknown): void;
   reject(err: unknown): void;
   tracker: CallTracker | undefined;
+  /** When the call times out; calls without their own timer expire in insertion order. */
   deadline: number;
+  timer: Timer | undefined;
   onProgress: ((p: Progress) => void) | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -67,54 +62,46 @@ interface PendingCall {
 interface PendingOp {
   resolve(value: unknown): void;
   reject(err: unknown): void;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
 }
 
-type SandboxState = 'running' | 'ending' | 'ended';
+type ChannelState = 'running' | 'ending' | 'ended';
 
-export class WorkerSandbox {
-  readonly #worker: Worker;
-  readonly #calls = new Map<number, PendingCall>();
-  readonly #ops = new Map<number, PendingOp>();
+export class Channel implements Sandbox {
+  readonly #transport: Transport;
+  readonly #clock: Clock;
   readonly #hooks: SandboxHooks;
+  readonly #calls = new Map<number, PendingCall>();
+  /** Calls whose caller already has its answer (timeout, cancel) but whose handler may run on. */
+  readonly #abandoned = new Map<number, CallTracker | undefined>();
+  readonly #ops = new Map<number, PendingOp>();
   readonly #exited: Promise<SandboxExit>;
+  #resolveExit!: (exit: SandboxExit) => void;
   #nextId = 1;
-  #state: SandboxState = 'running';
+  #state: ChannelState = 'running';
   /** Calls of this turn not yet sent, flat: id, tool, args, id, tool, args… */
   #outbox: CallBatch = [];
   #endCode: ErrorCode = ErrorCodes.PLUGIN_CRASHED;
   #endReason = '';
-  #crashError: Error | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: Timer | undefined;
   #callTimeoutMs = 30_000;
   #unresponsiveMs = 1_000;
   #probing = false;
   /** True once the host asked for the end; any other exit is a crash. */
   #endRequested = false;
-  /** Set by the owner: told once, when the sandbox ends without being asked to. */
   onCrash: ((exit: SandboxExit) => void) | undefined;
 
-  constructor(limits: ResourceLimits, hooks: SandboxHooks = {}) {
+  constructor(clock: Clock, hooks: SandboxHooks, connect: (events: TransportEvents) => Transport) {
+    this.#clock = clock;
     this.#hooks = hooks;
-    this.#worker = new Worker(entryUrl, {
-      resourceLimits: limits,
-      stdout: true,
-      stderr: true,
-      execArgv: [],
-    });
-    this.#worker.stdout.on('data', (chunk: Buffer) => this.#hooks.onOutput?.('stdout', chunk));
-    this.#worker.stderr.on('data', (chunk: Buffer) => this.#hooks.onOutput?.('stderr', chunk));
-    this.#worker.on('message', (msg: SandboxMessage | ReplyBatch) => this.#onMessage(msg));
-    this.#worker.on('error', (err) => {
-      this.#crashError = err;
-    });
     this.#exited = new Promise((resolve) => {
-      this.#worker.once('exit', (exitCode) => resolve(this.#onExit(exitCode)));
+      this.#resolveExit = resolve;
     });
-  }
-
-  get threadId(): number {
-    return this.#worker.threadId;
+    this.#transport = connect({
+      message: (msg) => this.#onMessage(msg),
+      exit: (exitCode, error) => this.#onExit(exitCode, error),
+      output: (stream, chunk) => this.#hooks.onOutput?.(stream, chunk),
+    });
   }
 
   get ended(): boolean {
@@ -125,7 +112,6 @@ export class WorkerSandbox {
     return this.#exited;
   }
 
-  /** Deadlines for tool calls, fixed per sandbox so pending calls stay in deadline order. */
   setTimeouts(callTimeoutMs: number, unresponsiveMs: number): void {
     this.#callTimeoutMs = callTimeoutMs;
     this.#unresponsiveMs = unresponsiveMs;
@@ -141,7 +127,6 @@ export class WorkerSandbox {
     ) as Promise<LoadedInfo>;
   }
 
-  /** A lifecycle request (init, health, snapshot…) with its own timeout and error codes. */
   op(
     op: OpName,
     arg: unknown,
@@ -154,7 +139,7 @@ export class WorkerSandbox {
     return new Promise((resolve, reject) => {
       const pending: PendingOp = {
         resolve,
-        // Errors from the worker arrive as WireError; local ones (exit, timeout) are already typed.
+        // The sandbox runtime's own errors keep their code; anything the plugin threw gets ours.
         reject: (err: unknown) =>
           reject(
             err instanceof MoltError ? err : fromWireError(err as WireError, failCode, { op }),
@@ -162,7 +147,7 @@ export class WorkerSandbox {
         timer: undefined,
       };
       if (Number.isFinite(timeoutMs)) {
-        pending.timer = setTimeout(() => {
+        pending.timer = this.#clock.setTimeout(() => {
           this.#ops.delete(id);
           reject(
             new MoltError(timeoutCode, `${op} did not finish within ${timeoutMs} ms`, {
@@ -170,31 +155,34 @@ export class WorkerSandbox {
             }),
           );
         }, timeoutMs);
-        pending.timer.unref();
       }
       this.#ops.set(id, pending);
-      this.#post({ t: 'op', id, op, arg }, () => this.#ops.delete(id), reject);
+      this.#post(
+        { t: 'op', id, op, arg },
+        () => {
+          this.#ops.delete(id);
+          pending.timer?.clear();
+        },
+        reject,
+      );
     });
   }
 
-  /**
-   * A tool call: settles exactly once, with the handler's value or a typed error. `tracker` (if
-   * given) is told first, once, on every path — including refusals before anything is sent.
-   */
-  call(
-    tool: string,
-    args: unknown,
-    options?: CallOptions,
-    tracker?: CallTracker,
-  ): Promise<unknown> {
+  call(tool: string, args: unknown, call: SandboxCall): Promise<unknown> {
+    const tracker = call.tracker;
     if (this.#state !== 'running') {
       tracker?.settled(true);
       return Promise.reject(this.#endedError());
     }
-    const signal = options?.signal;
+    const signal = call.signal;
     if (signal?.aborted) {
       tracker?.settled(true);
       return Promise.reject(cancelled(signal));
+    }
+    const now = this.#clock.now();
+    if (call.deadline !== undefined && call.deadline <= now) {
+      tracker?.settled(true);
+      return Promise.reject(this.#timeoutError());
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -202,23 +190,24 @@ export class WorkerSandbox {
         resolve,
         reject,
         tracker,
-        deadline: performance.now() + this.#callTimeoutMs,
-        onProgress: options?.onProgress,
+        deadline: call.deadline ?? now + this.#callTimeoutMs,
+        timer: undefined,
+        onProgress: call.onProgress,
         signal,
         onAbort: undefined,
       };
       if (signal !== undefined) {
-        pending.onAbort = () => {
-          if (this.#calls.delete(id)) {
-            const err = cancelled(signal);
-            this.#send({ t: 'cancel', id, reason: toWireError(err) });
-            fail(pending, err);
-          }
-        };
+        pending.onAbort = () => this.#abandon(id, cancelled(signal));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
       this.#calls.set(id, pending);
-      if (this.#sweepTimer === undefined) this.#armSweep(this.#callTimeoutMs);
+      // A deadline set earlier (a call that waited in a hold queue) is out of insertion order,
+      // so it gets a timer of its own; every other call shares the one sweep.
+      if (call.deadline !== undefined) {
+        pending.timer = this.#clock.setTimeout(() => this.#expire(id), call.deadline - now);
+      } else if (this.#sweepTimer === undefined) {
+        this.#armSweep(this.#callTimeoutMs);
+      }
       if (this.#outbox.length === 0) queueMicrotask(this.#flush);
       this.#outbox.push(id, tool, args);
     });
@@ -233,13 +222,13 @@ export class WorkerSandbox {
     if (box.length === 0 || this.#state !== 'running') return;
     this.#outbox = [];
     try {
-      this.#worker.postMessage(box);
+      this.#transport.post(box);
     } catch {
       // One argument is not cloneable: send one by one so only that call fails.
       for (let i = 0; i < box.length; i += 3) {
         const id = box[i] as number;
         try {
-          this.#worker.postMessage([id, box[i + 1], box[i + 2]]);
+          this.#transport.post([id, box[i + 1], box[i + 2]]);
         } catch (err) {
           const pending = this.#takeCall(id);
           if (pending !== undefined) {
@@ -256,10 +245,6 @@ export class WorkerSandbox {
     }
   };
 
-  /**
-   * Ends the worker. In-flight requests fail with `code`. Safe to call more than once; resolves
-   * when the thread is gone.
-   */
   terminate(
     code: ErrorCode = ErrorCodes.PLUGIN_CRASHED,
     reason = 'sandbox ended by the host',
@@ -269,7 +254,7 @@ export class WorkerSandbox {
       this.#endRequested = true;
       this.#endCode = code;
       this.#endReason = reason;
-      void this.#worker.terminate();
+      this.#transport.end();
     }
     return this.#exited;
   }
@@ -278,7 +263,7 @@ export class WorkerSandbox {
     // Queued calls go first: nothing may overtake a call, least of all its own cancel.
     this.#flush();
     try {
-      this.#worker.postMessage(msg);
+      this.#transport.post(msg);
     } catch (err) {
       undo();
       reject(
@@ -292,54 +277,78 @@ export class WorkerSandbox {
 
   #send(msg: HostMessage): void {
     this.#flush();
-    if (this.#state === 'running') this.#worker.postMessage(msg);
+    if (this.#state === 'running') this.#transport.post(msg);
   }
 
   #takeCall(id: number): PendingCall | undefined {
     const pending = this.#calls.get(id);
     if (pending === undefined) return undefined;
     this.#calls.delete(id);
+    pending.timer?.clear();
     if (pending.onAbort !== undefined)
       pending.signal!.removeEventListener('abort', pending.onAbort);
     return pending;
   }
 
-  #onMessage(msg: SandboxMessage | ReplyBatch): void {
-    if (Array.isArray(msg)) {
-      for (let i = 0; i < msg.length; i += 2) {
-        const call = this.#takeCall(msg[i] as number);
-        if (call === undefined) continue;
+  /**
+   * The caller gets `err` now; the handler is told to stop and stays counted until it returns,
+   * so a handover never snapshots state a late handler is still writing.
+   */
+  #abandon(id: number, err: MoltError): void {
+    const pending = this.#takeCall(id);
+    if (pending === undefined) return;
+    this.#abandoned.set(id, pending.tracker);
+    this.#send({ t: 'cancel', id, reason: toWireError(err) });
+    pending.reject(err);
+  }
+
+  /** A handler finished (or the sandbox ended): settle whoever still waits for that. */
+  #settle(id: number, ok: boolean, value: unknown): void {
+    const call = this.#takeCall(id);
+    if (call !== undefined) {
+      if (ok) {
         call.tracker?.settled(false);
-        call.resolve(msg[i + 1]);
-      }
+        call.resolve(value);
+      } else fail(call, fromWireError(value as WireError, ErrorCodes.PLUGIN_ERROR));
       return;
     }
-    switch (msg.t) {
-      case 'ok': {
-        const call = this.#takeCall(msg.id);
-        if (call !== undefined) {
-          call.tracker?.settled(false);
-          call.resolve(msg.value);
-        } else this.#takeOp(msg.id)?.resolve(msg.value);
+    if (this.#abandoned.has(id)) {
+      const tracker = this.#abandoned.get(id);
+      this.#abandoned.delete(id);
+      tracker?.settled(true);
+      return;
+    }
+    const op = this.#takeOp(id);
+    if (ok) op?.resolve(value);
+    else op?.reject(value);
+  }
+
+  #onMessage(msg: unknown): void {
+    if (!isSandboxMessage(msg)) {
+      this.#breach('a message that is not molt protocol');
+      return;
+    }
+    if (Array.isArray(msg)) {
+      for (let i = 0; i < msg.length; i += 2) this.#settle(msg[i] as number, true, msg[i + 1]);
+      return;
+    }
+    const m = msg as SandboxMessage;
+    switch (m.t) {
+      case 'ok':
+        this.#settle(m.id, true, m.value);
         return;
-      }
-      case 'err': {
-        const call = this.#takeCall(msg.id);
-        if (call !== undefined) fail(call, fromWireError(msg.error, ErrorCodes.PLUGIN_ERROR));
-        else this.#takeOp(msg.id)?.reject(msg.error);
+      case 'err':
+        this.#settle(m.id, false, m.error);
         return;
-      }
-      case 'progress': {
-        const call = this.#calls.get(msg.id);
-        call?.onProgress?.({ done: msg.done, total: msg.total, message: msg.message });
+      case 'progress':
+        this.#calls.get(m.id)?.onProgress?.({ done: m.done, total: m.total, message: m.message });
         return;
-      }
       case 'log':
-        this.#hooks.onLog?.(msg.level, msg.msg, msg.data);
+        this.#hooks.onLog?.(m.level, m.msg, m.data);
         return;
       default: {
-        const unreachable: never = msg;
-        throw new Error(`unknown sandbox message ${JSON.stringify(unreachable)}`);
+        const unreachable: never = m;
+        this.#breach(`unknown message ${String(unreachable)}`);
       }
     }
   }
@@ -348,38 +357,45 @@ export class WorkerSandbox {
     const op = this.#ops.get(id);
     if (op === undefined) return undefined;
     this.#ops.delete(id);
-    if (op.timer !== undefined) clearTimeout(op.timer);
+    op.timer?.clear();
     return op;
   }
 
   #armSweep(delayMs: number): void {
-    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.max(1, Math.ceil(delayMs)));
-    this.#sweepTimer.unref();
+    this.#sweepTimer = this.#clock.setTimeout(() => this.#sweep(), Math.max(1, Math.ceil(delayMs)));
+  }
+
+  #timeoutError(): MoltError {
+    return new MoltError(
+      ErrorCodes.CALL_TIMEOUT,
+      `call did not finish within ${this.#callTimeoutMs} ms`,
+    );
   }
 
   /** Expires overdue calls; one timer per sandbox instead of one per call. */
   #sweep(): void {
     this.#sweepTimer = undefined;
-    const now = performance.now();
+    const now = this.#clock.now();
     let expired = 0;
     for (const [id, call] of this.#calls) {
+      if (call.timer !== undefined) continue;
       if (call.deadline > now) {
         this.#armSweep(call.deadline - now);
         break;
       }
-      this.#takeCall(id);
+      this.#abandon(id, this.#timeoutError());
       expired++;
-      const err = new MoltError(
-        ErrorCodes.CALL_TIMEOUT,
-        `call did not finish within ${this.#callTimeoutMs} ms`,
-      );
-      this.#send({ t: 'cancel', id, reason: toWireError(err) });
-      fail(call, err);
     }
     if (expired > 0) this.#probe();
   }
 
-  /** After a timeout: a worker that cannot answer a ping has a blocked event loop and is ended. */
+  #expire(id: number): void {
+    if (!this.#calls.has(id)) return;
+    this.#abandon(id, this.#timeoutError());
+    this.#probe();
+  }
+
+  /** After a timeout: a sandbox that cannot answer a ping has a blocked event loop and is ended. */
   #probe(): void {
     if (this.#probing || this.#state !== 'running') return;
     this.#probing = true;
@@ -395,50 +411,59 @@ export class WorkerSandbox {
       },
       () => {
         this.#probing = false;
-        if (this.#state !== 'running') return;
-        this.#endReason = `event loop blocked: no answer to a ping within ${this.#unresponsiveMs} ms`;
-        this.#state = 'ending';
-        void this.#worker.terminate();
+        this.#breach(`event loop blocked: no answer to a ping within ${this.#unresponsiveMs} ms`);
       },
     );
   }
 
-  #endedError(): MoltError {
-    return new MoltError(this.#endCode, `sandbox ended: ${this.#endReason || 'worker exited'}`);
+  /** Ends a sandbox that broke the protocol or stopped answering: a crash, not a host request. */
+  #breach(reason: string): void {
+    if (this.#state !== 'running') return;
+    this.#endReason = reason;
+    this.#state = 'ending';
+    this.#transport.end();
   }
 
-  #onExit(exitCode: number): SandboxExit {
+  #endedError(): MoltError {
+    return new MoltError(this.#endCode, `sandbox ended: ${this.#endReason || 'it exited'}`);
+  }
+
+  #onExit(exitCode: number, error: (Error & { code?: string }) | undefined): void {
+    if (this.#state === 'ended') return;
     const expected = this.#endRequested;
     this.#state = 'ended';
-    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    this.#sweepTimer?.clear();
     if (!expected) {
       this.#endCode = ErrorCodes.PLUGIN_CRASHED;
-      const err = this.#crashError as (Error & { code?: string }) | undefined;
       if (this.#endReason === '') {
         this.#endReason =
-          err?.code === 'ERR_WORKER_OUT_OF_MEMORY'
-            ? 'out of memory (the worker hit its heap limit)'
-            : err !== undefined
-              ? `uncaught ${err.name}: ${err.message}`
-              : `worker exited with code ${exitCode}`;
+          error?.code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? 'out of memory (the sandbox hit its heap limit)'
+            : error !== undefined
+              ? `uncaught ${error.name}: ${error.message}`
+              : `it exited with code ${exitCode}`;
       }
     }
-    const error = this.#endedError();
+    const err = this.#endedError();
     const calls = [...this.#calls.values()];
+    const abandoned = [...this.#abandoned.values()];
     const ops = [...this.#ops.values()];
     this.#calls.clear();
+    this.#abandoned.clear();
     this.#ops.clear();
     for (const c of calls) {
+      c.timer?.clear();
       if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
-      fail(c, error);
+      fail(c, err);
     }
+    for (const tracker of abandoned) tracker?.settled(true);
     for (const o of ops) {
-      if (o.timer !== undefined) clearTimeout(o.timer);
-      o.reject(error);
+      o.timer?.clear();
+      o.reject(err);
     }
     const exit: SandboxExit = { expected, code: this.#endCode, reason: this.#endReason, exitCode };
+    this.#resolveExit(exit);
     if (!expected) this.onCrash?.(exit);
-    return exit;
   }
 }
 

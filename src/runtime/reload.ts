@@ -1,0 +1,341 @@
+/**
+ * The reload of DESIGN.md, one function per step, run top to bottom by `runReload`:
+ *
+ *   validate → start → init → health → hand over state → swap → publish → retire / probation
+ *
+ * Every change of a slot's active generation passes through here: a first load, a reload, a
+ * rollback (to a warm generation or a cold artifact, asked for or after a crash) and a restart
+ * after a crash. The slot serializes the runs, so one pointer write happens at a time, and owns
+ * what comes after the swap (probation, known-good). Any failure before the swap leaves the
+ * active generation serving, untouched, and the new one ended.
+ */
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import type { EventBus } from '../events/bus.js';
+import type { ArtifactRef, HostEvents, ReloadKind, StepTimings } from '../events/events.js';
+import { type Artifact, readArtifact } from '../manifest/manifest.js';
+import type { SandboxPool } from '../sandbox/pool.js';
+import type { ToolInfo } from '../sandbox/protocol.js';
+import type { Clock } from '../util/clock.js';
+import { type CallCounters, Generation } from './generation.js';
+import { generationLimits, type ResolvedOptions, resourceLimits } from './options.js';
+
+export interface RuntimeDeps {
+  pool: SandboxPool;
+  bus: EventBus<HostEvents>;
+  options: ResolvedOptions;
+  clock: Clock;
+}
+
+export interface LoadResult {
+  name: string;
+  version: string;
+  buildId: string;
+}
+
+export interface SlotStats extends CallCounters {
+  reloads: number;
+  reloadFailures: number;
+  rollbacks: number;
+  crashes: number;
+  lastReloadMs: number | undefined;
+  lastDrainMs: number | undefined;
+}
+
+/** Where the new generation comes from. */
+export type ReloadSource =
+  | { dir: string }
+  | { artifact: Artifact }
+  /** A generation kept warm in probation: no start, no init. */
+  | { warm: Generation };
+
+export interface ReloadPlan {
+  kind: ReloadKind;
+  source: ReloadSource;
+  /** Why a rollback happens: asked for, or the active generation crashed. */
+  reason?: 'manual' | 'crash';
+}
+
+/** What the pipeline may do to a slot. Everything else about a slot stays inside it. */
+export interface SlotCore {
+  readonly name: string;
+  readonly deps: RuntimeDeps;
+  readonly stats: SlotStats;
+  /** The generation calls are routed to now. */
+  readonly active: Generation | undefined;
+  /** Calls waiting in the hold queue. */
+  readonly queued: number;
+  /** Pauses intake: new calls wait in the bounded queue until `release()`. */
+  hold(): void;
+  release(): void;
+  /** The pointer write: the only place a slot's active generation changes. */
+  point(gen: Generation): void;
+  /** Steps 9–10, owned by the slot: keep `replaced` warm on probation or retire it. */
+  afterSwap(gen: Generation, replaced: Generation | undefined, plan: ReloadPlan): void;
+}
+
+const now = (): number => performance.now();
+
+/** Runs `fn` and records how long it took as `timings[step]`. */
+async function timed<T>(
+  timings: StepTimings,
+  step: Exclude<keyof StepTimings, 'total'>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const t = now();
+  try {
+    return await fn();
+  } finally {
+    timings[step] = now() - t;
+  }
+}
+
+export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadResult> {
+  const { bus } = slot.deps;
+  const begun = now();
+  const timings: StepTimings = { total: 0 };
+  const from = slot.active?.ref;
+  const warm = 'warm' in plan.source ? plan.source.warm : undefined;
+  let gen: Generation | undefined = warm;
+  let to: ArtifactRef | undefined;
+  bus.emit('reload.started', { name: slot.name, from, kind: plan.kind });
+  try {
+    const artifact = await timed(timings, 'validate', () => validate(slot, plan));
+    to = { version: artifact.manifest.version, buildId: artifact.manifest.buildId };
+    if (gen === undefined) {
+      gen = await start(slot, artifact, timings);
+      await timed(timings, 'init', () => init(gen!));
+      await health(gen, timings);
+      gen.to('ready');
+      bus.emit('generation.started', {
+        name: slot.name,
+        to: gen.ref,
+        timings: { ...timings, total: now() - begun },
+      });
+    }
+    const handover = await handOverState(slot, gen, timings);
+    let replaced: Generation | undefined;
+    let atSwap: { inFlight: number; queued: number };
+    try {
+      atSwap = { inFlight: slot.active?.inFlight ?? 0, queued: slot.queued };
+      replaced = await timed(timings, 'swap', async () => swap(slot, gen!));
+      publish(slot, replaced, gen);
+    } finally {
+      handover.release();
+    }
+    timings.total = now() - begun;
+    count(slot, plan, true, timings.total);
+    bus.emit('reload.succeeded', {
+      name: slot.name,
+      from,
+      to: gen.ref,
+      kind: plan.kind,
+      stateTransferred: handover.transferred,
+      timings,
+      atSwap,
+    });
+    if (plan.kind === 'rollback' && replaced !== undefined) {
+      bus.emit('reload.rolledBack', {
+        name: slot.name,
+        from: replaced.ref,
+        to: gen.ref,
+        reason: plan.reason ?? 'manual',
+      });
+    }
+    slot.afterSwap(gen, replaced, plan);
+    return { name: slot.name, version: gen.version, buildId: gen.buildId };
+  } catch (err) {
+    timings.total = now() - begun;
+    if (gen !== undefined && gen !== warm && gen !== slot.active) void gen.discard('reload failed');
+    count(slot, plan, false, timings.total);
+    const error = isMoltError(err)
+      ? { code: err.code, message: err.message }
+      : { code: ErrorCodes.LOAD_FAILED, message: String(err) };
+    bus.emit('reload.failed', { name: slot.name, from, to, kind: plan.kind, error, timings });
+    throw err;
+  }
+}
+
+function count(slot: SlotCore, plan: ReloadPlan, ok: boolean, ms: number): void {
+  const stats = slot.stats;
+  const asked = plan.kind === 'reload' || (plan.kind === 'rollback' && plan.reason !== 'crash');
+  if (!ok) {
+    if (asked) stats.reloadFailures++;
+    return;
+  }
+  if (asked) {
+    stats.reloads++;
+    stats.lastReloadMs = ms;
+  }
+  if (plan.kind === 'rollback') stats.rollbacks++;
+}
+
+/**
+ * Step 2, before any plugin code runs: the manifest (schema, host API range), the name, the
+ * isolation. The entry's bytes are proven in step 3 and the config in the sandbox, before the
+ * entry is evaluated, where a hostile `configSchema` can only stall that plugin.
+ */
+async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
+  const source = plan.source;
+  const artifact =
+    'dir' in source
+      ? await readArtifact(source.dir)
+      : 'artifact' in source
+        ? source.artifact
+        : source.warm.artifact;
+  const { manifest } = artifact;
+  if (manifest.name !== slot.name) {
+    throw new MoltError(
+      ErrorCodes.NAME_MISMATCH,
+      `${artifact.dir} holds plugin "${manifest.name}", not "${slot.name}"`,
+      { details: { expected: slot.name, actual: manifest.name } },
+    );
+  }
+  if (manifest.isolation === 'process') {
+    throw new MoltError(
+      ErrorCodes.LOAD_FAILED,
+      `${manifest.name}: process isolation is not available in this version`,
+    );
+  }
+  return artifact;
+}
+
+/**
+ * Step 3: a sandbox (a warm standby when one is ready) evaluates the entry, refusing it unless
+ * its bytes hash to the manifest's buildId, and reports the buildId of what it evaluated.
+ */
+async function start(
+  slot: SlotCore,
+  artifact: Artifact,
+  timings: StepTimings,
+): Promise<Generation> {
+  const { pool, bus, options, clock } = slot.deps;
+  const { manifest } = artifact;
+  const name = manifest.name;
+  const limits = generationLimits(manifest, options);
+  let gen: Generation | undefined;
+  const sandbox = await timed(timings, 'start', async () =>
+    pool.take(resourceLimits(manifest, options), {
+      onLog: (level, msg, data) =>
+        bus.emit('plugin.log', { name, generation: gen?.id ?? 0, level, msg, data }),
+      onOutput: (stream, chunk) => options.output(name, stream, chunk),
+    }),
+  );
+  sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
+  gen = new Generation(artifact, sandbox, limits, slot.stats, clock);
+  const started = gen;
+  try {
+    const info = await timed(timings, 'load', () =>
+      sandbox.load(
+        {
+          entryPath: artifact.entryPath,
+          artifactDir: artifact.dir,
+          name,
+          buildId: manifest.buildId,
+          config: manifest.config,
+          configSchema: manifest.configSchema,
+        },
+        limits.initTimeoutMs,
+      ),
+    );
+    if (info.buildId !== manifest.buildId) {
+      throw new MoltError(
+        ErrorCodes.BUILD_MISMATCH,
+        `${name}@${manifest.version}: the sandbox evaluated build ${info.buildId.slice(0, 12)} but the manifest says ${manifest.buildId.slice(0, 12)}`,
+        { details: { expected: manifest.buildId, actual: info.buildId } },
+      );
+    }
+    started.setLoaded(info);
+    return started;
+  } catch (err) {
+    await started.discard('start failed');
+    throw err;
+  }
+}
+
+/** Step 4: `init()` with its timeout. No lock is held: init may call back into the host. */
+async function init(gen: Generation): Promise<void> {
+  await gen.op('init', { artifactDir: gen.artifact.dir });
+}
+
+/** Step 5: the plugin's own `health()`, when it has one. */
+async function health(gen: Generation, timings: StepTimings): Promise<void> {
+  if (gen.info.hasHealth) await timed(timings, 'health', () => gen.op('health', undefined));
+}
+
+/**
+ * Step 6, for stateful plugins: hold new calls, let the old generation finish every handler,
+ * snapshot, migrate if the state version changed, restore into the new one. The slot stays held
+ * until after the swap, so no call reaches the old generation after its snapshot. On failure
+ * the hold is released and the old generation, never told anything, serves on with its state.
+ */
+async function handOverState(
+  slot: SlotCore,
+  gen: Generation,
+  timings: StepTimings,
+): Promise<{ transferred: boolean; release: () => void }> {
+  const old = slot.active;
+  if (old === undefined || !old.alive || !old.info.stateful || !gen.info.stateful)
+    return { transferred: false, release: () => {} };
+  slot.hold();
+  try {
+    const drained = await timed(timings, 'drain', () => old.waitDrained(old.limits.drainTimeoutMs));
+    if (!drained) {
+      throw new MoltError(
+        ErrorCodes.DRAIN_TIMEOUT,
+        `${slot.name}@${old.version} still had ${old.inFlight} call(s) running after ${old.limits.drainTimeoutMs} ms; state not handed over`,
+      );
+    }
+    let state = await timed(timings, 'snapshot', () => old.op('snapshot', undefined));
+    const fromVersion = old.info.stateVersion;
+    if (fromVersion !== gen.info.stateVersion) {
+      state = await timed(timings, 'migrate', () => gen.op('migrate', { fromVersion, state }));
+    }
+    await timed(timings, 'restore', () => gen.op('restore', state));
+    return { transferred: true, release: () => slot.release() };
+  } catch (err) {
+    slot.release();
+    throw err;
+  }
+}
+
+/** Step 7: one pointer write. Calls that started on the old generation finish there. */
+function swap(slot: SlotCore, gen: Generation): Generation | undefined {
+  if (!gen.alive) {
+    throw new MoltError(
+      ErrorCodes.PLUGIN_CRASHED,
+      `${slot.name}@${gen.version} ended before the swap`,
+    );
+  }
+  const replaced = slot.active;
+  slot.point(gen);
+  return replaced;
+}
+
+/**
+ * Step 8: in the same turn as the swap (G2: no one lists the new tools while calls still reach
+ * the old handlers), tell the front doors if the tool list changed.
+ */
+function publish(slot: SlotCore, replaced: Generation | undefined, gen: Generation): void {
+  if (
+    replaced !== undefined &&
+    toolSignature(replaced.info.tools) === toolSignature(gen.info.tools)
+  )
+    return;
+  slot.deps.bus.emit('tools.changed', {
+    name: slot.name,
+    tools: gen.info.tools,
+    generation: gen.id,
+  });
+}
+
+const signatures = new WeakMap<ToolInfo[], string>();
+
+/** What a client would see of a tool list: names, descriptions, schemas. */
+function toolSignature(tools: ToolInfo[]): string {
+  let s = signatures.get(tools);
+  if (s === undefined) {
+    s = JSON.stringify(tools.map((t) => [t.name, t.description, t.inputSchema]));
+    signatures.set(tools, s);
+  }
+  return s;
+}

@@ -1,0 +1,392 @@
+/**
+ * Runs inside a sandbox: evaluates one plugin entry and answers the host's requests. It knows
+ * nothing of how messages travel; each sandbox kind's entry (worker-main.ts) connects it.
+ *
+ * The buildId this runtime reports is the sha256 of the entry it evaluated: the proof of which
+ * code runs, checked again by the host against the manifest.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { ErrorCodes, toWireError, type WireError } from '../../errors/errors.js';
+import type { JsonSchema, Logger, Plugin, Tool, ToolContext } from '../../plugin/index.js';
+import {
+  checkSchema,
+  compileSchema,
+  formatProblems,
+  type SchemaProblem,
+  type ValidateFn,
+} from '../../schema/json-schema.js';
+import type {
+  CallBatch,
+  HostMessage,
+  LoadArg,
+  LoadedInfo,
+  LogLevel,
+  ReplyBatch,
+  SandboxMessage,
+  ToolInfo,
+} from '../protocol.js';
+
+type AnyTool = Tool<unknown, unknown, unknown>;
+
+interface LoadedTool {
+  tool: AnyTool;
+  validate: ValidateFn | undefined;
+}
+
+/** An error raised by this runtime, not by plugin code: only these keep a molt code. */
+class SandboxError extends Error {
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+function wire(err: unknown): WireError {
+  const w = toWireError(err);
+  if (err instanceof SandboxError) {
+    w.fromMolt = true;
+    w.details = err.details;
+  }
+  return w;
+}
+
+async function hashFile(path: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
+}
+
+/** A schema the plugin declared that cannot be run: refused with each problem's path. */
+function schemaError(
+  code: string,
+  what: string,
+  at: string,
+  problems: SchemaProblem[],
+): SandboxError {
+  const located = problems.map((p) => ({
+    path: `${at}${p.path === '/' ? '' : p.path}`,
+    message: p.message,
+  }));
+  return new SandboxError(code, `${what}: ${formatProblems(located)}`, { problems: located });
+}
+
+/** Tools without a schema take any object: the cheap check, not a validator per call. */
+const anyObject: ValidateFn = (value) =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? []
+    : [{ path: '(root)', message: 'must be an object' }];
+
+export interface Runtime {
+  onMessage(msg: HostMessage | CallBatch): void;
+}
+
+/** `send` posts one message to the host; it throws if the message cannot be cloned. */
+export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void): Runtime {
+  let plugin: Plugin | undefined;
+  let tools = new Map<string, LoadedTool>();
+  let config: unknown;
+  /** Per in-flight async call: its context, whose AbortController exists once read. */
+  const calls = new Map<number, CallContext>();
+
+  /** Synchronous answers of this turn, sent as one message (flat: id, value, id, value…). */
+  let replies: ReplyBatch = [];
+  const flushReplies = (): void => {
+    const box = replies;
+    if (box.length === 0) return;
+    replies = [];
+    try {
+      send(box);
+    } catch {
+      for (let i = 0; i < box.length; i += 2)
+        post({ t: 'ok', id: box[i] as number, value: box[i + 1] });
+    }
+  };
+  const reply = (id: number, value: unknown): void => {
+    if (replies.length === 0) queueMicrotask(flushReplies);
+    replies.push(id, value);
+  };
+
+  const post = (msg: SandboxMessage): void => {
+    // Batched answers go first, so messages keep the order they were made in.
+    if (replies.length > 0) flushReplies();
+    try {
+      send(msg);
+    } catch (err) {
+      if (msg.t !== 'ok') throw err;
+      send({
+        t: 'err',
+        id: msg.id,
+        error: {
+          fromMolt: true,
+          code: ErrorCodes.DATA_CLONE,
+          message: `result is not structured-cloneable: ${(err as Error).message}`,
+        },
+      });
+    }
+  };
+
+  const at =
+    (level: LogLevel) =>
+    (msg: string, data?: unknown): void => {
+      post({ t: 'log', level, msg: String(msg), data });
+    };
+  const log: Logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  };
+
+  class CallContext implements ToolContext {
+    #controller: AbortController | undefined;
+    #abortReason: Error | undefined;
+    readonly #id: number;
+    readonly log = log;
+
+    constructor(id: number) {
+      this.#id = id;
+    }
+    get config(): unknown {
+      return config;
+    }
+    get signal(): AbortSignal {
+      if (this.#controller === undefined) {
+        this.#controller = new AbortController();
+        if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+      }
+      return this.#controller.signal;
+    }
+    abort(w: WireError): void {
+      // An Error with the host's code, so a handler that rethrows `signal.reason` reports it.
+      const reason = Object.assign(new Error(w.message), { name: 'AbortError', code: w.code });
+      this.#abortReason = reason;
+      this.#controller?.abort(reason);
+    }
+    progress(done: number, total?: number, message?: string): void {
+      post({ t: 'progress', id: this.#id, done, total, message });
+    }
+  }
+
+  function loadTool(name: string, tool: AnyTool): [ToolInfo, LoadedTool] {
+    const declared = tool.inputSchema;
+    const inputSchema: JsonSchema = declared ?? { type: 'object' };
+    let validate = anyObject;
+    if (declared !== undefined) {
+      const problems = checkSchema(declared);
+      if (problems.length > 0) {
+        throw schemaError(
+          ErrorCodes.TOOL_SCHEMA_INVALID,
+          `tool "${name}" has an inputSchema that cannot be used`,
+          `/tools/${name}/inputSchema`,
+          problems,
+        );
+      }
+      validate = compileSchema(declared as Record<string, unknown>);
+    }
+    return [
+      { name, description: tool.description ?? '', inputSchema },
+      { tool, validate },
+    ];
+  }
+
+  async function load(arg: LoadArg): Promise<LoadedInfo> {
+    // Validate before any plugin code runs: the bytes are the manifest's, the config fits.
+    const buildId = await hashFile(arg.entryPath);
+    if (buildId !== arg.buildId) {
+      throw new SandboxError(
+        ErrorCodes.BUILD_MISMATCH,
+        `${arg.name}: the entry's sha256 is ${buildId.slice(0, 12)}…, the manifest's buildId is ${arg.buildId.slice(0, 12)}…; not evaluated`,
+        { expected: arg.buildId, actual: buildId },
+      );
+    }
+    if (arg.configSchema !== undefined) {
+      const problems = checkSchema(arg.configSchema);
+      if (problems.length > 0) {
+        throw schemaError(
+          ErrorCodes.MANIFEST_INVALID,
+          `${arg.name}: configSchema cannot be used`,
+          '/configSchema',
+          problems,
+        );
+      }
+      const bad = compileSchema(arg.configSchema)(arg.config);
+      if (bad.length > 0) {
+        throw schemaError(
+          ErrorCodes.MANIFEST_INVALID,
+          `${arg.name}: config does not match configSchema`,
+          '/config',
+          bad.map((p) => ({ ...p, path: p.path === '(root)' ? '' : p.path })),
+        );
+      }
+    }
+    const url = pathToFileURL(arg.entryPath);
+    url.searchParams.set('build', buildId.slice(0, 12));
+    const mod = (await import(url.href)) as { default?: unknown };
+    // The store never rewrites a file; a folder given to host.load() might. Refuse if it did.
+    const after = await hashFile(arg.entryPath);
+    if (after !== buildId) {
+      throw new SandboxError(
+        ErrorCodes.BUILD_MISMATCH,
+        `${arg.entryPath} changed while it was being loaded`,
+        { expected: buildId, actual: after },
+      );
+    }
+    const candidate = mod.default;
+    if (typeof candidate !== 'object' || candidate === null) {
+      throw new SandboxError(
+        ErrorCodes.LOAD_FAILED,
+        `${arg.entryPath}: the default export must be a plugin object`,
+      );
+    }
+    const p = candidate as Plugin;
+    const toolTable = p.tools;
+    if (typeof toolTable !== 'object' || toolTable === null) {
+      throw new SandboxError(
+        ErrorCodes.LOAD_FAILED,
+        `${arg.entryPath}: the plugin has no "tools" object`,
+      );
+    }
+    const next = new Map<string, LoadedTool>();
+    const infos: ToolInfo[] = [];
+    for (const [name, tool] of Object.entries(toolTable)) {
+      if (typeof tool?.handler !== 'function') {
+        throw new SandboxError(
+          ErrorCodes.LOAD_FAILED,
+          `${arg.entryPath}: tool "${name}" has no handler function`,
+        );
+      }
+      const [info, loaded] = loadTool(name, tool as AnyTool);
+      infos.push(info);
+      next.set(name, loaded);
+    }
+    plugin = p;
+    tools = next;
+    config = arg.config;
+    return {
+      buildId,
+      tools: infos,
+      stateful: typeof p.snapshot === 'function' && typeof p.restore === 'function',
+      stateVersion: typeof p.stateVersion === 'number' ? p.stateVersion : 1,
+      hasHealth: typeof p.health === 'function',
+    };
+  }
+
+  async function runOp(op: string, arg: unknown): Promise<unknown> {
+    switch (op) {
+      case 'ping':
+        return true;
+      case 'load':
+        return load(arg as LoadArg);
+    }
+    const p = plugin;
+    if (p === undefined) throw new SandboxError(ErrorCodes.LOAD_FAILED, `"${op}" before "load"`);
+    switch (op) {
+      case 'init': {
+        const { artifactDir } = arg as { artifactDir: string };
+        await p.init?.({ log, config, artifactDir });
+        return undefined;
+      }
+      case 'health':
+        return p.health?.();
+      case 'snapshot':
+        return p.snapshot?.();
+      case 'migrate': {
+        const { fromVersion, state } = arg as { fromVersion: number; state: unknown };
+        if (typeof p.migrate !== 'function') {
+          throw new Error(
+            `state version changed from ${fromVersion} to ${p.stateVersion ?? 1} but the plugin has no migrate()`,
+          );
+        }
+        return p.migrate(fromVersion, state);
+      }
+      case 'restore':
+        return p.restore?.(arg as never);
+      case 'drain':
+        return p.drain?.();
+      default:
+        throw new SandboxError(ErrorCodes.LOAD_FAILED, `unknown op "${op}"`);
+    }
+  }
+
+  function settle(id: number, work: Promise<unknown>): void {
+    work.then(
+      (value) => {
+        calls.delete(id);
+        post({ t: 'ok', id, value });
+      },
+      (err: unknown) => {
+        calls.delete(id);
+        post({ t: 'err', id, error: wire(err) });
+      },
+    );
+  }
+
+  function onCall(id: number, toolName: string, args: unknown): void {
+    const loaded = tools.get(toolName);
+    if (loaded === undefined) {
+      post({
+        t: 'err',
+        id,
+        error: wire(new SandboxError(ErrorCodes.UNKNOWN_TOOL, `unknown tool "${toolName}"`)),
+      });
+      return;
+    }
+    let out: unknown;
+    const ctx = new CallContext(id);
+    try {
+      // Input is checked here, in the plugin's own sandbox: a schema's cost (a backtracking
+      // pattern, say) is bounded by the call's deadline and paid by this plugin only.
+      const problems = loaded.validate?.(args) ?? [];
+      if (problems.length > 0) {
+        throw new SandboxError(
+          ErrorCodes.INVALID_INPUT,
+          `invalid arguments for ${toolName}: ${formatProblems(problems)}`,
+          { problems: problems.map((p) => `${p.path} ${p.message}`) },
+        );
+      }
+      out = loaded.tool.handler(args, ctx);
+    } catch (err) {
+      post({ t: 'err', id, error: wire(err) });
+      return;
+    }
+    // A synchronous handler answers without a promise allocation or an extra tick.
+    if (
+      out instanceof Promise ||
+      (typeof out === 'object' &&
+        out !== null &&
+        typeof (out as PromiseLike<unknown>).then === 'function')
+    ) {
+      calls.set(id, ctx);
+      settle(id, Promise.resolve(out));
+    } else {
+      reply(id, out);
+    }
+  }
+
+  return {
+    onMessage(msg) {
+      if (Array.isArray(msg)) {
+        for (let i = 0; i < msg.length; i += 3)
+          onCall(msg[i] as number, msg[i + 1] as string, msg[i + 2]);
+        return;
+      }
+      switch (msg.t) {
+        case 'op':
+          settle(msg.id, runOp(msg.op, msg.arg));
+          return;
+        case 'cancel':
+          calls.get(msg.id)?.abort(msg.reason);
+          return;
+        default: {
+          const unreachable: never = msg;
+          throw new Error(`unknown message ${JSON.stringify(unreachable)}`);
+        }
+      }
+    },
+  };
+}

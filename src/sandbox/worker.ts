@@ -1,0 +1,53 @@
+/**
+ * The worker-thread sandbox: the default isolation. One `Worker` per generation, with its own
+ * isolate and module graph; ending it is what frees the plugin's memory.
+ */
+import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { Channel, type Transport, type TransportEvents } from './channel.js';
+import type { CallBatch, HostMessage } from './protocol.js';
+import type { Sandbox, SandboxHooks, SandboxSpec } from './sandbox.js';
+
+// The bundled runtime (scripts/bundle-sandbox.mjs): one file boots much faster than its graph.
+const entryUrl = new URL('./inside/worker-main.bundle.js', import.meta.url);
+
+class WorkerTransport implements Transport {
+  readonly #worker: Worker;
+
+  constructor(limits: ResourceLimits, events: TransportEvents) {
+    this.#worker = new Worker(entryUrl, {
+      resourceLimits: limits,
+      stdout: true,
+      stderr: true,
+      execArgv: [],
+    });
+    let crash: Error | undefined;
+    this.#worker.stdout.on('data', (chunk: Buffer) => events.output('stdout', chunk));
+    this.#worker.stderr.on('data', (chunk: Buffer) => events.output('stderr', chunk));
+    this.#worker.on('message', (msg: unknown) => events.message(msg));
+    this.#worker.on('error', (err) => {
+      crash = err;
+    });
+    this.#worker.once('exit', (exitCode) => events.exit(exitCode, crash));
+  }
+
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  post(msg: HostMessage | CallBatch): void {
+    this.#worker.postMessage(msg);
+  }
+
+  end(): void {
+    void this.#worker.terminate();
+  }
+}
+
+/** A sandbox in a new worker thread. */
+export function createWorkerSandbox(spec: SandboxSpec, hooks: SandboxHooks): Sandbox {
+  return new Channel(
+    spec.clock,
+    hooks,
+    (events) => new WorkerTransport(spec.resourceLimits, events),
+  );
+}
