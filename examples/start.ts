@@ -11,7 +11,7 @@ import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import semver from 'semver';
 import { fail } from '../src/cli/output.js';
-import { type Running, serve } from '../src/cli/serve.js';
+import { openDeployment, type Running, serve } from '../src/cli/serve.js';
 import { defaultNaming } from '../src/mcp/tool-table.js';
 import { pack } from '../src/pack/index.js';
 import { exampleProjects, findRepoRoot } from './example-plugins.js';
@@ -112,6 +112,9 @@ const dataDir = join(demoDir, 'data');
 let running: Running;
 let url: string | undefined;
 try {
+  // The data folder's lock first: a second `npm start` must fail before it packs anything into
+  // the folder a running server serves.
+  const deployment = await openDeployment(dataDir);
   const projects = await exampleProjects(root);
   console.log(`packing ${projects.length} example plugins into ${show(pluginsDir)}`);
   for (const project of projects) {
@@ -121,7 +124,7 @@ try {
       `  ${packed.manifest.name}@${packed.manifest.version} ${packed.manifest.buildId.slice(0, 12)} → ${show(packed.file)}`,
     );
   }
-  running = await serve(pluginsDir, { http: port, data: dataDir });
+  running = await serve(pluginsDir, { http: port, data: dataDir }, deployment);
   url = running.mcpUrl;
 } catch (err) {
   process.exit(fail(err));

@@ -19,6 +19,9 @@ export interface ServeOptions {
   sessionTtl?: string;
 }
 
+/** How long a stop waits for MCP calls in flight: the host's own drain timeout. */
+const DRAIN_MS = 10_000;
+
 export const defaultDataDir = (pluginsDir: string): string =>
   join(dirname(resolve(pluginsDir)), '.molt');
 
@@ -70,9 +73,18 @@ export async function openDeployment(dataDir: string, probation?: string): Promi
   });
 }
 
-export async function serve(dir: string, options: ServeOptions): Promise<Running> {
+/**
+ * Serves `dir`. A caller that must prepare the folder first (npm start packs into it) opens the
+ * deployment itself and passes it in: the data folder's lock is then held before anything is
+ * touched, so a second host fails with DATA_LOCKED having changed nothing.
+ */
+export async function serve(
+  dir: string,
+  options: ServeOptions,
+  opened?: Deployment,
+): Promise<Running> {
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
-  const deployment = await openDeployment(dataDir, options.probation);
+  const deployment = opened ?? (await openDeployment(dataDir, options.probation));
   const folder = new PluginFolder(dir, deployment, {
     ...(options.stable === undefined ? {} : { stableMs: Number(options.stable) }),
     onEvent: (e) => line(describe(e)),
@@ -102,9 +114,13 @@ export async function serve(dir: string, options: ServeOptions): Promise<Running
   );
   if (http !== undefined) line(`mcp: ${http.url}`);
   if (stdio !== undefined) line('mcp: stdio');
+  /**
+   * A graceful stop: no new artifacts, no new MCP requests; the MCP calls in flight finish (up
+   * to the drain timeout), then sessions close and every plugin drains.
+   */
   const stop = async (): Promise<void> => {
     await folder.close();
-    await http?.close();
+    await http?.close({ drainMs: DRAIN_MS });
     await door?.close();
     await control.close();
     await deployment.close();

@@ -58,6 +58,17 @@ const STATUS: Partial<Record<string, number>> = {
   [ErrorCodes.INTERNAL]: 500,
 };
 
+/** The answer to a failed request: a documented code, and INTERNAL (500) for anything else. */
+export function errorAnswer(err: unknown): {
+  status: number;
+  body: { error: { code: string; message: string } };
+} {
+  const e = isMoltError(err)
+    ? err
+    : new MoltError(ErrorCodes.INTERNAL, err instanceof Error ? err.message : String(err));
+  return { status: STATUS[e.code] ?? 409, body: { error: { code: e.code, message: e.message } } };
+}
+
 /** The path's segments, %-decoded; a malformed escape is the client's error, not ours. */
 function segments(url: string | undefined): string[] {
   try {
@@ -116,10 +127,8 @@ export async function startControl(
         throw new MoltError(ErrorCodes.INVALID_REQUEST, `no route ${req.method} ${req.url}`);
       send(res, 200, await route(deployment, name ?? '', rest, await readBody(req)));
     } catch (err) {
-      const e = isMoltError(err)
-        ? err
-        : new MoltError(ErrorCodes.INTERNAL, (err as Error)?.message ?? String(err));
-      send(res, STATUS[e.code] ?? 409, { error: { code: e.code, message: e.message } });
+      const answer = errorAnswer(err);
+      send(res, answer.status, answer.body);
     }
   }
 

@@ -14,6 +14,7 @@ export function attachAudit(host: Host, audit: AuditLog): void {
       to: e.to,
       stateTransferred: e.stateTransferred,
       timings: e.timings,
+      atSwap: e.atSwap,
     });
   });
   host.on('reload.failed', (e) => {

@@ -11,6 +11,7 @@ import type { VersionKey } from '../catalog/catalog.js';
 import type { Deployment } from '../deploy/deployment.js';
 import { isMoltError } from '../errors/errors.js';
 import { buildPlugin, writeArtifactDir } from '../pack/index.js';
+import type { Clock } from '../util/clock.js';
 import { KeyedDebounce } from '../util/debounce.js';
 import { RerunQueue } from '../util/rerun-queue.js';
 
@@ -31,12 +32,16 @@ export class DevSession {
     dir: string,
     deployment: Deployment,
     report: (r: DevReport) => void,
-    debounceMs = 30,
+    options: { debounceMs?: number; clock?: Clock } = {},
   ) {
     this.dir = resolve(dir);
     this.#deployment = deployment;
     this.#report = report;
-    this.#debounce = new KeyedDebounce((project) => this.#changed(project), debounceMs);
+    this.#debounce = new KeyedDebounce(
+      (project) => this.#changed(project),
+      options.debounceMs ?? 30,
+      options.clock,
+    );
   }
 
   async start(): Promise<void> {

@@ -37,6 +37,8 @@ export interface FrontDoorOptions {
 export interface SessionContext {
   /** In-flight tool calls by JSON-RPC request id, so a dropped HTTP stream can cancel them. */
   readonly calls: Map<string | number, AbortController>;
+  /** Told after each call leaves `calls` (a graceful stop waits for the last one). */
+  readonly settled?: () => void;
 }
 
 const META_LIST = 'molt__list_tools';
@@ -66,6 +68,7 @@ export class McpFrontDoor {
   readonly #options: FrontDoorOptions;
   readonly #servers = new Set<Server>();
   readonly #unsubscribe: () => void;
+  #reported = new Set<string>();
 
   constructor(host: Host, options: FrontDoorOptions = {}) {
     this.#host = host;
@@ -91,7 +94,14 @@ export class McpFrontDoor {
   refresh(): void {
     const reserved = this.#options.metaTools ? [META_LIST, META_CALL] : [];
     const { changed, problems } = this.#table.rebuild(this.#host.plugins(), reserved);
-    for (const p of problems) this.#options.onProblem?.(p);
+    // Each problem is reported once, when it appears, not again on every later rebuild.
+    const reported = new Set<string>();
+    for (const p of problems) {
+      const key = `${p.code}\0${p.plugin}\0${p.tool}\0${p.message}`;
+      reported.add(key);
+      if (!this.#reported.has(key)) this.#options.onProblem?.(p);
+    }
+    this.#reported = reported;
     if (!changed) return;
     for (const server of this.#servers) {
       // A session whose transport is gone fails here; it is removed on its own close.
@@ -136,6 +146,7 @@ export class McpFrontDoor {
       } finally {
         extra.signal.removeEventListener('abort', onAbort);
         session.calls.delete(extra.requestId);
+        session.settled?.();
       }
     });
     this.#servers.add(server);

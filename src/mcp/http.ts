@@ -15,6 +15,7 @@ import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { type Clock, systemClock, type Timer } from '../util/clock.js';
 import { readJsonBody } from '../util/read-json-body.js';
 import type { McpFrontDoor, SessionContext } from './front-door.js';
 
@@ -26,6 +27,8 @@ export interface McpHttpOptions {
   sessionTtlMs?: number;
   /** Largest request body accepted (default 4 MiB). */
   maxBodyBytes?: number;
+  /** Time for the session TTL (tests advance a manual one). */
+  clock?: Clock;
 }
 
 interface Session extends SessionContext {
@@ -37,7 +40,13 @@ interface Session extends SessionContext {
 export interface McpHttpServer {
   url: string;
   sessions(): number;
-  close(): Promise<void>;
+  /** Tool calls in flight over all sessions. */
+  calls(): number;
+  /**
+   * Stops: new connections and requests are refused at once (503), the tool calls in flight
+   * may finish for up to `drainMs`, then every session is closed.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 function rpcError(res: ServerResponse, status: number, code: number, message: string): void {
@@ -65,9 +74,22 @@ export async function startMcpHttp(
   const sessions = new Map<string, Session>();
   const ttl = options.sessionTtlMs ?? 30 * 60_000;
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const clock = options.clock ?? systemClock;
+  let draining = false;
+  /** Wakes a draining close() each time a call ends. */
+  let callEnded = (): void => {};
+  const inFlight = (): number => {
+    let n = 0;
+    for (const s of sessions.values()) n += s.calls.size;
+    return n;
+  };
 
   async function open(): Promise<Session> {
-    const session = { calls: new Map(), lastSeen: Date.now() } as Session;
+    const session = {
+      calls: new Map(),
+      lastSeen: clock.now(),
+      settled: () => callEnded(),
+    } as Session;
     session.transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -87,6 +109,10 @@ export async function startMcpHttp(
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (draining) {
+      res.setHeader('connection', 'close');
+      return rpcError(res, 503, -32000, 'the server is shutting down');
+    }
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== '/mcp')
       return rpcError(res, 404, -32601, `nothing at ${path}; MCP is served at /mcp`);
@@ -124,7 +150,7 @@ export async function startMcpHttp(
       if (session === undefined)
         return rpcError(res, 404, -32001, 'Session not found: initialize a new session');
     }
-    session.lastSeen = Date.now();
+    session.lastSeen = clock.now();
     const ids = requestIds(body);
     if (ids.length > 0) {
       const current = session;
@@ -150,16 +176,17 @@ export async function startMcpHttp(
     );
   });
 
-  const reaper = setInterval(
-    () => {
-      const now = Date.now();
-      for (const s of sessions.values()) {
-        if (s.calls.size === 0 && now - s.lastSeen > ttl) void s.transport.close();
-      }
-    },
-    Math.max(10, Math.min(ttl / 2, 60_000)),
-  );
-  reaper.unref();
+  // Sessions idle past the TTL are closed by a sweep every half TTL (at most a minute).
+  const every = Math.max(10, Math.min(ttl / 2, 60_000));
+  let reaper: Timer;
+  const reap = (): void => {
+    const now = clock.now();
+    for (const s of sessions.values()) {
+      if (s.calls.size === 0 && now - s.lastSeen >= ttl) void s.transport.close();
+    }
+    reaper = clock.setTimeout(reap, every);
+  };
+  reaper = clock.setTimeout(reap, every);
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -171,12 +198,30 @@ export async function startMcpHttp(
   return {
     url: `http://${shown}:${port}/mcp`,
     sessions: () => sessions.size,
-    async close() {
-      clearInterval(reaper);
+    calls: inFlight,
+    async close({ drainMs = 0 } = {}) {
+      draining = true;
+      reaper.clear();
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      // Calls in flight finish (their answers still go out on their own streams) unless the
+      // drain time runs out first.
+      if (inFlight() > 0 && drainMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = clock.setTimeout(resolve, drainMs);
+          // A call leaves its session's map before the SDK writes its answer: let that go out.
+          callEnded = () =>
+            setImmediate(() => {
+              if (inFlight() > 0) return;
+              timer.clear();
+              resolve();
+            });
+        });
+      }
       await Promise.allSettled([...sessions.values()].map((s) => s.transport.close()));
       sessions.clear();
       http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await closed;
     },
   };
 }

@@ -116,8 +116,12 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
     let replaced: Generation | undefined;
     let atSwap: { inFlight: number; queued: number };
     try {
+      // Steps 7 and 8 and the reload.succeeded event happen in one turn: whoever hears of the
+      // swap hears of it before any call can have reached the new generation unseen.
       atSwap = { inFlight: slot.active?.inFlight ?? 0, queued: slot.queued };
-      replaced = await timed(timings, 'swap', async () => swap(slot, gen!));
+      const t = now();
+      replaced = swap(slot, gen);
+      timings.swap = now() - t;
       publish(slot, replaced, gen);
     } finally {
       handover.release();

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { Deployment } from '../../src/deploy/deployment.js';
+import { type DevReport, DevSession } from '../../src/dev/dev.js';
 import { MoltProcess, molt } from '../helpers/cli.js';
+import { ManualClock } from '../helpers/clock.js';
 import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
 const dirs: string[] = [];
@@ -46,5 +49,33 @@ test('editing a TypeScript source reloads the plugin; a syntax error keeps the o
     assert.equal(await version(), 'third');
   } finally {
     await dev.stop();
+  }
+});
+
+test('a save whose debounce fired just before close() never builds after close() resolved', async () => {
+  const root = await tempDir('dev-close');
+  dirs.push(root);
+  const project = await writeProject(join(root, 'calc'), 'calc', '0.1.0', pluginSource('first'));
+  const deployment = await Deployment.open({ dataDir: join(root, 'data'), probationMs: 0 });
+  const clock = new ManualClock();
+  const reports: DevReport[] = [];
+  const session = new DevSession(project, deployment, (r) => reports.push(r), { clock });
+  try {
+    await session.start();
+    assert.equal(reports.length, 1, 'the first build');
+    await writeFile(join(project, 'src', 'index.ts'), pluginSource('second'));
+    await clock.whenArmed(30);
+    // The quiet period ends and the rebuild check starts (it awaits the file system)…
+    clock.advance(30);
+    // …and close() arrives in the same turn.
+    await session.close();
+    const after = reports.length;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(reports.length, after, 'nothing reported after close()');
+    assert.equal(reports.length, 1, 'no build started after close()');
+    assert.equal(await deployment.host.call('calc', 'version', {}), 'first');
+  } finally {
+    await session.close();
+    await deployment.close();
   }
 });

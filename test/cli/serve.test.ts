@@ -1,10 +1,13 @@
 /** Issue 3 end to end, through the real CLI: pack, serve, drop in, reload live, status, rollback, remove. */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { AuditLog } from '../../src/catalog/audit.js';
 import { control } from '../../src/control/client.js';
+import { sha256 } from '../helpers/artifact.js';
 import { MoltProcess, molt, packCalcVersions } from '../helpers/cli.js';
+import { connectHttp, textOf } from '../helpers/mcp.js';
 import { placeArtifact, pluginSource, tempDir, writeProject } from '../helpers/project.js';
 
 const dirs: string[] = [];
@@ -46,14 +49,16 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     assert.deepEqual(await call('add', { a: 2, b: 3 }), { result: 5 });
     assert.equal((await molt(['call', 'calc', 'version', '--data', data])).stdout.trim(), 'one');
 
-    // A new version arrives while calls run: none fails.
+    // A new version arrives while calls run: none fails. Eight callers each keep a 100 ms call
+    // running back to back, so calls are in flight at the swap; the audit log says how many.
     let running = true;
     let calls = 0;
+    const answers = new Set<unknown>();
     const failures: unknown[] = [];
     const caller = async (): Promise<void> => {
-      for (let i = 0; i < 5_000 && running; i++) {
+      for (let i = 0; i < 1_000 && running; i++) {
         try {
-          await call('version');
+          answers.add((await call('slow', { ms: 100 })).result);
           calls++;
         } catch (err) {
           failures.push(err);
@@ -63,11 +68,22 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     const callers = Array.from({ length: 8 }, caller);
     await placeArtifact(packed[1]!, plugins);
     await host.waitFor(/✓ calc@1\.1\.0 \w{12} reloaded/);
+    // A call that starts after the swap reaches the new version.
+    assert.deepEqual(await call('slow', { ms: 0 }), { result: 'two' });
     running = false;
     await Promise.all(callers);
     assert.deepEqual(failures, []);
-    assert.ok(calls > 0);
+    assert.ok(calls > 8);
+    assert.ok(answers.has('one') && answers.has('two'), 'the callers ran on both versions');
     assert.deepEqual(await call('version'), { result: 'two' });
+    const reload = (await AuditLog.read(join(data, 'audit.jsonl'))).find(
+      (e) => e.action === 'reload',
+    );
+    const atSwap = reload?.atSwap as { inFlight: number } | undefined;
+    assert.ok(
+      atSwap !== undefined && atSwap.inFlight > 0,
+      `calls in flight at the swap: ${JSON.stringify(atSwap)}`,
+    );
 
     const status = await molt(['status', '--data', data]);
     assert.equal(status.code, 0, status.stderr);
@@ -140,6 +156,48 @@ test('a hostile archive dropped in is refused with its code and the host keeps s
     assert.deepEqual((await readdir(join(data, 'store'), { recursive: true })).sort(), storeBefore);
     const r = await molt(['call', 'calc', 'add', '{"a":1,"b":2}', '--data', join(root, 'data')]);
     assert.equal(r.stdout.trim(), '3');
+  } finally {
+    await host.stop();
+  }
+});
+
+test('Ctrl-C on molt serve --http: the MCP call in flight finishes with its answer, then the host exits 0', async () => {
+  const root = await tempDir('sigint');
+  dirs.push(root);
+  const plugins = join(root, 'plugins');
+  await mkdir(plugins);
+  // A folder artifact: a tool that says it started (progress), then works for a moment.
+  const source = `export default { tools: {
+  work: { handler: async (_args, ctx) => {
+    ctx.progress(1, 2, 'started');
+    await new Promise((r) => setTimeout(r, 500));
+    return ctx.signal.aborted ? 'aborted' : 'finished';
+  } },
+} };`;
+  const staged = join(root, 'work');
+  await mkdir(staged);
+  await writeFile(join(staged, 'index.mjs'), source);
+  await writeFile(
+    join(staged, 'molt.json'),
+    JSON.stringify({ name: 'work', version: '1.0.0', entry: 'index.mjs', buildId: sha256(source) }),
+  );
+  await rename(staged, join(plugins, 'work'));
+  const host = new MoltProcess(['serve', plugins, '--data', join(root, 'data'), '--http', '0']);
+  try {
+    const url = (await host.waitFor(/^mcp: http/)).slice('mcp: '.length);
+    const { client } = await connectHttp(url);
+    let started!: () => void;
+    const isStarted = new Promise<void>((r) => {
+      started = r;
+    });
+    const result = client.callTool({ name: 'work__work', arguments: {} }, undefined, {
+      onprogress: () => started(),
+    });
+    await isStarted;
+    host.child.kill('SIGINT');
+    assert.equal(textOf(await result), 'finished', 'the call in flight ran to its end');
+    assert.deepEqual(await host.exited, { code: 0, signal: null });
+    await client.close().catch(() => undefined);
   } finally {
     await host.stop();
   }

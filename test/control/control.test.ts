@@ -74,3 +74,67 @@ test('the control endpoint wants its token and answers bad requests with typed e
   }
   await assert.rejects(readEndpoint(data), { code: 'CONTROL_UNREACHABLE' });
 });
+
+test('a result JSON cannot carry never takes the host down: BigInt as its digits, a cycle as RESULT_UNSERIALIZABLE', async () => {
+  const data = await tempDir('control-result');
+  dirs.push(data);
+  const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  const server = await startControl(d, data);
+  try {
+    const source = `export default { tools: {
+      big: { handler: () => 12345678901234567890n },
+      nested: { handler: () => ({ n: 2n ** 70n, list: [1n] }) },
+      cycle: { handler: () => { const o = { name: 'loop' }; o.self = o; return o; } },
+      version: { handler: () => 'still here' },
+    } };`;
+    await d.install(await writeArtifact({ name: 'odd', source }));
+    assert.deepEqual(await control(data, 'POST', '/v1/plugins/odd/call/big', {}), {
+      result: '12345678901234567890',
+    });
+    assert.deepEqual(await control(data, 'POST', '/v1/plugins/odd/call/nested', {}), {
+      result: { n: String(2n ** 70n), list: ['1'] },
+    });
+    const { url, token } = await readEndpoint(data);
+    const cyclic = await fetch(`${url}/v1/plugins/odd/call/cycle`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: '{}',
+    });
+    assert.equal(cyclic.status, 502);
+    assert.equal(
+      ((await cyclic.json()) as { error: { code: string } }).error.code,
+      'RESULT_UNSERIALIZABLE',
+    );
+    // The host, its control endpoint and the plugin all still serve.
+    assert.deepEqual(await control(data, 'POST', '/v1/plugins/odd/call/version', {}), {
+      result: 'still here',
+    });
+  } finally {
+    await server.close();
+    await d.close();
+  }
+});
+
+test('a malformed %-escape in the path is INVALID_REQUEST (400), a documented code', async () => {
+  const data = await tempDir('control-path');
+  dirs.push(data);
+  const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  const server = await startControl(d, data);
+  try {
+    const { url, token } = await readEndpoint(data);
+    for (const path of ['/v1/plugins/%E0%A4%A/reload', '/v1/plugins/%/call/x', '/v1/%ZZ']) {
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 400, path);
+      assert.equal(
+        ((await res.json()) as { error: { code: string } }).error.code,
+        'INVALID_REQUEST',
+      );
+    }
+  } finally {
+    await server.close();
+    await d.close();
+  }
+});

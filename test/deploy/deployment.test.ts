@@ -135,3 +135,58 @@ test('one host per data folder: a second gets DATA_LOCKED; a lock left by a dead
   await second.close();
   await assert.rejects(readFile(join(data, 'lock')), { code: 'ENOENT' });
 });
+
+test('a crash rollback in probation is recorded: the restart serves the version swapped back to', async () => {
+  const data = await dataDir();
+  const v1 = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
+  const crashy = versionPlugin('v2', `exit: { handler: () => { process.exit(1); } },`);
+  const v2 = await writeArtifact({ name: 'p', version: '2.0.0', source: crashy });
+  let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  await d.install(v1);
+  await d.install(v2);
+  assert.equal(await d.host.call('p', 'version', {}), 'v2');
+  const rolledBack = new Promise((resolve) => d.host.once('reload.rolledBack', resolve));
+  await assert.rejects(d.host.call('p', 'exit', {}), { code: 'PLUGIN_CRASHED' });
+  await rolledBack;
+  assert.equal(await d.host.call('p', 'version', {}), 'v1');
+  await d.close();
+  assert.equal(d.catalog.plugin('p')?.active?.version, '1.0.0', 'the catalog says v1 is active');
+  assert.equal(d.catalog.plugin('p')?.knownGood?.version, '1.0.0');
+
+  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  try {
+    assert.equal(await d.host.call('p', 'version', {}), 'v1', 'the crashed v2 stays out');
+  } finally {
+    await d.close();
+  }
+});
+
+test('a restart during a trial resumes it: a crash then restarts the known-good version', async () => {
+  const data = await dataDir();
+  const v1 = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
+  const crashy = versionPlugin('v2', `exit: { handler: () => { process.exit(1); } },`);
+  const v2 = await writeArtifact({ name: 'p', version: '2.0.0', source: crashy });
+  let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  await d.install(v1);
+  await d.install(v2);
+  await d.close();
+
+  d = await Deployment.open({
+    dataDir: data,
+    probationMs: 60_000,
+    restartBackoff: { initialMs: 1 },
+  });
+  try {
+    const info = d.host.plugin('p');
+    assert.equal(info?.version, '2.0.0');
+    assert.equal(info?.state, 'probation', 'v2 is still on trial after the restart');
+    assert.equal(info?.knownGood?.version, '1.0.0');
+    const recovered = new Promise((resolve) => d.host.once('plugin.recovered', resolve));
+    await assert.rejects(d.host.call('p', 'exit', {}), { code: 'PLUGIN_CRASHED' });
+    await recovered;
+    assert.equal(await d.host.call('p', 'version', {}), 'v1');
+  } finally {
+    await d.close();
+  }
+  assert.equal(d.catalog.plugin('p')?.active?.version, '1.0.0');
+});

@@ -21,3 +21,16 @@ test('MoltError is recognised across copies by its brand', () => {
   assert.equal(new Error('x') instanceof MoltError, false);
   assert.equal(err.code, 'CALL_TIMEOUT');
 });
+
+test('every code is reached by some test, so a code no path produces any more is noticed', async () => {
+  const testDir = new URL('../', import.meta.url);
+  const { readdir } = await import('node:fs/promises');
+  const files = (await readdir(testDir, { recursive: true }))
+    .map(String)
+    .filter((f) => f.endsWith('.test.js') && !f.endsWith('errors-doc.test.js'));
+  const text = (await Promise.all(files.map((f) => readFile(new URL(f, testDir), 'utf8')))).join(
+    '\n',
+  );
+  const unreached = Object.values(ErrorCodes).filter((c) => !new RegExp(`\\b${c}\\b`).test(text));
+  assert.deepEqual(unreached, []);
+});

@@ -3,7 +3,7 @@
  * over MCP (HTTP) and a real MCP client calls a tool of each; SIGTERM stops it cleanly.
  */
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { findRepoRoot } from '../../examples/example-plugins.js';
+import { control } from '../../src/control/client.js';
+import { pack } from '../../src/pack/index.js';
 import { MoltProcess } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
 
@@ -110,4 +112,59 @@ test('npm start serves the example plugins over MCP and stops cleanly on SIGTERM
   start.child.kill('SIGTERM');
   assert.deepEqual(await start.exited, { code: 0, signal: null });
   assert.ok(start.lines.some((l) => l.startsWith('stopping:')));
+});
+
+test('a second npm start on the same folders fails with DATA_LOCKED having touched nothing', async () => {
+  const demoDir = await tempDir('start-twice');
+  cleanup.push(() => rm(demoDir, { recursive: true, force: true }));
+  const env = { MOLT_PORT: '0', MOLT_DEMO_DIR: demoDir, MOLT_REPO_ROOT: await findRepoRoot() };
+  const first = new MoltProcess([], env, START);
+  cleanup.push(async () => {
+    if (first.child.exitCode === null && first.child.signalCode === null)
+      first.child.kill('SIGKILL');
+    await first.exited;
+  });
+  await first.waitFor(/Press Ctrl-C to stop/);
+  // A newer text than the sources say goes live in the first server (as a live change would).
+  const newer = join(demoDir, 'text-src');
+  await cp(join(await findRepoRoot(), 'examples', 'plugins', 'text'), newer, { recursive: true });
+  const pkg = JSON.parse(await readFile(join(newer, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  await writeFile(join(newer, 'package.json'), JSON.stringify({ ...pkg, version: '1.0.6' }));
+  await pack(newer, { outDir: join(demoDir, 'plugins') });
+  await first.waitFor(/✓ text@1\.0\.6 \w{12} reloaded/);
+  const snapshot = async (): Promise<string[]> => {
+    const dir = join(demoDir, 'plugins');
+    const names = (await readdir(dir)).sort();
+    return Promise.all(
+      names.map(
+        async (n) =>
+          `${n} ${(await stat(join(dir, n))).mtimeMs} ${(await stat(join(dir, n))).size}`,
+      ),
+    );
+  };
+  const before = await snapshot();
+
+  const second = new MoltProcess([], env, START);
+  const { code } = await second.exited;
+  assert.notEqual(code, 0);
+  assert.ok(
+    second.lines.some((l) => l.includes('DATA_LOCKED')),
+    `the second start says why: ${second.lines.join('\n')}`,
+  );
+  assert.ok(!second.lines.some((l) => l.startsWith('packing')), 'it packed nothing');
+  assert.deepEqual(await snapshot(), before, 'the served folder is untouched');
+  const status = await control<{ plugins: { name: string; version: string }[] }>(
+    join(demoDir, 'data'),
+    'GET',
+    '/v1/status',
+  );
+  assert.equal(
+    status.plugins.find((p) => p.name === 'text')?.version,
+    '1.0.6',
+    'the running server still serves what it served',
+  );
+  first.child.kill('SIGTERM');
+  assert.deepEqual(await first.exited, { code: 0, signal: null });
 });

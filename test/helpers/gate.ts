@@ -60,3 +60,12 @@ function gate(name) {
   });
 }
 `;
+
+/**
+ * Source of `signal(name)`: tells the test's gate that plugin code got here, and goes on
+ * without waiting (before a loop that blocks forever, say). Pair it with `gate.entered()`.
+ */
+export const signalSource = `
+import { BroadcastChannel as __SBC } from 'node:worker_threads';
+function signal(name) { new __SBC(name).postMessage('entered'); }
+`;

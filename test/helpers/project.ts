@@ -19,6 +19,14 @@ export default definePlugin({
       inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } } },
       handler: (args: { a: number; b: number }) => args.a + args.b,
     },
+    slow: {
+      description: 'answers like version, after ms milliseconds',
+      inputSchema: { type: 'object', properties: { ms: { type: 'integer', minimum: 0 } } },
+      handler: async ({ ms = 0 }: { ms?: number }) => {
+        await new Promise((r) => setTimeout(r, ms));
+        return ${JSON.stringify(tag)};
+      },
+    },
   },
 });
 `;

@@ -14,6 +14,7 @@ import {
   type MoltError,
   validateManifest,
 } from '../../src/index.js';
+import { LIMIT_RANGES } from '../../src/manifest/limits.js';
 import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 
 after(cleanArtifacts);
@@ -495,6 +496,41 @@ describe('host.load with a bad artifact', () => {
       assert.equal(host.plugins().find((p) => p.name === 'geo')?.version, '1.2.3');
     } finally {
       await host.unload('geo');
+    }
+  });
+});
+
+describe('ranges of durations and sizes', () => {
+  test('every limit has a documented range: its ends are valid, one past them is MANIFEST_INVALID', () => {
+    for (const [key, [min, max]] of Object.entries(LIMIT_RANGES)) {
+      assert.deepEqual(validateManifest({ ...good, limits: { [key]: min } }).limits, {
+        [key]: min,
+      });
+      assert.deepEqual(validateManifest({ ...good, limits: { [key]: max } }).limits, {
+        [key]: max,
+      });
+      assert.deepEqual(pathsOf({ ...good, limits: { [key]: max + 1 } }), [`/limits/${key}`], key);
+      assert.deepEqual(pathsOf({ ...good, limits: { [key]: min - 1 } }), [`/limits/${key}`], key);
+    }
+    // The one from the field: a call timeout of 1e12 ms would never fire.
+    assert.deepEqual(pathsOf({ ...good, limits: { callTimeoutMs: 1e12 } }), [
+      '/limits/callTimeoutMs',
+    ]);
+  });
+
+  test('a host refuses the same out-of-range durations as options: OPTIONS_INVALID', async () => {
+    for (const options of [
+      { callTimeoutMs: 1e12 },
+      { probationMs: -1 },
+      { drainTimeoutMs: 1.5 },
+      { standby: 1000 },
+      { restartBackoff: { initialMs: 0 } },
+    ]) {
+      await assert.rejects(createHost(options), (err: MoltError) => {
+        assert.equal(err.code, 'OPTIONS_INVALID', JSON.stringify(options));
+        assert.match(err.message, /must be an integer from/);
+        return true;
+      });
     }
   });
 });

@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createHost, type Host } from '../../src/index.js';
 import { type FrontDoorOptions, McpFrontDoor } from '../../src/mcp/front-door.js';
 import { type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { ManualClock } from '../helpers/clock.js';
 import { createGate, gateSource } from '../helpers/gate.js';
 import {
   connectHttp,
@@ -41,7 +41,7 @@ interface Served {
 
 /** A host, its MCP front door and HTTP server; `close` ends clients, server, door and host. */
 async function serve(
-  options: { door?: FrontDoorOptions; sessionTtlMs?: number } = {},
+  options: { door?: FrontDoorOptions; sessionTtlMs?: number; clock?: ManualClock } = {},
 ): Promise<Served> {
   const host = await createHost({ probationMs: 0 });
   const door = new McpFrontDoor(host, options.door);
@@ -55,6 +55,7 @@ async function serve(
   const http = await startMcpHttp(door, {
     port: 0,
     ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const clients: HttpClient[] = [];
   return {
@@ -395,85 +396,90 @@ export default { tools: {
   },
 );
 
-test(
-  '20 HTTP sessions calling in a loop while the plugin is reloaded 20 times: zero failed calls',
-  LIMIT,
-  async () => {
-    const s = await serve();
-    try {
-      const RELOADS = 20;
-      const SESSIONS = 20;
-      const dirs = await Promise.all(
-        Array.from({ length: RELOADS + 1 }, (_, i) =>
-          writeArtifact({ name: 'counter', version: `1.0.${i}`, source: versionPlugin(String(i)) }),
-        ),
-      );
-      await s.host.load(dirs[0]!);
-      const clients = await Promise.all(Array.from({ length: SESSIONS }, () => s.connect()));
-      assert.equal(s.http.sessions(), SESSIONS);
-
-      let current = 0;
-      let done = false;
-      const failures: unknown[] = [];
-      // Calls finished per session; `woken` resolves whenever one more finishes.
-      const made: number[] = Array(SESSIONS).fill(0);
-      const finished: boolean[] = Array(SESSIONS).fill(false);
-      let wake = (): void => {};
-      const woken = (): Promise<void> =>
-        new Promise((resolve) => {
-          wake = resolve;
-        });
-      const loop = async ({ client }: HttpClient, k: number): Promise<void> => {
-        // Bounded: at most 150 calls per session, and it stops once the reloads are over.
-        for (let n = 0; n < 150 && !done; n++) {
-          const floor = current;
-          try {
-            const got = Number(textOf(await client.callTool({ name: 'counter__version' })));
-            if (got < floor)
-              failures.push(new Error(`call started after reload ${floor} answered by ${got}`));
-          } catch (err) {
-            failures.push(err);
-          }
-          made[k]!++;
-          wake();
+test('20 HTTP sessions calling in a loop through 20 reloads, calls in flight at every swap: zero failed calls', {
+  timeout: 120_000,
+}, async () => {
+  const s = await serve();
+  const RELOADS = 20;
+  const SESSIONS = 20;
+  const gates = Array.from({ length: RELOADS + 1 }, (_, i) => createGate(`http-load-${i}`));
+  try {
+    const dirs = await Promise.all(
+      gates.map((gate, i) =>
+        writeArtifact({
+          name: 'counter',
+          version: `1.0.${i}`,
+          source:
+            gateSource +
+            versionPlugin(
+              String(i),
+              `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return '${i}'; } },`,
+            ),
+        }),
+      ),
+    );
+    await s.host.load(dirs[0]!);
+    const clients = await Promise.all(Array.from({ length: SESSIONS }, () => s.connect()));
+    assert.equal(s.http.sessions(), SESSIONS);
+    // Set in the turn of each swap: a call started after it must get that version or newer.
+    let current = 0;
+    const swaps: number[] = [];
+    s.host.on('reload.succeeded', (e) => {
+      current = Number(e.to.version.split('.')[2]);
+      swaps.push(e.atSwap.inFlight);
+    });
+    let done = false;
+    const failures: unknown[] = [];
+    const perReload = Array<number>(RELOADS + 1).fill(0);
+    const loop = async ({ client }: HttpClient): Promise<void> => {
+      // Bounded in count; it runs until the last reload is over.
+      for (let n = 0; n < 20_000 && !done; n++) {
+        const floor = current;
+        try {
+          const got = Number(textOf(await client.callTool({ name: 'counter__version' })));
+          perReload[floor]!++;
+          if (got < floor)
+            failures.push(new Error(`call started after reload ${floor} answered by ${got}`));
+        } catch (err) {
+          failures.push(err);
         }
-        finished[k] = true;
-        wake();
-      };
-      /** Resolves once every session has finished a call since `since` (so calls overlap reloads). */
-      const everyoneCalled = async (since: number[]): Promise<void> => {
-        while (!made.every((m, k) => m > since[k]! || finished[k])) await woken();
-      };
-      const loops = clients.map(loop);
-      for (let i = 1; i <= RELOADS; i++) {
-        await everyoneCalled([...made]);
-        await s.host.reload('counter', dirs[i]!);
-        current = i;
       }
-      await everyoneCalled([...made]);
-      done = true;
-      await Promise.all(loops);
-      assert.deepEqual(failures, []);
-      assert.ok(
-        made.every((m) => m > RELOADS),
-        `every session must have called between every two reloads: ${made.join(' ')}`,
-      );
-
-      // Every session ends able to call, on the last version.
-      const last = await Promise.all(
-        clients.map(async (c) => textOf(await c.client.callTool({ name: 'counter__version' }))),
-      );
-      assert.deepEqual(last, Array(SESSIONS).fill(String(RELOADS)));
-      assert.deepEqual(
-        clients.flatMap((c) => c.errors),
-        [],
-      );
-      assert.equal(s.host.plugins()[0]?.stats.reloads, RELOADS);
-    } finally {
-      await s.close();
+    };
+    const loops = clients.map(loop);
+    for (let i = 1; i <= RELOADS; i++) {
+      // Two sessions each hold a call on the current version across the swap.
+      const held = clients
+        .slice(0, 2)
+        .map(async ({ client }) => textOf(await client.callTool({ name: 'counter__hold' })));
+      await gates[i - 1]!.entered(2);
+      await s.host.reload('counter', dirs[i]!);
+      gates[i - 1]!.open();
+      assert.deepEqual(await Promise.all(held), [String(i - 1), String(i - 1)]);
     }
-  },
-);
+    done = true;
+    await Promise.all(loops);
+    assert.deepEqual(failures, []);
+    assert.equal(swaps.length, RELOADS);
+    for (const [i, n] of swaps.entries())
+      assert.ok(n >= 2, `reload ${i + 1}: only ${n} call(s) in flight at the swap`);
+    for (let i = 0; i < RELOADS; i++)
+      assert.ok(perReload[i]! > 0, `no call between reloads ${i} and ${i + 1}`);
+
+    // Every session ends able to call, on the last version.
+    const last = await Promise.all(
+      clients.map(async (c) => textOf(await c.client.callTool({ name: 'counter__version' }))),
+    );
+    assert.deepEqual(last, Array(SESSIONS).fill(String(RELOADS)));
+    assert.deepEqual(
+      clients.flatMap((c) => c.errors),
+      [],
+    );
+    assert.equal(s.host.plugin('counter')?.stats.reloads, RELOADS);
+  } finally {
+    for (const g of gates) g.close();
+    await s.close();
+  }
+});
 
 test(
   'unknown session ids get 404, malformed JSON 400 (-32700), a first POST that is not initialize 400, a refused initialize leaves no session',
@@ -530,7 +536,8 @@ test(
 );
 
 test('a session idle past its TTL is closed; its id then gets 404', LIMIT, async () => {
-  const s = await serve({ sessionTtlMs: 100 });
+  const clock = new ManualClock();
+  const s = await serve({ sessionTtlMs: 1_000, clock });
   try {
     await s.host.load(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
     const c = await s.connect();
@@ -538,9 +545,13 @@ test('a session idle past its TTL is closed; its id then gets 404', LIMIT, async
     const id = c.transport.sessionId;
     assert.ok(id !== undefined);
     assert.equal(s.http.sessions(), 1);
-    // The one timed wait: the reaper runs on a clock. Bounded; the assertion is on the outcome.
-    for (let waited = 0; s.http.sessions() > 0 && waited < 5_000; waited += 25) await delay(25);
-    assert.equal(s.http.sessions(), 0, 'the idle session was not reaped');
+    // Idle for just under the TTL: the sweep (every half TTL) keeps it.
+    clock.advance(999);
+    assert.equal(s.http.sessions(), 1, 'not reaped before its TTL');
+    // The sweep at 1,000 ms finds it idle for its whole TTL; closing it takes a few turns.
+    clock.advance(1);
+    for (let i = 0; i < 50 && s.http.sessions() > 0; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(s.http.sessions(), 0, 'the idle session was reaped');
     const res = await post(s.http.url, rpc('tools/list', 2), { 'mcp-session-id': id });
     assert.equal(res.status, 404);
     await res.body?.cancel();
