@@ -14,6 +14,9 @@ const MOLT_RELOADS = Number(env.MOLT_BENCH_MEM_RELOADS ?? 5000);
 const MOLT_CAP_MS = Number(env.MOLT_BENCH_MEM_CAP_S ?? 450) * 1000;
 const WORKER_CYCLES = Number(env.MOLT_BENCH_WORKER_CYCLES ?? 2000);
 const WORKER_CAP_MS = Number(env.MOLT_BENCH_WORKER_CAP_S ?? 150) * 1000;
+const LOAD_RELOADS = Number(env.MOLT_BENCH_MEM_LOAD_RELOADS ?? 2000);
+const LOAD_CAP_MS = Number(env.MOLT_BENCH_MEM_LOAD_CAP_S ?? 270) * 1000;
+const LOAD_CALLERS = 64;
 const NAIVE_IMPORTS = 5000;
 const NAIVE_CAP_MS = 90_000;
 
@@ -51,6 +54,7 @@ export interface Drift {
 
 export interface MemoryResult {
   molt: Drift;
+  loaded: Drift;
   worker: Drift;
   naive: Drift;
 }
@@ -137,13 +141,40 @@ export async function benchMemory(): Promise<MemoryResult> {
       timeoutMs: NAIVE_CAP_MS + 30_000,
     }),
   ]);
+  // Under load, after the idle children (two cores): the callers run through the warm-up, so
+  // the load's own one-time ramp (V8 growing the main isolate's young generation to its 16 MB
+  // semi-space cap, glibc adding malloc arenas) lands before the zero point and is shown apart.
+  const loadR = await runChild({
+    script: 'mem-load.js',
+    args: [
+      JSON.stringify({
+        callers: LOAD_CALLERS,
+        reloads: LOAD_RELOADS,
+        every: 250,
+        warmup: WARMUP_OPS,
+        capMs: LOAD_CAP_MS,
+      }),
+    ],
+    execArgv: ['--expose-gc'],
+    timeoutMs: LOAD_CAP_MS + 60_000,
+  });
+  const loaded = drift(`molt reload, ${LOAD_CALLERS} callers`, LOAD_RELOADS, loadR);
+  const loadDone = loadR.extra.find((x) => x.kind === 'done');
+  const loadErrors =
+    Number(loadDone?.reloadErrors ?? Number.NaN) + Number(loadDone?.callErrors ?? Number.NaN);
   const molt = drift('molt reload', MOLT_RELOADS, moltR);
   const worker = drift('bare Worker', WORKER_CYCLES, workerR);
   const naive = drift('naive import', NAIVE_IMPORTS, naiveR);
   const moltErrors = Number(moltR.extra.find((x) => x.kind === 'done')?.errors ?? Number.NaN);
-  const cells = (pick: (d: Drift) => string): string[] => [molt, worker, naive].map(pick);
+  const cells = (pick: (d: Drift) => string): string[] => [molt, loaded, worker, naive].map(pick);
   table(
-    ['metric', 'molt reload', 'bare Worker cycle', 'naive import(?v=i)'],
+    [
+      'metric',
+      'molt reload',
+      `molt reload, ${LOAD_CALLERS} callers`,
+      'bare Worker cycle',
+      'naive import(?v=i)',
+    ],
     [
       ['operations done / requested', ...cells((d) => `${d.done} / ${d.requested}`)],
       [
@@ -153,6 +184,12 @@ export async function benchMemory(): Promise<MemoryResult> {
       ['RSS after 0 (after the warm-up)', ...cells((d) => mb(d.rss0))],
       ['RSS after 1,000', ...cells((d) => mb(d.rssAt1000))],
       ['RSS after 5,000', ...cells((d) => mb(d.rssAt5000))],
+      [
+        'one-time ramp: before warm-up -> after (MB)',
+        ...cells((d) =>
+          d.rssBeforeWarmup === undefined ? '-' : num((d.rss0 - d.rssBeforeWarmup) / 1024, 1),
+        ),
+      ],
       ['RSS at the end', ...cells((d) => mb(d.rssLast))],
       [
         'RSS range over the run (min-max)',
@@ -178,6 +215,9 @@ export async function benchMemory(): Promise<MemoryResult> {
   );
   note(
     `"before warm-up" to "after 0" is the one-time ramp of the first workers (node binary pages, malloc arenas). V8 grows and shrinks the main isolate's young generation (8 <-> 16 MB semi-spaces) as it sees fit: a bounded step of ~8 MB in RSS and heapTotal, not a per-reload leak; the "outside the main V8 heap" figure takes it out.`,
+  );
+  note(
+    `${LOAD_CALLERS} callers: RSS sampled with the callers paused and drained, after gc; the load's one-time ramp (main isolate's young generation 1 -> 32 MB committed, malloc arenas) is the "one-time ramp" row, not a per-reload cost. ${num(Number(loadDone?.calls ?? Number.NaN) / 1e6, 1)} M calls, errors (reload + call): ${loadErrors}`,
   );
   note(
     `naive: ${naive.died ?? 'did not die'}; a 256 MB heap holds ~${num(naive.done, 0)} copies of the module; ${num(naive.rssSlopeKB, 1)} KB RSS per import`,
@@ -213,6 +253,16 @@ export async function benchMemory(): Promise<MemoryResult> {
         ),
       ],
       [
+        `molt RSS growth per reload under ${LOAD_CALLERS} callers, amortized${loaded.done < LOAD_RELOADS ? ` (over ${loaded.done})` : ''}`,
+        `${num(loaded.rssPerOpKB, 2)} KB`,
+        '<= 5 KB',
+        check(
+          `RSS growth under ${LOAD_CALLERS} callers <= 5 KB/reload`,
+          `${num(loaded.rssPerOpKB, 2)} KB over ${loaded.done}`,
+          loaded.done >= 1000 && loaded.rssPerOpKB <= 5 && loadErrors === 0,
+        ),
+      ],
+      [
         `molt main heap used growth${capped}`,
         `${num(molt.heapGrowthKB, 0)} KB`,
         '<= 1024 KB (flat)',
@@ -220,5 +270,5 @@ export async function benchMemory(): Promise<MemoryResult> {
       ],
     ],
   );
-  return { molt, worker, naive };
+  return { molt, loaded, worker, naive };
 }
