@@ -136,14 +136,18 @@ test('one host per data folder: a second gets DATA_LOCKED; a lock left by a dead
   await assert.rejects(readFile(join(data, 'lock')), { code: 'ENOENT' });
 });
 
+/** A deployment with v1 installed, then v2 (whose `exit` tool crashes it) on trial. */
+async function deployOnTrial(data: string): Promise<Deployment> {
+  const d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  await d.install(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
+  const crashy = versionPlugin('v2', `exit: { handler: () => { process.exit(1); } },`);
+  await d.install(await writeArtifact({ name: 'p', version: '2.0.0', source: crashy }));
+  return d;
+}
+
 test('a crash rollback in probation is recorded: the restart serves the version swapped back to', async () => {
   const data = await dataDir();
-  const v1 = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
-  const crashy = versionPlugin('v2', `exit: { handler: () => { process.exit(1); } },`);
-  const v2 = await writeArtifact({ name: 'p', version: '2.0.0', source: crashy });
-  let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
-  await d.install(v1);
-  await d.install(v2);
+  let d = await deployOnTrial(data);
   assert.equal(await d.host.call('p', 'version', {}), 'v2');
   const rolledBack = new Promise((resolve) => d.host.once('reload.rolledBack', resolve));
   await assert.rejects(d.host.call('p', 'exit', {}), { code: 'PLUGIN_CRASHED' });
@@ -163,12 +167,7 @@ test('a crash rollback in probation is recorded: the restart serves the version 
 
 test('a restart during a trial resumes it: a crash then restarts the known-good version', async () => {
   const data = await dataDir();
-  const v1 = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
-  const crashy = versionPlugin('v2', `exit: { handler: () => { process.exit(1); } },`);
-  const v2 = await writeArtifact({ name: 'p', version: '2.0.0', source: crashy });
-  let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
-  await d.install(v1);
-  await d.install(v2);
+  let d = await deployOnTrial(data);
   await d.close();
 
   d = await Deployment.open({

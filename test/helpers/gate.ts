@@ -5,6 +5,7 @@
  * In the plugin: `await gate('name')` (from `gateSource`) posts "entered" and waits for "open".
  */
 import { BroadcastChannel } from 'node:worker_threads';
+import { versionPlugin, writeArtifact } from './artifact.js';
 
 let seq = 0;
 
@@ -69,3 +70,31 @@ export const signalSource = `
 import { BroadcastChannel as __SBC } from 'node:worker_threads';
 function signal(name) { new __SBC(name).postMessage('entered'); }
 `;
+
+/**
+ * `count` versions 1.0.0 … 1.0.(count-1) of plugin `name` whose `version` tool answers the
+ * version's index and whose `hold` tool blocks on that version's own gate: hold calls on one
+ * version across its swap, then open its gate. Close the gates after the test.
+ */
+export async function gatedVersions(
+  name: string,
+  count: number,
+  label: string,
+): Promise<{ gates: Gate[]; dirs: string[] }> {
+  const gates = Array.from({ length: count }, (_, i) => createGate(`${label}-${i}`));
+  const dirs = await Promise.all(
+    gates.map((gate, i) =>
+      writeArtifact({
+        name,
+        version: `1.0.${i}`,
+        source:
+          gateSource +
+          versionPlugin(
+            String(i),
+            `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return '${i}'; } },`,
+          ),
+      }),
+    ),
+  );
+  return { gates, dirs };
+}

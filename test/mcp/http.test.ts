@@ -13,7 +13,7 @@ import { type FrontDoorOptions, McpFrontDoor } from '../../src/mcp/front-door.js
 import { type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
-import { createGate, gateSource } from '../helpers/gate.js';
+import { createGate, gatedVersions, gateSource } from '../helpers/gate.js';
 import {
   connectHttp,
   createProbe,
@@ -402,22 +402,8 @@ test('20 HTTP sessions calling in a loop through 20 reloads, calls in flight at 
   const s = await serve();
   const RELOADS = 20;
   const SESSIONS = 20;
-  const gates = Array.from({ length: RELOADS + 1 }, (_, i) => createGate(`http-load-${i}`));
+  const { gates, dirs } = await gatedVersions('counter', RELOADS + 1, 'http-load');
   try {
-    const dirs = await Promise.all(
-      gates.map((gate, i) =>
-        writeArtifact({
-          name: 'counter',
-          version: `1.0.${i}`,
-          source:
-            gateSource +
-            versionPlugin(
-              String(i),
-              `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return '${i}'; } },`,
-            ),
-        }),
-      ),
-    );
     await s.host.load(dirs[0]!);
     const clients = await Promise.all(Array.from({ length: SESSIONS }, () => s.connect()));
     assert.equal(s.http.sessions(), SESSIONS);

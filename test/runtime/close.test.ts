@@ -1,30 +1,18 @@
 /** host.close() against work under way: nothing outlives it, and what it refuses says why. */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { createHost, type Sandbox, type SandboxFactory } from '../../src/index.js';
-import { createWorkerSandbox } from '../../src/sandbox/worker.js';
+import { createHost } from '../../src/index.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { createGate, gateSource } from '../helpers/gate.js';
+import { recordingFactory } from '../helpers/sandboxes.js';
 
 after(cleanArtifacts);
-
-function recording(): { factory: SandboxFactory; made: Sandbox[] } {
-  const made: Sandbox[] = [];
-  return {
-    made,
-    factory: (spec, hooks) => {
-      const s = createWorkerSandbox(spec, hooks);
-      made.push(s);
-      return s;
-    },
-  };
-}
 
 test('a load racing close(): once close() resolves no plugin and no sandbox is alive', async () => {
   const dir = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
   // Close in every phase of a load: before the manifest is read, while it is read, later.
   for (const delay of [0, 1, 2, 3, 5, 8]) {
-    const { factory, made } = recording();
+    const { factory, made } = recordingFactory();
     const host = await createHost({ sandboxFactory: factory });
     const loading = host.load(dir).then(
       () => 'loaded',

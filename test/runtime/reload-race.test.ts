@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { createHost, type HostEvents } from '../../src/index.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
-import { createGate, gateSource } from '../helpers/gate.js';
+import { createGate, gatedVersions, gateSource } from '../helpers/gate.js';
 
 after(cleanArtifacts);
 
@@ -13,22 +13,8 @@ test('G1: 64 callers through 30 reloads, calls in flight at every swap: none los
   const CLIENTS = 64;
   const HELD = 4;
   // One gate per version: its `hold` calls stay in flight on that version until it opens.
-  const gates = Array.from({ length: RELOADS + 1 }, (_, i) => createGate(`g1-${i}`));
+  const { gates, dirs } = await gatedVersions('counter', RELOADS + 1, 'g1');
   try {
-    const dirs = await Promise.all(
-      gates.map((gate, i) =>
-        writeArtifact({
-          name: 'counter',
-          version: `1.0.${i}`,
-          source:
-            gateSource +
-            versionPlugin(
-              String(i),
-              `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return '${i}'; } },`,
-            ),
-        }),
-      ),
-    );
     await host.load(dirs[0]!);
     // Updated in the turn of each swap (reload.succeeded is emitted in it): a call started after
     // this line ran must be answered by that version or a newer one.

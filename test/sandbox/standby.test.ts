@@ -1,25 +1,13 @@
 /** Warm standby: a blank sandbox is started ahead and the next load runs in it. */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { createHost, type Sandbox, type SandboxFactory } from '../../src/index.js';
-import { createWorkerSandbox } from '../../src/sandbox/worker.js';
+import { createHost } from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
+import { recordingFactory } from '../helpers/sandboxes.js';
 
 after(cleanArtifacts);
 
 const plugin = `export default { tools: { ok: { handler: () => 'ok' } } };`;
-
-function recordingFactory(): { factory: SandboxFactory; made: Sandbox[] } {
-  const made: Sandbox[] = [];
-  return {
-    made,
-    factory: (spec, hooks) => {
-      const s = createWorkerSandbox(spec, hooks);
-      made.push(s);
-      return s;
-    },
-  };
-}
 
 test('with standby on, the sandbox is started before the load and refilled after it', async () => {
   const { factory, made } = recordingFactory();
