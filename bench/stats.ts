@@ -1,6 +1,10 @@
 /** Percentiles, slopes and the small numeric helpers every bench file shares. */
 
 /** A bounded latency recorder: keeps at most `capacity` samples (µs), then counts only. */
+/**
+ * Latency samples, at most `capacity` kept: past it, a uniform reservoir sample (Algorithm R),
+ * so a long run's percentiles describe the whole run, not only its first calls.
+ */
 export class Samples {
   readonly #values: Float64Array;
   #n = 0;
@@ -12,7 +16,12 @@ export class Samples {
 
   add(us: number): void {
     this.count++;
-    if (this.#n < this.#values.length) this.#values[this.#n++] = us;
+    if (this.#n < this.#values.length) {
+      this.#values[this.#n++] = us;
+      return;
+    }
+    const at = Math.floor(Math.random() * this.count);
+    if (at < this.#values.length) this.#values[at] = us;
   }
 
   summary(): Summary {
