@@ -35,9 +35,9 @@ const artifact: Artifact = {
   manifest: { name: 'p', version: '1.0.0', entry: 'index.mjs', buildId: 'a'.repeat(64) },
 };
 
-function generation(): Generation {
+function generation(sandbox = idleSandbox()): Generation {
   const limits = { callTimeoutMs: 1_000, initTimeoutMs: 1_000, drainTimeoutMs: 1_000 };
-  return new Generation(artifact, idleSandbox(), limits, { calls: 0, errors: 0 }, systemClock);
+  return new Generation(artifact, sandbox, limits, { calls: 0, errors: 0 }, systemClock);
 }
 
 test('a generation refuses a move its table does not allow, loudly', () => {
@@ -54,6 +54,37 @@ test('a generation refuses a move its table does not allow, loudly', () => {
   for (const next of ['active', 'standby', 'draining', 'crashed'] as const)
     assert.throws(() => gen.to(next), InvariantError, `retired is final (${next})`);
   assert.equal(gen.state, 'retired');
+});
+
+test('a generation that never served ends retired when its sandbox ends, not ready', async () => {
+  const exit = {
+    expected: true,
+    code: 'PLUGIN_CRASHED' as const,
+    reason: 'discarded',
+    exitCode: 1,
+  };
+  let ended = false;
+  const sandbox: Sandbox = {
+    ...idleSandbox(),
+    get ended() {
+      return ended;
+    },
+    terminate: async () => {
+      ended = true;
+      return exit;
+    },
+  };
+  const gen = generation(sandbox);
+  gen.to('ready');
+  await gen.discard('the reload failed after it started');
+  assert.equal(gen.state, 'retired');
+  assert.equal(gen.alive, false);
+  // A served generation cannot be discarded: it retires (drains) instead.
+  const served = generation();
+  served.to('ready');
+  served.to('active');
+  await served.discard('nothing');
+  assert.equal(served.state, 'active');
 });
 
 /** Records the slot's state moves for `name` until the returned function is called. */
