@@ -226,6 +226,8 @@ export class Generation implements CallTracker {
         .catch(() => undefined);
       await this.sandbox.terminate(ErrorCodes.PLUGIN_CRASHED, `generation ${this.id} retired`);
     }
+    // A sandbox already ending on its own (a ping went unanswered) reports its crash first.
+    await this.sandbox.exited;
     const crashed = this.#state === 'crashed';
     if (!crashed) this.to('retired');
     return { drainMs, forced: !drained, crashed };

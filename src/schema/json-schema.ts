@@ -14,7 +14,10 @@ export interface SchemaProblem {
 }
 
 /** Returns the problems of `value`, none when it matches. */
-export type ValidateFn = (value: unknown) => SchemaProblem[];
+export type ValidateFn = (value: unknown) => readonly SchemaProblem[];
+
+/** What a validator returns for a value that matches: one shared empty list, no allocation. */
+export const NO_PROBLEMS: readonly SchemaProblem[] = Object.freeze([]);
 
 /** Bounds on a schema's shape, so checking one is cheap whatever it holds. */
 const MAX_DEPTH = 64;
@@ -139,12 +142,12 @@ const escapePointer = (key: string): string => key.replace(/~/g, '~0').replace(/
 export function compileSchema(schema: Record<string, unknown> | boolean): ValidateFn {
   if (typeof schema === 'boolean') {
     return (value) =>
-      schema ? [] : [{ path: '(root)', message: `${typeof value} is not allowed` }];
+      schema ? NO_PROBLEMS : [{ path: '(root)', message: `${typeof value} is not allowed` }];
   }
   const validator = new Validator(structuredClone(schema), draftOf(schema), false);
   return (value) => {
     const result = validator.validate(value);
-    return result.valid ? [] : describe(result.errors);
+    return result.valid ? NO_PROBLEMS : describe(result.errors);
   };
 }
 

@@ -14,6 +14,7 @@ import {
   checkSchema,
   compileSchema,
   formatProblems,
+  NO_PROBLEMS,
   type SchemaProblem,
   type ValidateFn,
 } from '../../schema/json-schema.js';
@@ -32,7 +33,7 @@ type AnyTool = Tool<unknown, unknown, unknown>;
 
 interface LoadedTool {
   tool: AnyTool;
-  validate: ValidateFn | undefined;
+  validate: ValidateFn;
 }
 
 /** An error raised by this runtime, not by plugin code: only these keep a molt code. */
@@ -78,7 +79,7 @@ function schemaError(
 /** Tools without a schema take any object: the cheap check, not a validator per call. */
 const anyObject: ValidateFn = (value) =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? []
+    ? NO_PROBLEMS
     : [{ path: '(root)', message: 'must be an object' }];
 
 export interface Runtime {
@@ -341,7 +342,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     try {
       // Input is checked here, in the plugin's own sandbox: a schema's cost (a backtracking
       // pattern, say) is bounded by the call's deadline and paid by this plugin only.
-      const problems = loaded.validate?.(args) ?? [];
+      const problems = loaded.validate(args);
       if (problems.length > 0) {
         throw new SandboxError(
           ErrorCodes.INVALID_INPUT,
