@@ -54,22 +54,37 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     let running = true;
     let calls = 0;
     const answers = new Set<unknown>();
+    let sawTwo!: () => void;
+    const twoSeen = new Promise<void>((resolve) => {
+      sawTwo = resolve;
+    });
+    let warmedUp!: () => void;
+    const callersRunning = new Promise<void>((resolve) => {
+      warmedUp = resolve;
+    });
     const failures: unknown[] = [];
     const caller = async (): Promise<void> => {
       for (let i = 0; i < 1_000 && running; i++) {
         try {
-          answers.add((await call('slow', { ms: 100 })).result);
-          calls++;
+          const { result } = await call('slow', { ms: 100 });
+          answers.add(result);
+          if (result === 'two') sawTwo();
+          if (++calls === 8) warmedUp();
         } catch (err) {
           failures.push(err);
         }
       }
     };
     const callers = Array.from({ length: 8 }, caller);
+    // The new version arrives once the callers are all in their loops (a first HTTP call can
+    // take longer than the whole reload).
+    await callersRunning;
     await placeArtifact(packed[1]!, plugins);
     await host.waitFor(/✓ calc@1\.1\.0 \w{12} reloaded/);
-    // A call that starts after the swap reaches the new version.
+    // A call that starts after the swap reaches the new version; the callers go on until one
+    // of theirs has too.
     assert.deepEqual(await call('slow', { ms: 0 }), { result: 'two' });
+    await Promise.race([twoSeen, Promise.all(callers)]);
     running = false;
     await Promise.all(callers);
     assert.deepEqual(failures, []);
