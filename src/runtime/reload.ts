@@ -53,6 +53,11 @@ export interface ReloadPlan {
   source: ReloadSource;
   /** Why a rollback happens: asked for, or the active generation crashed. */
   reason?: 'manual' | 'crash';
+  /**
+   * A first load's fallback: the loaded version starts on trial, and a crash before the trial
+   * ends restarts this one (a deployment resuming a trial after a restart).
+   */
+  knownGood?: Artifact | undefined;
 }
 
 /** What the pipeline may do to a slot. Everything else about a slot stays inside it. */

@@ -92,8 +92,6 @@ export class Slot {
   #rollbackTo: Artifact | undefined;
   /** What crash recovery restarts from; what a restart of the host comes back to. */
   #knownGood: Artifact | undefined;
-  /** A load's fallback while the loaded version is on trial (see `SlotLoadOptions`). */
-  #trialFallback: Artifact | undefined;
   #probation: Timer | undefined;
   #recovery: Timer | undefined;
   #crashStreak = 0;
@@ -169,10 +167,11 @@ export class Slot {
   /** The first load; `artifact` was read by the host to learn the plugin's name. */
   load(artifact: Artifact, options: SlotLoadOptions = {}): Promise<LoadResult> {
     return this.#serial(async () => {
-      if (options.knownGood !== undefined) {
-        this.#trialFallback = await readArtifact(options.knownGood).catch(() => undefined);
-      }
-      return this.#run({ kind: 'load', source: { artifact } });
+      const knownGood =
+        options.knownGood === undefined
+          ? undefined
+          : await readArtifact(options.knownGood).catch(() => undefined);
+      return this.#run({ kind: 'load', source: { artifact }, knownGood });
     });
   }
 
@@ -298,8 +297,7 @@ export class Slot {
     const old = replaced === gen ? undefined : replaced;
     switch (plan.kind) {
       case 'load': {
-        const fallback = this.#trialFallback;
-        this.#trialFallback = undefined;
+        const fallback = plan.knownGood;
         if (fallback !== undefined && !sameArtifact(fallback, gen.artifact) && probationMs > 0) {
           this.#knownGood = fallback;
           this.#startProbation(probationMs);
@@ -424,7 +422,7 @@ export class Slot {
       this.#scheduleRecovery(crashed, this.#crashStreak);
       return;
     }
-    this.#previous = undefined;
+    // `#previous` stays set until the swap: should the run fail, the next one retires it.
     await this.#run({ kind: 'rollback', source: { warm }, reason: 'crash' });
   }
 
