@@ -153,12 +153,7 @@ export class Generation implements CallTracker {
     }
     this.#inFlight++;
     this.#counters.calls++;
-    return this.sandbox.call(tool, args, {
-      signal: options?.signal,
-      onProgress: options?.onProgress,
-      deadline,
-      tracker: this,
-    });
+    return this.sandbox.call(tool, args, options, this, deadline);
   }
 
   /** CallTracker: the sandbox reports here, once per call, when its handler is done. */

@@ -14,7 +14,7 @@ import type { EventBus } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, ReloadKind, StepTimings } from '../events/events.js';
 import { type Artifact, readArtifact } from '../manifest/manifest.js';
 import type { SandboxPool } from '../sandbox/pool.js';
-import type { ToolInfo } from '../sandbox/protocol.js';
+import { loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
 import type { Clock } from '../util/clock.js';
 import { type CallCounters, Generation } from './generation.js';
 import { generationLimits, type ResolvedOptions, resourceLimits } from './options.js';
@@ -79,6 +79,9 @@ export interface SlotCore {
 }
 
 const now = (): number => performance.now();
+
+/** The largest tool list (names, descriptions, schemas, as JSON) a generation may report. */
+const MAX_TOOLS_JSON = 4 * 1024 * 1024;
 
 /** Runs `fn` and records how long it took as `timings[step]`. */
 async function timed<T>(
@@ -252,6 +255,17 @@ async function start(
         limits.initTimeoutMs,
       ),
     );
+    const problem = loadedInfoProblem(info);
+    if (problem !== undefined) {
+      throw new MoltError(ErrorCodes.LOAD_FAILED, `${name}@${manifest.version}: ${problem}`);
+    }
+    // Every tool list is kept, listed and compared at each swap: its size is bounded too.
+    if (toolSignature(info.tools).length > MAX_TOOLS_JSON) {
+      throw new MoltError(
+        ErrorCodes.LOAD_FAILED,
+        `${name}@${manifest.version}: the tool list is larger than ${MAX_TOOLS_JSON} bytes of JSON`,
+      );
+    }
     if (info.buildId !== manifest.buildId) {
       throw new MoltError(
         ErrorCodes.BUILD_MISMATCH,

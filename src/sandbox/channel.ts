@@ -23,10 +23,10 @@ import {
   type SandboxMessage,
 } from './protocol.js';
 import type {
+  CallOptions,
   CallTracker,
   Progress,
   Sandbox,
-  SandboxCall,
   SandboxExit,
   SandboxHooks,
 } from './sandbox.js';
@@ -168,19 +168,24 @@ export class Channel implements Sandbox {
     });
   }
 
-  call(tool: string, args: unknown, call: SandboxCall): Promise<unknown> {
-    const tracker = call.tracker;
+  call(
+    tool: string,
+    args: unknown,
+    options: CallOptions | undefined,
+    tracker: CallTracker | undefined,
+    deadline?: number,
+  ): Promise<unknown> {
     if (this.#state !== 'running') {
       tracker?.settled(true);
       return Promise.reject(this.#endedError());
     }
-    const signal = call.signal;
+    const signal = options?.signal;
     if (signal?.aborted) {
       tracker?.settled(true);
       return Promise.reject(cancelled(signal));
     }
     const now = this.#clock.now();
-    if (call.deadline !== undefined && call.deadline <= now) {
+    if (deadline !== undefined && deadline <= now) {
       tracker?.settled(true);
       return Promise.reject(this.#timeoutError());
     }
@@ -190,9 +195,9 @@ export class Channel implements Sandbox {
         resolve,
         reject,
         tracker,
-        deadline: call.deadline ?? now + this.#callTimeoutMs,
+        deadline: deadline ?? now + this.#callTimeoutMs,
         timer: undefined,
-        onProgress: call.onProgress,
+        onProgress: options?.onProgress,
         signal,
         onAbort: undefined,
       };
@@ -203,8 +208,8 @@ export class Channel implements Sandbox {
       this.#calls.set(id, pending);
       // A deadline set earlier (a call that waited in a hold queue) is out of insertion order,
       // so it gets a timer of its own; every other call shares the one sweep.
-      if (call.deadline !== undefined) {
-        pending.timer = this.#clock.setTimeout(() => this.#expire(id), call.deadline - now);
+      if (deadline !== undefined) {
+        pending.timer = this.#clock.setTimeout(() => this.#expire(id), deadline - now);
       } else if (this.#sweepTimer === undefined) {
         this.#armSweep(this.#callTimeoutMs);
       }

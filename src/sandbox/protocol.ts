@@ -100,3 +100,35 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
       return false;
   }
 }
+
+/** Bounds on what a sandbox may report after a load: the host keeps and serves all of it. */
+export const MAX_TOOLS = 1_024;
+const MAX_TOOL_NAME = 128;
+const MAX_DESCRIPTION = 16_384;
+
+/**
+ * Why `value` is not a load report the host can keep (a shape or a bound it breaks), or
+ * undefined when it is one. The runtime inside the sandbox builds the report, but plugin code
+ * shares that sandbox, so the host trusts nothing it did not check.
+ */
+export function loadedInfoProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'the load report is not an object';
+  const v = value as Record<string, unknown>;
+  if (typeof v.buildId !== 'string' || !/^[0-9a-f]{64}$/.test(v.buildId))
+    return 'the load report has no buildId';
+  if (typeof v.stateful !== 'boolean' || typeof v.hasHealth !== 'boolean')
+    return 'the load report has no stateful/hasHealth flags';
+  if (!Number.isSafeInteger(v.stateVersion)) return 'stateVersion must be an integer';
+  if (!Array.isArray(v.tools)) return 'the load report has no tool list';
+  if (v.tools.length > MAX_TOOLS) return `more than ${MAX_TOOLS} tools`;
+  for (const t of v.tools as Record<string, unknown>[]) {
+    if (typeof t !== 'object' || t === null) return 'a tool is not an object';
+    if (typeof t.name !== 'string' || t.name.length === 0 || t.name.length > MAX_TOOL_NAME)
+      return `a tool name must be 1 to ${MAX_TOOL_NAME} characters`;
+    if (typeof t.description !== 'string' || t.description.length > MAX_DESCRIPTION)
+      return `tool "${t.name}": a description must be a string of at most ${MAX_DESCRIPTION} characters`;
+    if (typeof t.inputSchema !== 'object' || t.inputSchema === null || Array.isArray(t.inputSchema))
+      return `tool "${t.name}": inputSchema must be an object`;
+  }
+  return undefined;
+}

@@ -19,17 +19,6 @@ export interface CallOptions {
   onProgress?: ((p: Progress) => void) | undefined;
 }
 
-/** A call as the runtime hands it to a sandbox: the caller's options and its one deadline. */
-export interface SandboxCall extends CallOptions {
-  /**
-   * When the call times out, on the sandbox's clock, for a call that already waited (its one
-   * deadline runs from when the host accepted it); otherwise the sandbox's call timeout from now.
-   */
-  deadline?: number | undefined;
-  /** Told exactly once when the call's handler is done (see `CallTracker`). */
-  tracker?: CallTracker | undefined;
-}
-
 /**
  * Told once per call, when the plugin's handler is done with it: when it answered, or, for a
  * call that timed out or was cancelled, when the handler really returned (or the sandbox
@@ -70,8 +59,20 @@ export interface Sandbox {
     timeoutCode: ErrorCode,
     failCode: ErrorCode,
   ): Promise<unknown>;
-  /** A tool call: settles exactly once, with the handler's value or a typed error. */
-  call(tool: string, args: unknown, call: SandboxCall): Promise<unknown>;
+  /**
+   * A tool call: settles exactly once, with the handler's value or a typed error. `tracker` is
+   * told once when the handler is done. `deadline` (on the sandbox's clock) is set for a call
+   * that already waited, whose one deadline runs from when the host accepted it; otherwise the
+   * call gets the sandbox's call timeout from now. Separate arguments, not an options object:
+   * this runs for every call.
+   */
+  call(
+    tool: string,
+    args: unknown,
+    options: CallOptions | undefined,
+    tracker: CallTracker | undefined,
+    deadline?: number,
+  ): Promise<unknown>;
   /** Ends the sandbox; work in flight fails with `code`. Safe to call more than once. */
   terminate(code?: ErrorCode, reason?: string): Promise<SandboxExit>;
 }

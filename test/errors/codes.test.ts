@@ -44,6 +44,28 @@ test('LOAD_FAILED: an entry that throws, or whose default export is not a plugin
   assert.deepEqual(h.plugins(), []);
 });
 
+test('LOAD_FAILED: a tool list past its bounds (count, description, JSON size) is refused', async (t) => {
+  const h = await host(t);
+  for (const [tools, message] of [
+    [
+      `Object.fromEntries(Array.from({ length: 1025 }, (_, i) => ['t' + i, { handler: () => i }]))`,
+      /more than 1024 tools/,
+    ],
+    [`{ t: { description: 'x'.repeat(20000), handler: () => 1 } }`, /description must be a string/],
+    [
+      `{ t: { inputSchema: { type: 'object', properties: { a: { enum: Array.from({ length: 300000 }, (_, i) => 'value-' + i) } } }, handler: () => 1 } }`,
+      /tool list is larger than/,
+    ],
+  ] as const) {
+    const source = `export default { tools: ${tools} };`;
+    await assert.rejects(
+      h.load(await writeArtifact({ name: 'big', source })),
+      withCode('LOAD_FAILED', message),
+    );
+  }
+  assert.equal(h.plugin('big'), undefined);
+});
+
 test('SNAPSHOT_FAILED: a snapshot that throws fails the reload; the old generation serves with its state', async (t) => {
   const h = await host(t);
   const counter = (tag: string, snapshot: string): string => `let n = 0; export default {
