@@ -181,11 +181,15 @@ test('Ctrl-C on molt serve --http: the MCP call in flight finishes with its answ
   dirs.push(root);
   const plugins = join(root, 'plugins');
   await mkdir(plugins);
-  // A folder artifact: a tool that says it started (progress), then works for a moment.
-  const source = `export default { tools: {
+  // A folder artifact: a tool that says it started (progress), then works until the test
+  // lets it finish (a file it looks for, since the host is another process), or is aborted.
+  const release = join(root, 'release');
+  const source = `import { existsSync } from 'node:fs';
+export default { tools: {
   work: { handler: async (_args, ctx) => {
     ctx.progress(1, 2, 'started');
-    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 3000 && !ctx.signal.aborted && !existsSync(${JSON.stringify(release)}); i++)
+      await new Promise((r) => setTimeout(r, 10));
     return ctx.signal.aborted ? 'aborted' : 'finished';
   } },
 } };`;
@@ -210,6 +214,9 @@ test('Ctrl-C on molt serve --http: the MCP call in flight finishes with its answ
     });
     await isStarted;
     host.child.kill('SIGINT');
+    // The host is stopping while the call is provably still running; only then may it finish.
+    await host.waitFor(/^stopping:/);
+    await writeFile(release, '');
     assert.equal(textOf(await result), 'finished', 'the call in flight ran to its end');
     assert.deepEqual(await host.exited, { code: 0, signal: null });
     await client.close().catch(() => undefined);

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Host, HostEvents } from '../../src/index.js';
+import { writeArtifact } from './artifact.js';
 
 /** The unrelated plugin: it counts its calls, so a restart of its worker would show. */
 export const BYSTANDER = 'bystander';
@@ -48,6 +49,12 @@ export function nextEvent<K extends keyof HostEvents>(
       resolve(e);
     });
   });
+}
+
+/** Loads the bystander into `host`; resolves to its generation, for `assertBystanderServes`. */
+export async function loadBystander(host: Host): Promise<number> {
+  await host.load(await writeArtifact({ name: BYSTANDER, source: bystanderSource }));
+  return bystanderGeneration(host);
 }
 
 /** The generation the bystander runs on, to prove later that it was never restarted. */

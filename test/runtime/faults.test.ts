@@ -22,9 +22,8 @@ import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers
 import {
   assertBystanderServes,
   BYSTANDER,
-  bystanderGeneration,
-  bystanderSource,
   faultyPlugin,
+  loadBystander,
   nextEvent,
   withCode,
 } from '../helpers/faults-plugins.js';
@@ -45,9 +44,9 @@ interface Setup {
 async function setup(t: TestContext, options: HostOptions = {}): Promise<Setup> {
   const host = await createHost(options);
   t.after(() => host.close());
-  await host.load(await writeArtifact({ name: BYSTANDER, source: bystanderSource }));
+  const generation = await loadBystander(host);
   assert.deepEqual(await host.call(BYSTANDER, 'ping', {}), { pong: 1 });
-  return { host, generation: bystanderGeneration(host) };
+  return { host, generation };
 }
 
 function pluginInfo(host: Host, name = NAME) {

@@ -10,10 +10,8 @@ import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
 import {
   assertBystanderServes,
-  BYSTANDER,
-  bystanderGeneration,
-  bystanderSource,
   faultyPlugin,
+  loadBystander,
   nextEvent,
   withCode,
 } from '../helpers/faults-plugins.js';
@@ -50,8 +48,7 @@ async function setup(t: TestContext, options: HostOptions = {}): Promise<Setup> 
     }
     await closing;
   });
-  await host.load(await writeArtifact({ name: BYSTANDER, source: bystanderSource }));
-  return { host, clock, generation: bystanderGeneration(host), gate };
+  return { host, clock, generation: await loadBystander(host), gate };
 }
 
 /** Lets every settled promise run its reactions, and the sandbox replies already sent arrive. */

@@ -14,9 +14,7 @@ import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
 import {
   assertBystanderServes,
-  BYSTANDER,
-  bystanderGeneration,
-  bystanderSource,
+  loadBystander,
   nextEvent,
   withCode,
 } from '../helpers/faults-plugins.js';
@@ -137,8 +135,7 @@ test(
   async (t) => {
     const clock = new ManualClock();
     const h = await host(t, { clock, unresponsiveMs: 100, restartBackoff: { initialMs: 10 } });
-    await h.load(await writeArtifact({ name: BYSTANDER, source: bystanderSource }));
-    const generation = bystanderGeneration(h);
+    const generation = await loadBystander(h);
     const evil = `export default { tools: {
     match: {
       inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: ${JSON.stringify(EVIL_PATTERN)} } } },
@@ -175,8 +172,7 @@ test(
   async (t) => {
     const clock = new ManualClock();
     const h = await host(t, { clock });
-    await h.load(await writeArtifact({ name: BYSTANDER, source: bystanderSource }));
-    const generation = bystanderGeneration(h);
+    const generation = await loadBystander(h);
     const dir = await writeArtifact({
       name: 'evil',
       source: `export default { tools: { version: { handler: () => 'never' } } };`,
