@@ -52,6 +52,11 @@ program
     'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
   )
   .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
+  .option(
+    '--isolation <kind>',
+    'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',
+    'worker',
+  )
   .action(
     run(async (dir: string, opts: ServeOptions) => {
       const running = await serve(dir, opts);

@@ -17,6 +17,7 @@ export interface ServeOptions {
   host?: string;
   metaTools?: boolean;
   sessionTtl?: string;
+  isolation?: string;
 }
 
 /** How long a stop waits for MCP calls in flight: the host's own drain timeout. */
@@ -65,10 +66,15 @@ export interface Running {
   mcpUrl: string | undefined;
 }
 
-export async function openDeployment(dataDir: string, probation?: string): Promise<Deployment> {
+export async function openDeployment(
+  dataDir: string,
+  probation?: string,
+  isolation?: string,
+): Promise<Deployment> {
   return Deployment.open({
     dataDir,
     ...(probation === undefined ? {} : { probationMs: Number(probation) }),
+    ...(isolation === undefined ? {} : { isolation: isolation as 'worker' | 'process' }),
     ...(killAt === undefined ? {} : { onStep: killHook }),
   });
 }
@@ -84,7 +90,8 @@ export async function serve(
   opened?: Deployment,
 ): Promise<Running> {
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
-  const deployment = opened ?? (await openDeployment(dataDir, options.probation));
+  const deployment =
+    opened ?? (await openDeployment(dataDir, options.probation, options.isolation));
   const folder = new PluginFolder(dir, deployment, {
     ...(options.stable === undefined ? {} : { stableMs: Number(options.stable) }),
     onEvent: (e) => line(describe(e)),

@@ -114,6 +114,17 @@ export interface HostEvents {
   };
   'plugin.crashed': { name: string; from: VersionRef; error: ErrorInfo; inProbation: boolean };
   'plugin.recovered': { name: string; to: VersionRef; attempts: number };
-  'plugin.log': { name: string; generation: number; level: string; msg: string; data: unknown };
+  /**
+   * A plugin's log line. `dropped` is set on the report of what was dropped over the
+   * generation's budgets (log lines, progress notes, output bytes) since the last report.
+   */
+  'plugin.log': {
+    name: string;
+    generation: number;
+    level: string;
+    msg: string;
+    data: unknown;
+    dropped?: { logs: number; progress: number; outputBytes: number };
+  };
   'plugin.unloaded': { name: string };
 }

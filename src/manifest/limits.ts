@@ -15,6 +15,7 @@ export const LIMIT_RANGES = {
   initTimeoutMs: [1, HOUR_MS],
   drainTimeoutMs: [0, HOUR_MS],
   maxQueuedCalls: [0, 1_000_000],
+  maxResultMb: [1, 1_024],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export type LimitName = keyof typeof LIMIT_RANGES;

@@ -18,6 +18,21 @@ export interface ManifestLimits {
   initTimeoutMs?: number;
   drainTimeoutMs?: number;
   maxQueuedCalls?: number;
+  /** Largest tool result carried to the host, in MB (default 16): over it, RESULT_TOO_LARGE. */
+  maxResultMb?: number;
+}
+
+/** What a plugin in a process sandbox may touch beyond its artifact and data folders. */
+export interface ManifestPermissions {
+  fs?: { read?: string[]; write?: string[] };
+  /** Names of the host's environment variables the plugin sees; no others reach it. */
+  env?: string[];
+  childProcess?: boolean;
+  worker?: boolean;
+  addons?: boolean;
+  wasi?: boolean;
+  /** Network access, where the running Node can restrict it (`--allow-net`); a host list allows all. */
+  net?: boolean | string[];
 }
 
 export interface Manifest {
@@ -30,7 +45,7 @@ export interface Manifest {
   provides?: Record<string, string>;
   requires?: Record<string, string>;
   limits?: ManifestLimits;
-  permissions?: Record<string, unknown>;
+  permissions?: ManifestPermissions;
   isolation?: 'worker' | 'process';
   config?: unknown;
   configSchema?: Record<string, unknown>;

@@ -1,5 +1,12 @@
 import { LIMIT_RANGES } from './limits.js';
 
+/** Paths a manifest may grant: absolute, or relative to the plugin's data folder. */
+const pathList = {
+  type: 'array',
+  maxItems: 64,
+  items: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^[^\\u0000,]*$' },
+} as const;
+
 /** JSON Schema of `molt.json`. Everything but name, version, entry and buildId is optional. */
 export const manifestSchema = {
   type: 'object',
@@ -39,7 +46,33 @@ export const manifestSchema = {
         ]),
       ),
     },
-    permissions: { type: 'object' },
+    permissions: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        fs: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { read: pathList, write: pathList },
+        },
+        env: {
+          type: 'array',
+          maxItems: 256,
+          uniqueItems: true,
+          items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' },
+        },
+        childProcess: { type: 'boolean' },
+        worker: { type: 'boolean' },
+        addons: { type: 'boolean' },
+        wasi: { type: 'boolean' },
+        net: {
+          anyOf: [
+            { type: 'boolean' },
+            { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 256 } },
+          ],
+        },
+      },
+    },
     isolation: { enum: ['worker', 'process'] },
     config: {},
     configSchema: { type: 'object' },

@@ -21,6 +21,12 @@ export interface ToolContext<Config = unknown> {
   progress(done: number, total?: number, message?: string): void;
   readonly log: Logger;
   readonly config: Config;
+  /**
+   * The plugin's own data folder, kept across reloads and restarts (`<data>/plugins/<name>/`,
+   * or a private temporary folder when the host has no data folder). In a process sandbox it
+   * is the one place the plugin may write unless its manifest grants more.
+   */
+  readonly dataDir: string;
 }
 
 export interface InitContext<Config = unknown> {
@@ -28,6 +34,8 @@ export interface InitContext<Config = unknown> {
   readonly config: Config;
   /** Folder of the artifact being run (the entry is evaluated from its verified bytes). */
   readonly artifactDir: string;
+  /** The plugin's own data folder: see `ToolContext.dataDir`. */
+  readonly dataDir: string;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a tool's args default to whatever its schema admits

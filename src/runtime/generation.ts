@@ -6,6 +6,7 @@
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
+import type { Isolation } from '../sandbox/permissions.js';
 import type { LoadedInfo } from '../sandbox/protocol.js';
 import type { CallOptions, CallTracker, Sandbox, SandboxExit } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
@@ -63,6 +64,8 @@ export class Generation implements CallTracker {
   readonly id = nextGenerationId++;
   readonly artifact: Artifact;
   readonly sandbox: Sandbox;
+  /** What kind of sandbox it runs in (the host's minimum or the manifest's, whichever is more). */
+  readonly isolation: Isolation;
   readonly limits: GenerationLimits;
   /** Set by the owner: told once if the sandbox dies without being asked to. */
   onCrash: ((gen: Generation, exit: SandboxExit) => void) | undefined;
@@ -77,12 +80,14 @@ export class Generation implements CallTracker {
   constructor(
     artifact: Artifact,
     sandbox: Sandbox,
+    isolation: Isolation,
     limits: GenerationLimits,
     counters: CallCounters,
     clock: Clock,
   ) {
     this.artifact = artifact;
     this.sandbox = sandbox;
+    this.isolation = isolation;
     this.limits = limits;
     this.#counters = counters;
     this.#clock = clock;

@@ -2,20 +2,20 @@
  * The public face: a thin `Host` over a map of slots. No host-wide lock exists: each slot
  * serializes its own transitions, so one plugin's reload never waits on another's.
  */
+import { mkdtempSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
 import { readArtifact } from '../manifest/manifest.js';
+import type { Isolation } from '../sandbox/permissions.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
-import {
-  type HostOptions,
-  type ResolvedOptions,
-  resolveOptions,
-  resourceLimits,
-} from './options.js';
+import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
 import { Slot, type SlotLoadOptions } from './slot.js';
 
@@ -29,6 +29,10 @@ export interface PluginInfo {
   generation: number;
   inFlight: number;
   tools: ToolInfo[];
+  /** The sandbox kind the active generation runs in. */
+  isolation: Isolation;
+  /** The plugin's own data folder (`ctx.dataDir`). */
+  dataDir: string;
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
   stats: SlotStats;
@@ -40,6 +44,9 @@ export class Host {
   readonly #pool: SandboxPool;
   readonly #slots = new Map<string, Slot>();
   readonly #deps: RuntimeDeps;
+  /** Holds each plugin's data folder; a temporary one (removed at close) without `dataDir`. */
+  readonly #dataRoot: string;
+  readonly #tempData: boolean;
   #closing: Promise<void> | undefined;
 
   constructor(options: HostOptions = {}) {
@@ -51,10 +58,28 @@ export class Host {
     this.#pool = new SandboxPool(
       this.#options.sandboxFactory ?? defaultSandboxFactory,
       this.#options.standby,
-      clock,
     );
-    this.#pool.warm(resourceLimits(undefined, this.#options));
-    this.#deps = { pool: this.#pool, bus: this.#bus, options: this.#options, clock };
+    this.#tempData = this.#options.dataDir === undefined;
+    this.#dataRoot =
+      this.#options.dataDir === undefined
+        ? mkdtempSync(join(tmpdir(), 'molt-data-'))
+        : resolve(this.#options.dataDir);
+    // A process sandbox's grants name its plugin's data folder, so only a worker one can be
+    // started before any plugin is known.
+    if (this.#options.isolation === 'worker') {
+      this.#pool.warm(sandboxSpec(undefined, this.#options, this.#dataRoot));
+    }
+    this.#deps = {
+      pool: this.#pool,
+      bus: this.#bus,
+      options: this.#options,
+      clock,
+      dataDirOf: async (name) => {
+        const dir = this.#dataDirOf(name);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        return dir;
+      },
+    };
   }
 
   /** Loads the artifact in `dir` (a folder holding molt.json and its entry) as a new plugin. */
@@ -96,6 +121,8 @@ export class Host {
     this.#slots.delete(name);
     this.#bus.emit('plugin.unloaded', { name });
     await slot.close('unload');
+    const dataDir = this.#dataDirOf(name);
+    this.#pool.discard((spec) => spec.isolation === 'process' && spec.dataDir === dataDir);
   }
 
   call(name: string, tool: string, args: unknown = {}, options?: CallOptions): Promise<unknown> {
@@ -137,6 +164,7 @@ export class Host {
       const slots = [...this.#slots.values()];
       this.#slots.clear();
       await Promise.all([...slots.map((s) => s.close('host')), this.#pool.close()]);
+      if (this.#tempData) await rm(this.#dataRoot, { recursive: true, force: true });
     })();
     return this.#closing;
   }
@@ -156,9 +184,15 @@ export class Host {
       generation: gen.id,
       inFlight: slot.inFlight,
       tools: gen.info.tools,
+      isolation: gen.isolation,
+      dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       stats: { ...slot.stats },
     };
+  }
+
+  #dataDirOf(name: string): string {
+    return join(this.#dataRoot, 'plugins', name);
   }
 
   #slot(name: string): Slot {

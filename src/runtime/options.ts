@@ -2,7 +2,8 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { DAY_MS, HOUR_MS, LIMIT_RANGES } from '../manifest/limits.js';
 import type { Manifest } from '../manifest/manifest.js';
-import type { SandboxFactory } from '../sandbox/sandbox.js';
+import { type Isolation, pickEnv, resolveGrants } from '../sandbox/permissions.js';
+import type { SandboxFactory, SandboxSpec } from '../sandbox/sandbox.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import type { GenerationLimits } from './generation.js';
 
@@ -21,8 +22,24 @@ export interface HostOptions {
   maxQueuedCalls?: number;
   /** Blank sandboxes kept started ahead per resource-limits key (0 turns warm standby off). */
   standby?: number;
-  /** Default JS heap cap of a sandbox, in MB (a manifest's `limits.memoryMb` overrides it). */
+  /**
+   * Default memory cap of a sandbox, in MB (a manifest's `limits.memoryMb` overrides it): the
+   * JS heap of a worker, the whole process of a process sandbox.
+   */
   memoryMb?: number;
+  /** Default largest tool result, in MB (a manifest's `limits.maxResultMb` overrides it). */
+  maxResultMb?: number;
+  /**
+   * The least isolation every plugin gets, whatever its manifest says (a manifest may ask for
+   * more): `'process'` runs every plugin in its own child process with its permissions enforced.
+   */
+  isolation?: Isolation;
+  /**
+   * The host's data folder: each plugin's `ctx.dataDir` is `<dataDir>/plugins/<name>/`, kept
+   * across reloads and restarts. Without one, each plugin gets a private temporary folder,
+   * removed when the host closes.
+   */
+  dataDir?: string;
   /** Backoff of restarts after a crash with no warm generation to roll back to. */
   restartBackoff?: { initialMs?: number; maxMs?: number };
   /** Where a sandbox's stdout/stderr go. Default: the host's stderr, never its stdout. */
@@ -42,6 +59,9 @@ export interface ResolvedOptions {
   maxQueuedCalls: number;
   standby: number;
   memoryMb: number | undefined;
+  maxResultMb: number;
+  isolation: Isolation;
+  dataDir: string | undefined;
   restartBackoff: { initialMs: number; maxMs: number };
   output: (plugin: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   sandboxFactory: SandboxFactory | undefined;
@@ -58,6 +78,7 @@ const RANGES = {
   maxQueuedCalls: LIMIT_RANGES.maxQueuedCalls,
   standby: [0, 16],
   memoryMb: LIMIT_RANGES.memoryMb,
+  maxResultMb: LIMIT_RANGES.maxResultMb,
   'restartBackoff.initialMs': [1, HOUR_MS],
   'restartBackoff.maxMs': [1, DAY_MS],
 } as const satisfies Record<string, readonly [number, number]>;
@@ -85,6 +106,9 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     maxQueuedCalls: checked('maxQueuedCalls', o.maxQueuedCalls, 10_000),
     standby: checked('standby', o.standby, 1),
     memoryMb: o.memoryMb === undefined ? undefined : checked('memoryMb', o.memoryMb, 0),
+    maxResultMb: checked('maxResultMb', o.maxResultMb, 16),
+    isolation: isolationOption(o.isolation),
+    dataDir: o.dataDir,
     restartBackoff: {
       initialMs: checked('restartBackoff.initialMs', o.restartBackoff?.initialMs, 100),
       maxMs: checked('restartBackoff.maxMs', o.restartBackoff?.maxMs, 30_000),
@@ -92,6 +116,39 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     output: o.output ?? ((_plugin, _stream, chunk) => process.stderr.write(chunk)),
     sandboxFactory: o.sandboxFactory,
     clock: o.clock ?? systemClock,
+  };
+}
+
+function isolationOption(value: unknown): Isolation {
+  if (value === undefined || value === 'worker' || value === 'process') return value ?? 'worker';
+  throw new MoltError(
+    ErrorCodes.OPTIONS_INVALID,
+    `isolation must be "worker" or "process", not ${JSON.stringify(value)}`,
+    { details: { option: 'isolation', value } },
+  );
+}
+
+/** The host's minimum or the manifest's choice, whichever isolates more. */
+export function isolationOf(manifest: Manifest | undefined, o: ResolvedOptions): Isolation {
+  return o.isolation === 'process' || manifest?.isolation === 'process' ? 'process' : 'worker';
+}
+
+/** What the sandbox of a generation of `manifest` is started with. */
+export function sandboxSpec(
+  manifest: Manifest | undefined,
+  o: ResolvedOptions,
+  dataDir: string,
+): SandboxSpec {
+  const isolation = isolationOf(manifest, o);
+  const name = manifest?.name ?? '';
+  return {
+    isolation,
+    resourceLimits: resourceLimits(manifest, o),
+    memoryMb: isolation === 'process' ? (manifest?.limits?.memoryMb ?? o.memoryMb) : undefined,
+    grants: resolveGrants(name, manifest?.permissions, dataDir),
+    dataDir,
+    env: pickEnv(manifest?.permissions?.env, process.env),
+    clock: o.clock,
   };
 }
 

@@ -15,15 +15,18 @@ import type { ArtifactRef, HostEvents, ReloadKind, StepTimings } from '../events
 import { type Artifact, readArtifact } from '../manifest/manifest.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import { loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
+import type { SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import { type CallCounters, Generation } from './generation.js';
-import { generationLimits, type ResolvedOptions, resourceLimits } from './options.js';
+import { generationLimits, type ResolvedOptions, sandboxSpec } from './options.js';
 
 export interface RuntimeDeps {
   pool: SandboxPool;
   bus: EventBus<HostEvents>;
   options: ResolvedOptions;
   clock: Clock;
+  /** The plugin's data folder, created if need be: kept across its reloads. */
+  dataDirOf(name: string): Promise<string>;
 }
 
 export interface LoadResult {
@@ -110,14 +113,19 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
     const artifact = await timed(timings, 'validate', () => validate(slot, plan));
     to = { version: artifact.manifest.version, buildId: artifact.manifest.buildId };
     if (gen === undefined) {
+      const spec = sandboxSpec(
+        artifact.manifest,
+        slot.deps.options,
+        await slot.deps.dataDirOf(slot.name),
+      );
       try {
-        gen = await start(slot, artifact, timings);
+        gen = await start(slot, artifact, spec, timings);
         await timed(timings, 'init', () => init(gen!));
         await health(gen, timings);
       } finally {
         // The next standby boots once this generation no longer needs the CPU: booting it
         // meanwhile (on 2 cores) made a reload's p50 half as long again.
-        slot.deps.pool.warm(resourceLimits(artifact.manifest, slot.deps.options));
+        slot.deps.pool.warm(spec);
       }
       gen.to('ready');
       bus.emit('generation.started', {
@@ -208,12 +216,6 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
       { details: { expected: slot.name, actual: manifest.name } },
     );
   }
-  if (manifest.isolation === 'process') {
-    throw new MoltError(
-      ErrorCodes.LOAD_FAILED,
-      `${manifest.name}: process isolation is not available in this version`,
-    );
-  }
   return artifact;
 }
 
@@ -224,6 +226,7 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
 async function start(
   slot: SlotCore,
   artifact: Artifact,
+  spec: SandboxSpec,
   timings: StepTimings,
 ): Promise<Generation> {
   const { pool, bus, options, clock } = slot.deps;
@@ -232,14 +235,21 @@ async function start(
   const limits = generationLimits(manifest, options);
   let gen: Generation | undefined;
   const sandbox = await timed(timings, 'start', async () =>
-    pool.take(resourceLimits(manifest, options), {
-      onLog: (level, msg, data) =>
-        bus.emit('plugin.log', { name, generation: gen?.id ?? 0, level, msg, data }),
+    pool.take(spec, {
+      onLog: (level, msg, data, dropped) =>
+        bus.emit('plugin.log', {
+          name,
+          generation: gen?.id ?? 0,
+          level,
+          msg,
+          data,
+          ...(dropped === undefined ? {} : { dropped }),
+        }),
       onOutput: (stream, chunk) => options.output(name, stream, chunk),
     }),
   );
   sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
-  gen = new Generation(artifact, sandbox, limits, slot.stats, clock);
+  gen = new Generation(artifact, sandbox, spec.isolation, limits, slot.stats, clock);
   const started = gen;
   try {
     const info = await timed(timings, 'load', () =>
@@ -251,6 +261,8 @@ async function start(
           buildId: manifest.buildId,
           config: manifest.config,
           configSchema: manifest.configSchema,
+          dataDir: spec.dataDir,
+          maxResultBytes: (manifest.limits?.maxResultMb ?? options.maxResultMb) * 1024 * 1024,
         },
         limits.initTimeoutMs,
       ),
@@ -283,7 +295,7 @@ async function start(
 
 /** Step 4: `init()` with its timeout. No lock is held: init may call back into the host. */
 async function init(gen: Generation): Promise<void> {
-  await gen.op('init', { artifactDir: gen.artifact.dir });
+  await gen.op('init', undefined);
 }
 
 /** Step 5: the plugin's own `health()`, when it has one. */

@@ -13,6 +13,7 @@ import {
   type WireError,
 } from '../errors/errors.js';
 import type { Clock, Timer } from '../util/clock.js';
+import { BUDGETS, Budget } from './budget.js';
 import {
   type CallBatch,
   type HostMessage,
@@ -45,6 +46,8 @@ export interface TransportEvents {
   /** The sandbox is gone. `error` is what killed it, when something did. */
   exit(exitCode: number, error: (Error & { code?: string }) | undefined): void;
   output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** The sandbox broke the transport's own rules (a frame over the cap): PROTOCOL_ERROR. */
+  breach(reason: string): void;
 }
 
 interface PendingCall {
@@ -89,6 +92,20 @@ export class Channel implements Sandbox {
   #probing = false;
   /** True once the host asked for the end; any other exit is a crash. */
   #endRequested = false;
+  /** Set when the host ended the sandbox for what it did (PROTOCOL_ERROR, MEMORY_LIMIT…). */
+  #crashCode: ErrorCode | undefined;
+  // The host's own budgets, behind the sandbox runtime's: plugin code shares the sandbox and can
+  // post around the runtime's, so the host drops what is over (twice the runtime's rate).
+  readonly #logBudget = new Budget(2 * BUDGETS.logsPerSecond, 4 * BUDGETS.logsPerSecond);
+  readonly #progressBudget = new Budget(
+    2 * BUDGETS.progressPerSecond,
+    4 * BUDGETS.progressPerSecond,
+  );
+  readonly #outputBudget = {
+    stdout: new Budget(BUDGETS.outputBytesPerSecond, BUDGETS.outputBurstBytes),
+    stderr: new Budget(BUDGETS.outputBytesPerSecond, BUDGETS.outputBurstBytes),
+  };
+  #dropReport: Timer | undefined;
   onCrash: ((exit: SandboxExit) => void) | undefined;
 
   constructor(clock: Clock, hooks: SandboxHooks, connect: (events: TransportEvents) => Transport) {
@@ -100,7 +117,8 @@ export class Channel implements Sandbox {
     this.#transport = connect({
       message: (msg) => this.#onMessage(msg),
       exit: (exitCode, error) => this.#onExit(exitCode, error),
-      output: (stream, chunk) => this.#hooks.onOutput?.(stream, chunk),
+      output: (stream, chunk) => this.#onOutput(stream, chunk),
+      breach: (reason) => this.#breach(reason, ErrorCodes.PROTOCOL_ERROR),
     });
   }
 
@@ -328,9 +346,41 @@ export class Channel implements Sandbox {
     else op?.reject(value);
   }
 
+  #onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    if (this.#outputBudget[stream].take(this.#clock.now(), chunk.length)) {
+      this.#hooks.onOutput?.(stream, chunk);
+    } else this.#dropped();
+  }
+
+  /** Drops are reported once a second at most, as one `plugin.log` with their counts. */
+  #dropped(): void {
+    if (this.#dropReport !== undefined || this.#state === 'ended') return;
+    this.#dropReport = this.#clock.setTimeout(() => this.#reportDrops(), 1_000);
+  }
+
+  #reportDrops(): void {
+    this.#dropReport = undefined;
+    const logs = this.#logBudget.takeDropped();
+    const progress = this.#progressBudget.takeDropped();
+    const outputBytes =
+      this.#outputBudget.stdout.takeDropped() + this.#outputBudget.stderr.takeDropped();
+    if (logs + progress + outputBytes === 0) return;
+    this.#hooks.onLog?.(
+      'warn',
+      `the host dropped ${logs} log line(s), ${progress} progress note(s) and ${outputBytes} output byte(s) over the budget`,
+      undefined,
+      { logs, progress, outputBytes },
+    );
+  }
+
+  /** Ends the sandbox for what it did: a crash with `code`, not a host request. */
+  crash(code: ErrorCode, reason: string): void {
+    this.#breach(reason, code);
+  }
+
   #onMessage(msg: unknown): void {
     if (!isSandboxMessage(msg)) {
-      this.#breach('a message that is not molt protocol');
+      this.#breach('a message that is not molt protocol', ErrorCodes.PROTOCOL_ERROR);
       return;
     }
     if (Array.isArray(msg)) {
@@ -346,14 +396,29 @@ export class Channel implements Sandbox {
         this.#settle(m.id, false, m.error);
         return;
       case 'progress':
-        this.#calls.get(m.id)?.onProgress?.({ done: m.done, total: m.total, message: m.message });
+        if (this.#progressBudget.take(this.#clock.now())) {
+          this.#calls.get(m.id)?.onProgress?.({ done: m.done, total: m.total, message: m.message });
+        } else this.#dropped();
         return;
       case 'log':
-        this.#hooks.onLog?.(m.level, m.msg, m.data);
+        if (this.#logBudget.take(this.#clock.now())) {
+          this.#hooks.onLog?.(
+            m.level,
+            m.msg,
+            m.data,
+            m.dropped === undefined
+              ? undefined
+              : {
+                  logs: m.dropped.logs,
+                  progress: m.dropped.progress,
+                  outputBytes: m.dropped.outputBytes,
+                },
+          );
+        } else this.#dropped();
         return;
       default: {
         const unreachable: never = m;
-        this.#breach(`unknown message ${String(unreachable)}`);
+        this.#breach(`unknown message ${String(unreachable)}`, ErrorCodes.PROTOCOL_ERROR);
       }
     }
   }
@@ -416,15 +481,19 @@ export class Channel implements Sandbox {
       },
       () => {
         this.#probing = false;
-        this.#breach(`event loop blocked: no answer to a ping within ${this.#unresponsiveMs} ms`);
+        this.#breach(
+          `event loop blocked: no answer to a ping within ${this.#unresponsiveMs} ms`,
+          ErrorCodes.PLUGIN_CRASHED,
+        );
       },
     );
   }
 
   /** Ends a sandbox that broke the protocol or stopped answering: a crash, not a host request. */
-  #breach(reason: string): void {
+  #breach(reason: string, code: ErrorCode): void {
     if (this.#state !== 'running') return;
     this.#endReason = reason;
+    this.#crashCode = code;
     this.#state = 'ending';
     this.#transport.end();
   }
@@ -438,15 +507,17 @@ export class Channel implements Sandbox {
     const expected = this.#endRequested;
     this.#state = 'ended';
     this.#sweepTimer?.clear();
+    this.#dropReport?.clear();
     if (!expected) {
-      this.#endCode = ErrorCodes.PLUGIN_CRASHED;
+      const oom = error?.code === 'ERR_WORKER_OUT_OF_MEMORY' || error?.code === 'ERR_OUT_OF_MEMORY';
+      this.#endCode =
+        this.#crashCode ?? (oom ? ErrorCodes.MEMORY_LIMIT : ErrorCodes.PLUGIN_CRASHED);
       if (this.#endReason === '') {
-        this.#endReason =
-          error?.code === 'ERR_WORKER_OUT_OF_MEMORY'
-            ? 'out of memory (the sandbox hit its heap limit)'
-            : error !== undefined
-              ? `uncaught ${error.name}: ${error.message}`
-              : `it exited with code ${exitCode}`;
+        this.#endReason = oom
+          ? 'out of memory (the sandbox hit its heap limit)'
+          : error !== undefined
+            ? `uncaught ${error.name}: ${error.message}`
+            : `it exited with code ${exitCode}`;
       }
     }
     const err = this.#endedError();

@@ -26,6 +26,10 @@ export interface LoadArg {
   /** Checked against `configSchema` inside the sandbox, before the entry is evaluated. */
   config: unknown;
   configSchema: Record<string, unknown> | undefined;
+  /** The plugin's own data folder (`ctx.dataDir`), kept across reloads. */
+  dataDir: string;
+  /** `limits.maxResultMb` in bytes: a larger result is refused inside the sandbox. */
+  maxResultBytes: number;
 }
 
 export interface ToolInfo {
@@ -65,10 +69,27 @@ export type SandboxMessage =
       total?: number | undefined;
       message?: string | undefined;
     }
-  | { t: 'log'; level: LogLevel; msg: string; data?: unknown };
+  | { t: 'log'; level: LogLevel; msg: string; data?: unknown; dropped?: DropCounts };
+
+/** What a sandbox dropped over its budgets since its last report. */
+export interface DropCounts {
+  logs: number;
+  progress: number;
+  outputBytes: number;
+}
 
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+
+function isDropCounts(v: unknown): v is DropCounts {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Record<string, unknown>;
+  return (
+    Number.isSafeInteger(d.logs) &&
+    Number.isSafeInteger(d.progress) &&
+    Number.isSafeInteger(d.outputBytes)
+  );
+}
 
 /** Whether `msg` is something the sandbox runtime could have sent; anything else is a breach. */
 export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBatch {
@@ -95,7 +116,12 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
     case 'progress':
       return isId(m.id) && typeof m.done === 'number';
     case 'log':
-      return typeof m.level === 'string' && LEVELS.has(m.level) && typeof m.msg === 'string';
+      return (
+        typeof m.level === 'string' &&
+        LEVELS.has(m.level) &&
+        typeof m.msg === 'string' &&
+        (m.dropped === undefined || isDropCounts(m.dropped))
+      );
     default:
       return false;
   }

@@ -6,6 +6,7 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import type { ErrorCode } from '../errors/errors.js';
 import type { Clock } from '../util/clock.js';
+import type { Grants, Isolation } from './permissions.js';
 import type { LoadArg, LoadedInfo, LogLevel, OpName } from './protocol.js';
 
 export interface Progress {
@@ -36,8 +37,16 @@ export interface SandboxExit {
   exitCode: number;
 }
 
+/** What was dropped over a generation's budgets since the last report. */
+export interface Dropped {
+  logs: number;
+  progress: number;
+  outputBytes: number;
+}
+
 export interface SandboxHooks {
-  onLog?(level: LogLevel, msg: string, data: unknown): void;
+  /** A log line; `dropped` is set on the report of what was dropped over the budgets. */
+  onLog?(level: LogLevel, msg: string, data: unknown, dropped?: Dropped): void;
   onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
 }
 
@@ -77,10 +86,35 @@ export interface Sandbox {
   terminate(code?: ErrorCode, reason?: string): Promise<SandboxExit>;
 }
 
-/** What a sandbox is made with: its resource limits and the host's clock. */
+/**
+ * What a sandbox is made with. Everything but the clock is fixed when the sandbox starts, so
+ * warm standbys are kept per spec (`specKey`).
+ */
 export interface SandboxSpec {
+  isolation: Isolation;
+  /** JS heap limits (a worker's `resourceLimits`; a process's V8 flags). */
   resourceLimits: ResourceLimits;
+  /** Process sandboxes: the cap of the whole process's memory, in MB (RSS). */
+  memoryMb: number | undefined;
+  /** Process sandboxes: what the plugin may touch beyond its own folders. */
+  grants: Grants;
+  /** The plugin's data folder: the one place it may write (process sandboxes enforce it). */
+  dataDir: string;
+  /** The whole environment the plugin sees as `process.env`. */
+  env: Record<string, string>;
   clock: Clock;
+}
+
+/**
+ * Sandboxes made from specs with one key are interchangeable: a standby of one serves any. A
+ * worker is told its data folder at load and enforces no grants, so one worker standby serves
+ * every plugin with the same limits and environment.
+ */
+export function specKey(spec: SandboxSpec): string {
+  const { isolation, resourceLimits, env } = spec;
+  if (isolation === 'worker') return JSON.stringify({ isolation, resourceLimits, env });
+  const { clock: _clock, ...fixed } = spec;
+  return JSON.stringify(fixed);
 }
 
 export type SandboxFactory = (spec: SandboxSpec, hooks: SandboxHooks) => Sandbox;

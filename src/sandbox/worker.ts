@@ -13,9 +13,11 @@ const entryUrl = new URL('./inside/worker-main.bundle.js', import.meta.url);
 class WorkerTransport implements Transport {
   readonly #worker: Worker;
 
-  constructor(limits: ResourceLimits, events: TransportEvents) {
+  constructor(limits: ResourceLimits, env: Record<string, string>, events: TransportEvents) {
     this.#worker = new Worker(entryUrl, {
       resourceLimits: limits,
+      // The worker's own copy: the host's secrets are not in it.
+      env,
       stdout: true,
       stderr: true,
       execArgv: [],
@@ -48,6 +50,6 @@ export function createWorkerSandbox(spec: SandboxSpec, hooks: SandboxHooks): San
   return new Channel(
     spec.clock,
     hooks,
-    (events) => new WorkerTransport(spec.resourceLimits, events),
+    (events) => new WorkerTransport(spec.resourceLimits, spec.env, events),
   );
 }

@@ -49,8 +49,9 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     assert.deepEqual(await call('add', { a: 2, b: 3 }), { result: 5 });
     assert.equal((await molt(['call', 'calc', 'version', '--data', data])).stdout.trim(), 'one');
 
-    // A new version arrives while calls run: none fails. Eight callers each keep a 100 ms call
-    // running back to back, so calls are in flight at the swap; the audit log says how many.
+    // A new version arrives while calls run: none fails. Eight callers each keep a 400 ms call
+    // running back to back, so calls are in flight at the swap (long calls: on a loaded machine
+    // the gap between two HTTP calls of one caller can pass 100 ms); the audit log says how many.
     let running = true;
     let calls = 0;
     const answers = new Set<unknown>();
@@ -66,7 +67,7 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     const caller = async (): Promise<void> => {
       for (let i = 0; i < 1_000 && running; i++) {
         try {
-          const { result } = await call('slow', { ms: 100 });
+          const { result } = await call('slow', { ms: 400 });
           answers.add(result);
           if (result === 'two') sawTwo();
           if (++calls === 8) warmedUp();

@@ -339,7 +339,7 @@ for (const [label, tool, reason] of [
 }
 
 test(
-  'out of memory: PLUGIN_CRASHED mentioning memory, host survives, slot recovers',
+  'out of memory: MEMORY_LIMIT mentioning memory, host survives, slot recovers',
   LIMIT,
   async (t) => {
     const { host, generation } = await setup(t, { restartBackoff: { initialMs: 10 } });
@@ -356,7 +356,7 @@ test(
       }),
     );
     await crashAndRecover(host, generation, () => host.call(NAME, 'hog', {}), {
-      call: withCode('PLUGIN_CRASHED', /memory/i),
+      call: withCode('MEMORY_LIMIT', /memory/i),
       crashMessage: /memory/i,
     });
   },

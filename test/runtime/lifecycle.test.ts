@@ -37,7 +37,7 @@ const artifact: Artifact = {
 
 function generation(sandbox = idleSandbox()): Generation {
   const limits = { callTimeoutMs: 1_000, initTimeoutMs: 1_000, drainTimeoutMs: 1_000 };
-  return new Generation(artifact, sandbox, limits, { calls: 0, errors: 0 }, systemClock);
+  return new Generation(artifact, sandbox, 'worker', limits, { calls: 0, errors: 0 }, systemClock);
 }
 
 test('a generation refuses a move its table does not allow, loudly', () => {

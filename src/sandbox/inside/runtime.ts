@@ -18,6 +18,7 @@ import {
   type SchemaProblem,
   type ValidateFn,
 } from '../../schema/json-schema.js';
+import { BUDGETS, Budget } from '../budget.js';
 import type {
   CallBatch,
   HostMessage,
@@ -28,6 +29,7 @@ import type {
   SandboxMessage,
   ToolInfo,
 } from '../protocol.js';
+import { exceedsBytes } from '../size.js';
 
 type AnyTool = Tool<unknown, unknown, unknown>;
 
@@ -47,13 +49,39 @@ class SandboxError extends Error {
   }
 }
 
+/** Longest error message and stack carried to the host: a plugin's error text is untrusted. */
+const MAX_ERROR_MESSAGE = 16 * 1024;
+const MAX_ERROR_STACK = 16 * 1024;
+
 function wire(err: unknown): WireError {
-  const w = toWireError(err);
-  if (err instanceof SandboxError) {
+  const denied = permissionError(err);
+  const w = toWireError(denied ?? err);
+  if (denied !== undefined || err instanceof SandboxError) {
+    const own = (denied ?? err) as SandboxError;
     w.fromMolt = true;
-    w.details = err.details;
+    w.details = own.details;
   }
+  if (w.message.length > MAX_ERROR_MESSAGE) w.message = `${w.message.slice(0, MAX_ERROR_MESSAGE)}…`;
+  if (w.stack !== undefined && w.stack.length > MAX_ERROR_STACK)
+    w.stack = w.stack.slice(0, MAX_ERROR_STACK);
   return w;
+}
+
+/**
+ * Node's permission model throws ERR_ACCESS_DENIED with what was denied: reported as molt's
+ * PERMISSION_DENIED, naming it. (A plugin could throw such an error itself; it only fakes a
+ * denial of its own call.)
+ */
+function permissionError(err: unknown): SandboxError | undefined {
+  if (!(err instanceof Error) || (err as { code?: unknown }).code !== 'ERR_ACCESS_DENIED')
+    return undefined;
+  const { permission, resource } = err as { permission?: unknown; resource?: unknown };
+  const what = typeof permission === 'string' ? permission : 'access';
+  const where = typeof resource === 'string' ? ` ${resource}` : '';
+  return new SandboxError(ErrorCodes.PERMISSION_DENIED, `permission denied: ${what}${where}`, {
+    permission: what,
+    ...(typeof resource === 'string' ? { resource } : {}),
+  });
 }
 
 async function hashFile(path: string): Promise<string> {
@@ -84,6 +112,8 @@ const anyObject: ValidateFn = (value) =>
 
 export interface Runtime {
   onMessage(msg: HostMessage | CallBatch): void;
+  /** Output bytes the sandbox's entry dropped over its budget: counted in the drop report. */
+  droppedOutput(bytes: number): void;
 }
 
 /** `send` posts one message to the host; it throws if the message cannot be cloned. */
@@ -91,6 +121,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
   let plugin: Plugin | undefined;
   let tools = new Map<string, LoadedTool>();
   let config: unknown;
+  let dataDir = '';
+  let artifactDir = '';
+  let maxResultBytes = 16 * 1024 * 1024;
   /** Per in-flight async call: its context, whose AbortController exists once read. */
   const calls = new Map<number, CallContext>();
 
@@ -131,10 +164,47 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     }
   };
 
+  // A flood of logs or progress notes is dropped here, at its source, and counted: the host
+  // would otherwise receive (and hold) every one of them.
+  const logBudget = new Budget(BUDGETS.logsPerSecond, 2 * BUDGETS.logsPerSecond);
+  const progressBudget = new Budget(BUDGETS.progressPerSecond, 2 * BUDGETS.progressPerSecond);
+  let droppedOutputBytes = 0;
+  let dropReport: ReturnType<typeof setTimeout> | undefined;
+  const reportDrops = (): void => {
+    dropReport = undefined;
+    const logs = logBudget.takeDropped();
+    const progress = progressBudget.takeDropped();
+    const outputBytes = droppedOutputBytes;
+    droppedOutputBytes = 0;
+    if (logs + progress + outputBytes === 0) return;
+    post({
+      t: 'log',
+      level: 'warn',
+      msg: `dropped ${logs} log line(s), ${progress} progress note(s) and ${outputBytes} output byte(s) over the budget`,
+      dropped: { logs, progress, outputBytes },
+    });
+  };
+  const dropped = (): void => {
+    if (dropReport !== undefined) return;
+    dropReport = setTimeout(reportDrops, 1_000);
+    dropReport.unref?.();
+  };
+
   const at =
     (level: LogLevel) =>
     (msg: string, data?: unknown): void => {
-      post({ t: 'log', level, msg: String(msg), data });
+      if (!logBudget.take(performance.now())) {
+        dropped();
+        return;
+      }
+      let text = String(msg);
+      if (text.length > BUDGETS.logMessageChars)
+        text = `${text.slice(0, BUDGETS.logMessageChars)}…`;
+      const kept =
+        data !== undefined && exceedsBytes(data, BUDGETS.logDataBytes)
+          ? `[log data over ${BUDGETS.logDataBytes} bytes left out]`
+          : data;
+      post({ t: 'log', level, msg: text, data: kept });
     };
   const log: Logger = {
     debug: at('debug'),
@@ -155,6 +225,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     get config(): unknown {
       return config;
     }
+    get dataDir(): string {
+      return dataDir;
+    }
     get signal(): AbortSignal {
       if (this.#controller === undefined) {
         this.#controller = new AbortController();
@@ -169,6 +242,10 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       this.#controller?.abort(reason);
     }
     progress(done: number, total?: number, message?: string): void {
+      if (!progressBudget.take(performance.now())) {
+        dropped();
+        return;
+      }
       post({ t: 'progress', id: this.#id, done, total, message });
     }
   }
@@ -268,6 +345,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     plugin = p;
     tools = next;
     config = arg.config;
+    dataDir = arg.dataDir;
+    artifactDir = arg.artifactDir;
+    maxResultBytes = arg.maxResultBytes;
     return {
       buildId,
       tools: infos,
@@ -288,8 +368,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     if (p === undefined) throw new SandboxError(ErrorCodes.LOAD_FAILED, `"${op}" before "load"`);
     switch (op) {
       case 'init': {
-        const { artifactDir } = arg as { artifactDir: string };
-        await p.init?.({ log, config, artifactDir });
+        await p.init?.({ log, config, artifactDir, dataDir });
         return undefined;
       }
       case 'health':
@@ -314,11 +393,23 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     }
   }
 
-  function settle(id: number, work: Promise<unknown>): void {
+  /** A result over `limits.maxResultMb` never leaves the sandbox. */
+  function tooLarge(value: unknown): SandboxError | undefined {
+    if (!exceedsBytes(value, maxResultBytes)) return undefined;
+    return new SandboxError(
+      ErrorCodes.RESULT_TOO_LARGE,
+      `the result is larger than ${maxResultBytes / (1024 * 1024)} MB (limits.maxResultMb)`,
+      { limitBytes: maxResultBytes },
+    );
+  }
+
+  function settle(id: number, work: Promise<unknown>, isCall: boolean): void {
     work.then(
       (value) => {
         calls.delete(id);
-        post({ t: 'ok', id, value });
+        const big = isCall ? tooLarge(value) : undefined;
+        if (big !== undefined) post({ t: 'err', id, error: wire(big) });
+        else post({ t: 'ok', id, value });
       },
       (err: unknown) => {
         calls.delete(id);
@@ -363,13 +454,21 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         typeof (out as PromiseLike<unknown>).then === 'function')
     ) {
       calls.set(id, ctx);
-      settle(id, Promise.resolve(out));
+      settle(id, Promise.resolve(out), true);
+    } else if (typeof out === 'object' || typeof out === 'string') {
+      const big = tooLarge(out);
+      if (big === undefined) reply(id, out);
+      else post({ t: 'err', id, error: wire(big) });
     } else {
       reply(id, out);
     }
   }
 
   return {
+    droppedOutput(bytes) {
+      droppedOutputBytes += bytes;
+      dropped();
+    },
     onMessage(msg) {
       if (Array.isArray(msg)) {
         for (let i = 0; i < msg.length; i += 3)
@@ -378,7 +477,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       }
       switch (msg.t) {
         case 'op':
-          settle(msg.id, runOp(msg.op, msg.arg));
+          settle(msg.id, runOp(msg.op, msg.arg), false);
           return;
         case 'cancel':
           calls.get(msg.id)?.abort(msg.reason);

@@ -1,0 +1,204 @@
+/**
+ * The process sandbox: one child Node process per generation, started with Node's permission
+ * model and only the environment the manifest names, speaking the same protocol as a worker
+ * over fd 3. It costs a fork and ~40 MB, and buys what a thread cannot: its own pid, its own fd
+ * table, its own memory (capped as a whole by a watchdog), and file-system grants.
+ *
+ * The grants are fixed when the process starts, but a standby starts before the host knows
+ * which artifact folder it will run. So each sandbox gets a folder of its own, granted for
+ * reading, and at load the host links the artifact into it (`artifact -> <store folder>`);
+ * `--preserve-symlinks` keeps module paths on the granted side of the link.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes } from '../errors/errors.js';
+import { Channel, type Transport, type TransportEvents } from './channel.js';
+import { encodeFrame, FrameReader } from './frames.js';
+import { permissionFlags } from './permissions.js';
+import type { CallBatch, HostMessage, LoadArg, LoadedInfo } from './protocol.js';
+import type { Sandbox, SandboxHooks, SandboxSpec } from './sandbox.js';
+
+const entry = fileURLToPath(new URL('./inside/process-main.bundle.js', import.meta.url));
+
+/** How often the host reads a process sandbox's resident memory. */
+export const MEMORY_POLL_MS = 20;
+
+/**
+ * Largest frame a sandbox may send before it has loaded (a load report's tool list is at most
+ * 4 MiB of JSON). After the load it is the host's own cap behind the sandbox's result check
+ * (`limits.maxResultMb`, estimated in the sandbox): twice it, for strings serialized two bytes
+ * a character, plus room for the rest.
+ */
+const LOAD_FRAME_BYTES = 8 * 1024 * 1024;
+const frameCap = (maxResultBytes: number): number => 2 * maxResultBytes + 1024 * 1024;
+
+const quietWarnings = process.allowedNodeEnvironmentFlags.has('--disable-warning')
+  ? ['--disable-warning=ExperimentalWarning']
+  : [];
+
+const HEAP_OOM = 'JavaScript heap out of memory';
+
+class ProcessTransport implements Transport {
+  readonly #child: ChildProcess;
+  readonly #sandboxDir: string;
+  readonly #events: TransportEvents;
+  readonly #watchdog: ReturnType<typeof setInterval> | undefined;
+  readonly reader: FrameReader;
+  #heapOom = false;
+  #exited = false;
+
+  constructor(
+    spec: SandboxSpec,
+    sandboxDir: string,
+    events: TransportEvents,
+    overMemory: (rssMb: number) => void,
+  ) {
+    this.#sandboxDir = sandboxDir;
+    this.#events = events;
+    const heapMb = spec.resourceLimits.maxOldGenerationSizeMb ?? spec.memoryMb;
+    const args = [
+      ...permissionFlags(spec.grants, { entry, sandboxDir, dataDir: spec.dataDir }),
+      ...quietWarnings,
+      '--preserve-symlinks',
+      ...(heapMb === undefined ? [] : [`--max-old-space-size=${heapMb}`]),
+      entry,
+    ];
+    this.#child = spawn(process.execPath, args, {
+      cwd: sandboxDir,
+      env: spec.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    const child = this.#child;
+    child.stdout!.on('data', (chunk: Buffer) => events.output('stdout', chunk));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      if (!this.#heapOom && chunk.includes(HEAP_OOM)) this.#heapOom = true;
+      events.output('stderr', chunk);
+    });
+    const channel = child.stdio[3] as Readable;
+    const reader = new FrameReader(
+      LOAD_FRAME_BYTES,
+      (msg) => events.message(msg),
+      (reason) => events.breach(reason),
+    );
+    channel.on('data', (chunk: Buffer) => reader.push(chunk));
+    this.reader = reader;
+    // The child may die before it reads what was sent: EPIPE is its exit, reported by 'exit'.
+    channel.on('error', () => {});
+    child.once('error', (err) => this.#exit(-1, err));
+    child.once('exit', (code, signal) => {
+      const exitCode = code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGABRT' ? 6 : 15);
+      this.#exit(
+        exitCode,
+        this.#heapOom
+          ? Object.assign(new Error('out of memory (the sandbox hit its heap limit)'), {
+              code: 'ERR_OUT_OF_MEMORY',
+            })
+          : undefined,
+      );
+    });
+    this.#watchdog =
+      spec.memoryMb === undefined || child.pid === undefined
+        ? undefined
+        : watchMemory(child.pid, spec.memoryMb, overMemory);
+  }
+
+  post(msg: HostMessage | CallBatch): void {
+    const frame = encodeFrame(msg);
+    (this.#child.stdio[3] as NodeJS.WritableStream).write(frame);
+  }
+
+  end(): void {
+    if (!this.#exited) this.#child.kill('SIGKILL');
+  }
+
+  #exit(exitCode: number, error: (Error & { code?: string }) | undefined): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    rmSync(this.#sandboxDir, { recursive: true, force: true });
+    this.#events.exit(exitCode, error);
+  }
+}
+
+/**
+ * Reads the child's resident set from /proc every MEMORY_POLL_MS: Buffers and ArrayBuffers
+ * live outside the V8 heap, so heap flags alone do not cap them. Where /proc is missing (not
+ * Linux) there is no watchdog and only the heap is capped.
+ */
+function watchMemory(
+  pid: number,
+  capMb: number,
+  over: (rssMb: number) => void,
+): ReturnType<typeof setInterval> | undefined {
+  const file = `/proc/${pid}/status`;
+  try {
+    readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  const timer = setInterval(() => {
+    let status: string;
+    try {
+      status = readFileSync(file, 'latin1');
+    } catch {
+      return;
+    }
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (m === null) return;
+    const rssMb = Number(m[1]) / 1024;
+    if (rssMb > capMb) over(rssMb);
+  }, MEMORY_POLL_MS);
+  timer.unref();
+  return timer;
+}
+
+/** A Channel whose loads go through the sandbox's own folder (see the module comment). */
+class ProcessSandbox extends Channel {
+  readonly #sandboxDir: string;
+  readonly #transport: ProcessTransport;
+
+  constructor(spec: SandboxSpec, hooks: SandboxHooks) {
+    const sandboxDir = mkdtempSync(join(tmpdir(), 'molt-sandbox-'));
+    let transport: ProcessTransport | undefined;
+    super(spec.clock, hooks, (events) => {
+      transport = new ProcessTransport(spec, sandboxDir, events, (rssMb) =>
+        this?.crash(
+          ErrorCodes.MEMORY_LIMIT,
+          `over its memory cap: ${Math.round(rssMb)} MB resident, limits.memoryMb is ${spec.memoryMb}`,
+        ),
+      );
+      return transport;
+    });
+    this.#sandboxDir = sandboxDir;
+    this.#transport = transport!;
+  }
+
+  override load(arg: LoadArg, timeoutMs: number): Promise<LoadedInfo> {
+    const link = join(this.#sandboxDir, 'artifact');
+    try {
+      symlinkSync(arg.artifactDir, link, 'dir');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const loaded = super.load(
+      {
+        ...arg,
+        artifactDir: link,
+        entryPath: join(link, relative(arg.artifactDir, arg.entryPath)),
+      },
+      timeoutMs,
+    );
+    this.#transport.reader.maxBytes = Math.max(LOAD_FRAME_BYTES, frameCap(arg.maxResultBytes));
+    return loaded;
+  }
+}
+
+/** A sandbox in a new child process. */
+export function createProcessSandbox(spec: SandboxSpec, hooks: SandboxHooks): Sandbox {
+  return new ProcessSandbox(spec, hooks);
+}
