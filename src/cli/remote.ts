@@ -9,7 +9,18 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
   if (json) return out(JSON.stringify(plugins, null, 2));
   if (plugins.length === 0) return out('no plugins loaded');
   const rows = [
-    ['NAME', 'VERSION', 'BUILD', 'STATE', 'IN-FLIGHT', 'CALLS', 'ERRORS', 'RELOADS', 'LAST RELOAD'],
+    [
+      'NAME',
+      'VERSION',
+      'BUILD',
+      'STATE',
+      'ISOLATION',
+      'IN-FLIGHT',
+      'CALLS',
+      'ERRORS',
+      'RELOADS',
+      'LAST RELOAD',
+    ],
   ];
   for (const p of plugins) {
     rows.push([
@@ -17,6 +28,7 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
       p.version,
       p.buildId.slice(0, 12),
       p.state,
+      p.isolation,
       String(p.inFlight),
       String(p.stats.calls),
       String(p.stats.errors),

@@ -177,6 +177,34 @@ test('a hostile archive dropped in is refused with its code and the host keeps s
   }
 });
 
+test('molt serve --isolation process runs every plugin in a process sandbox', async () => {
+  const root = await tempDir('isolation');
+  dirs.push(root);
+  const plugins = join(root, 'plugins');
+  await mkdir(plugins);
+  const project = await writeProject(join(root, 'src'), 'calc', '1.0.0', pluginSource('one'));
+  await placeArtifact((await molt(['pack', project, '-o', root])).stdout.trim(), plugins);
+  const data = join(root, 'data');
+  const host = new MoltProcess(['serve', plugins, '--data', data, '--isolation', 'process']);
+  try {
+    await host.waitFor(/^ready: serving 1 plugin/);
+    const status = JSON.parse((await molt(['status', '--data', data, '--json'])).stdout) as {
+      isolation: string;
+      dataDir: string;
+    }[];
+    assert.equal(status[0]?.isolation, 'process');
+    assert.equal(status[0]?.dataDir, join(data, 'plugins', 'calc'));
+    assert.match((await molt(['status', '--data', data])).stdout, /^calc\s.*\sactive\s+process\s/m);
+    const r = await molt(['call', 'calc', 'add', '{"a":1,"b":2}', '--data', data]);
+    assert.equal(r.stdout.trim(), '3');
+  } finally {
+    await host.stop();
+  }
+  const bad = await molt(['serve', plugins, '--data', join(root, 'other'), '--isolation', 'vm']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /OPTIONS_INVALID.*isolation/);
+});
+
 test('Ctrl-C on molt serve --http: the MCP call in flight finishes with its answer, then the host exits 0', async () => {
   const root = await tempDir('sigint');
   dirs.push(root);
