@@ -10,7 +10,15 @@
  * `--preserve-symlinks` keeps module paths on the granted side of the link.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -46,7 +54,9 @@ class ProcessTransport implements Transport {
   readonly #child: ChildProcess;
   readonly #sandboxDir: string;
   readonly #events: TransportEvents;
-  readonly #watchdog: ReturnType<typeof setInterval> | undefined;
+  readonly #spec: SandboxSpec;
+  readonly #overMemory: (rssMb: number) => void;
+  #watchdog: MemoryWatch | undefined;
   readonly reader: FrameReader;
   #heapOom = false;
   #exited = false;
@@ -59,6 +69,8 @@ class ProcessTransport implements Transport {
   ) {
     this.#sandboxDir = sandboxDir;
     this.#events = events;
+    this.#spec = spec;
+    this.#overMemory = overMemory;
     const heapMb = spec.resourceLimits.maxOldGenerationSizeMb ?? spec.memoryMb;
     const args = [
       ...permissionFlags(spec.grants, { entry, sandboxDir, dataDir: spec.dataDir }),
@@ -101,10 +113,16 @@ class ProcessTransport implements Transport {
           : undefined,
       );
     });
-    this.#watchdog =
-      spec.memoryMb === undefined || child.pid === undefined
-        ? undefined
-        : watchMemory(child.pid, spec.memoryMb, overMemory);
+  }
+
+  /**
+   * Starts the memory watchdog, once plugin code is about to run (a blank standby needs none).
+   */
+  watchMemory(): void {
+    const pid = this.#child.pid;
+    if (this.#watchdog !== undefined || this.#exited || pid === undefined) return;
+    if (this.#spec.memoryMb === undefined) return;
+    this.#watchdog = MemoryWatch.start(pid, this.#spec.memoryMb, this.#overMemory);
   }
 
   post(msg: HostMessage | CallBatch): void {
@@ -119,42 +137,69 @@ class ProcessTransport implements Transport {
   #exit(exitCode: number, error: (Error & { code?: string }) | undefined): void {
     if (this.#exited) return;
     this.#exited = true;
-    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
+    this.#watchdog?.stop();
     rmSync(this.#sandboxDir, { recursive: true, force: true });
     this.#events.exit(exitCode, error);
   }
 }
 
 /**
- * Reads the child's resident set from /proc every MEMORY_POLL_MS: Buffers and ArrayBuffers
- * live outside the V8 heap, so heap flags alone do not cap them. Where /proc is missing (not
- * Linux) there is no watchdog and only the heap is capped.
+ * Reads the child's resident set every MEMORY_POLL_MS: Buffers and ArrayBuffers live outside
+ * the V8 heap, so heap flags alone do not cap them. One `pread` of /proc/<pid>/statm on a file
+ * kept open (a few µs; opening the file each time costs ten times that). Where /proc is missing
+ * (not Linux) there is no watchdog and only the heap is capped.
  */
-function watchMemory(
-  pid: number,
-  capMb: number,
-  over: (rssMb: number) => void,
-): ReturnType<typeof setInterval> | undefined {
-  const file = `/proc/${pid}/status`;
-  try {
-    readFileSync(file);
-  } catch {
-    return undefined;
+class MemoryWatch {
+  readonly #fd: number;
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #buffer = Buffer.alloc(128);
+
+  private constructor(fd: number, capMb: number, over: (rssMb: number) => void) {
+    this.#fd = fd;
+    const capPages = (capMb * 1024 * 1024) / pageSize();
+    this.#timer = setInterval(() => {
+      let n: number;
+      try {
+        n = readSync(this.#fd, this.#buffer, 0, this.#buffer.length, 0);
+      } catch {
+        return;
+      }
+      // statm: size resident shared text lib data dt, in pages.
+      const text = this.#buffer.toString('latin1', 0, n);
+      const resident = Number(text.split(' ')[1]);
+      if (resident > capPages) over((resident * pageSize()) / (1024 * 1024));
+    }, MEMORY_POLL_MS);
+    this.#timer.unref();
   }
-  const timer = setInterval(() => {
-    let status: string;
+
+  static start(pid: number, capMb: number, over: (rssMb: number) => void): MemoryWatch | undefined {
     try {
-      status = readFileSync(file, 'latin1');
+      return new MemoryWatch(openSync(`/proc/${pid}/statm`, 'r'), capMb, over);
     } catch {
-      return;
+      return undefined;
     }
-    const m = /VmRSS:\s+(\d+) kB/.exec(status);
-    if (m === null) return;
-    const rssMb = Number(m[1]) / 1024;
-    if (rssMb > capMb) over(rssMb);
-  }, MEMORY_POLL_MS);
-  timer.unref();
-  return timer;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    try {
+      closeSync(this.#fd);
+    } catch {}
+  }
+}
+
+let pageBytes: number | undefined;
+
+/** The kernel's page size, from this process's own VmRSS (kB) over its statm resident pages. */
+function pageSize(): number {
+  if (pageBytes !== undefined) return pageBytes;
+  pageBytes = 4096;
+  try {
+    const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'latin1'))?.[1]);
+    const pages = Number(readFileSync('/proc/self/statm', 'latin1').split(' ')[1]);
+    if (kb > 0 && pages > 0) pageBytes = 2 ** Math.round(Math.log2((kb * 1024) / pages));
+  } catch {}
+  return pageBytes;
 }
 
 /** A Channel whose loads go through the sandbox's own folder (see the module comment). */
@@ -194,6 +239,7 @@ class ProcessSandbox extends Channel {
       timeoutMs,
     );
     this.#transport.reader.maxBytes = Math.max(LOAD_FRAME_BYTES, frameCap(arg.maxResultBytes));
+    this.#transport.watchMemory();
     return loaded;
   }
 }

@@ -395,7 +395,14 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
 
   /** A result over `limits.maxResultMb` never leaves the sandbox. */
   function tooLarge(value: unknown): SandboxError | undefined {
-    if (!exceedsBytes(value, maxResultBytes)) return undefined;
+    let over: boolean;
+    try {
+      over = exceedsBytes(value, maxResultBytes);
+    } catch {
+      // A getter that throws: cloning the result will fail too, with its own error.
+      return undefined;
+    }
+    if (!over) return undefined;
     return new SandboxError(
       ErrorCodes.RESULT_TOO_LARGE,
       `the result is larger than ${maxResultBytes / (1024 * 1024)} MB (limits.maxResultMb)`,
