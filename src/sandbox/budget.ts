@@ -58,7 +58,6 @@ export const BUDGETS = {
   /** stdout + stderr bytes a second, each (a burst of 1 MiB). */
   outputBytesPerSecond: 256 * 1024,
   outputBurstBytes: 1024 * 1024,
-  /** A log message longer than this is cut; log data larger than this is replaced by a note. */
-  logMessageChars: 8 * 1024,
+  /** Log data larger than this is replaced by a note (texts are cut at protocol's MAX_TEXT). */
   logDataBytes: 16 * 1024,
 } as const;

@@ -31,6 +31,7 @@ import type {
   SandboxExit,
   SandboxHooks,
 } from './sandbox.js';
+import { exceedsBytes } from './size.js';
 
 /** Moves messages to one sandbox and ends it. */
 export interface Transport {
@@ -402,10 +403,15 @@ export class Channel implements Sandbox {
         return;
       case 'log':
         if (this.#logBudget.take(this.#clock.now())) {
+          // The runtime leaves large data out; what reaches here larger was forged around it.
+          const data =
+            m.data !== undefined && exceedsBytes(m.data, 2 * BUDGETS.logDataBytes)
+              ? `[log data over ${BUDGETS.logDataBytes} bytes left out]`
+              : m.data;
           this.#hooks.onLog?.(
             m.level,
             m.msg,
-            m.data,
+            data,
             m.dropped === undefined
               ? undefined
               : {

@@ -79,6 +79,11 @@ export interface DropCounts {
 }
 
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+/** The runtime cuts an error's message and stack to this many characters. */
+export const MAX_ERROR_TEXT = 16 * 1024;
+/** The runtime cuts every log and progress text to this many characters (and an ellipsis). */
+export const MAX_TEXT = 8 * 1024;
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT + 1;
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 
 function isDropCounts(v: unknown): v is DropCounts {
@@ -110,16 +115,24 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
         typeof e === 'object' &&
         e !== null &&
         typeof e.code === 'string' &&
-        typeof e.message === 'string'
+        e.code.length <= 256 &&
+        typeof e.message === 'string' &&
+        e.message.length <= MAX_ERROR_TEXT + 1 &&
+        (e.stack === undefined || (typeof e.stack === 'string' && e.stack.length <= MAX_ERROR_TEXT))
       );
     }
     case 'progress':
-      return isId(m.id) && typeof m.done === 'number';
+      return (
+        isId(m.id) &&
+        typeof m.done === 'number' &&
+        (m.total === undefined || typeof m.total === 'number') &&
+        (m.message === undefined || isText(m.message))
+      );
     case 'log':
       return (
         typeof m.level === 'string' &&
         LEVELS.has(m.level) &&
-        typeof m.msg === 'string' &&
+        isText(m.msg) &&
         (m.dropped === undefined || isDropCounts(m.dropped))
       );
     default:

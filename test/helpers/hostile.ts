@@ -41,6 +41,7 @@ export default {
     shout: { handler: ({ mb }) => { const chunk = 'y'.repeat(64 * 1024); for (let i = 0; i < mb * 16; i++) process.stdout.write(chunk); return 'shouted'; } },
     big: { handler: ({ mb }) => 'x'.repeat(mb * 1024 * 1024) },
     dataDir: { handler: (_args, ctx) => ctx.dataDir },
+    longLog: { handler: (_args, ctx) => { ctx.log.info('x'.repeat(100000), { blob: 'y'.repeat(100000) }); ctx.progress(1, 2, 'z'.repeat(100000)); return 'logged'; } },
   },
 };
 `;

@@ -140,6 +140,20 @@ for (const isolation of ['worker', 'process'] as const) {
         await crashes(a, 'forge', { value: null }, 'PROTOCOL_ERROR');
         await crashes(a, 'forge', { value: { t: 'bogus' } }, 'PROTOCOL_ERROR');
         await crashes(a, 'forge', { value: [1, 2, 3] }, 'PROTOCOL_ERROR');
+        // Well-formed but over the bounds the runtime keeps: texts the host would carry on.
+        const long = 'x'.repeat(100_000);
+        await crashes(
+          a,
+          'forge',
+          { value: { t: 'log', level: 'info', msg: long } },
+          'PROTOCOL_ERROR',
+        );
+        await crashes(
+          a,
+          'forge',
+          { value: { t: 'err', id: 1, error: { code: 'X', message: long } } },
+          'PROTOCOL_ERROR',
+        );
         if (isolation === 'process') {
           // A frame that does not deserialize, and one announcing more than the cap.
           await crashes(
@@ -171,6 +185,27 @@ for (const isolation of ['worker', 'process'] as const) {
     });
     assert.equal(a.host.plugin(EVIL)?.stats.crashes, isolation === 'process' ? 1 : 0);
   });
+
+  test(
+    `${isolation}: long log and progress texts are cut, large log data left out`,
+    LIMIT,
+    async (t) => {
+      const a = await arena(t, isolation);
+      const logged = nextEvent(a.host, 'plugin.log', (e) => e.name === EVIL);
+      let note = '';
+      const answer = await a.host.call(
+        EVIL,
+        'longLog',
+        {},
+        { onProgress: (p) => (note = p.message ?? '') },
+      );
+      assert.equal(answer, 'logged');
+      const e = await logged;
+      assert.equal(e.msg.length, 8 * 1024 + 1);
+      assert.match(String(e.data), /left out/);
+      assert.equal(note.length, 8 * 1024 + 1);
+    },
+  );
 
   test(`${isolation}: a result over limits.maxResultMb is RESULT_TOO_LARGE`, LIMIT, async (t) => {
     const a = await arena(t, isolation);

@@ -19,15 +19,17 @@ import {
   type ValidateFn,
 } from '../../schema/json-schema.js';
 import { BUDGETS, Budget } from '../budget.js';
-import type {
-  CallBatch,
-  HostMessage,
-  LoadArg,
-  LoadedInfo,
-  LogLevel,
-  ReplyBatch,
-  SandboxMessage,
-  ToolInfo,
+import {
+  type CallBatch,
+  type HostMessage,
+  type LoadArg,
+  type LoadedInfo,
+  type LogLevel,
+  MAX_ERROR_TEXT,
+  MAX_TEXT,
+  type ReplyBatch,
+  type SandboxMessage,
+  type ToolInfo,
 } from '../protocol.js';
 import { exceedsBytes } from '../size.js';
 
@@ -49,10 +51,6 @@ class SandboxError extends Error {
   }
 }
 
-/** Longest error message and stack carried to the host: a plugin's error text is untrusted. */
-const MAX_ERROR_MESSAGE = 16 * 1024;
-const MAX_ERROR_STACK = 16 * 1024;
-
 function wire(err: unknown): WireError {
   const denied = permissionError(err);
   const w = toWireError(denied ?? err);
@@ -61,9 +59,11 @@ function wire(err: unknown): WireError {
     w.fromMolt = true;
     w.details = own.details;
   }
-  if (w.message.length > MAX_ERROR_MESSAGE) w.message = `${w.message.slice(0, MAX_ERROR_MESSAGE)}…`;
-  if (w.stack !== undefined && w.stack.length > MAX_ERROR_STACK)
-    w.stack = w.stack.slice(0, MAX_ERROR_STACK);
+  // The host refuses longer texts: a plugin's error text is untrusted.
+  if (w.message.length > MAX_ERROR_TEXT) w.message = `${w.message.slice(0, MAX_ERROR_TEXT)}…`;
+  if (w.stack !== undefined && w.stack.length > MAX_ERROR_TEXT)
+    w.stack = w.stack.slice(0, MAX_ERROR_TEXT);
+  if (w.code.length > 256) w.code = ErrorCodes.PLUGIN_ERROR;
   return w;
 }
 
@@ -109,6 +109,9 @@ const anyObject: ValidateFn = (value) =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
     ? NO_PROBLEMS
     : [{ path: '(root)', message: 'must be an object' }];
+
+const cut = (text: string): string =>
+  text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
 
 export interface Runtime {
   onMessage(msg: HostMessage | CallBatch): void;
@@ -197,9 +200,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         dropped();
         return;
       }
-      let text = String(msg);
-      if (text.length > BUDGETS.logMessageChars)
-        text = `${text.slice(0, BUDGETS.logMessageChars)}…`;
+      const text = cut(String(msg));
       const kept =
         data !== undefined && exceedsBytes(data, BUDGETS.logDataBytes)
           ? `[log data over ${BUDGETS.logDataBytes} bytes left out]`
@@ -246,7 +247,13 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         dropped();
         return;
       }
-      post({ t: 'progress', id: this.#id, done, total, message });
+      post({
+        t: 'progress',
+        id: this.#id,
+        done: Number(done),
+        total: total === undefined ? undefined : Number(total),
+        message: message === undefined ? undefined : cut(String(message)),
+      });
     }
   }
 
