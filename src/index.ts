@@ -14,12 +14,14 @@ export {
   HOST_API_VERSION,
   type Manifest,
   type ManifestLimits,
+  type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
 export { createHost, Host, type PluginInfo } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { SlotLoadOptions } from './runtime/slot.js';
+export type { Grants, Isolation } from './sandbox/permissions.js';
 export type { ToolInfo } from './sandbox/protocol.js';
 export type {
   CallOptions,
