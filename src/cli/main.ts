@@ -2,13 +2,10 @@
 /** The `molt` command line. Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 no host. */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { startControl } from '../control/server.js';
-import { DevSession } from '../dev/dev.js';
-import { pack } from '../pack/index.js';
-import { logs } from './logs.js';
 import { EXIT, fail, line, ms, out } from './output.js';
-import { act, call, status } from './remote.js';
-import { defaultDataDir, openDeployment, type ServeOptions, serve, untilSignal } from './serve.js';
+import type { ServeOptions } from './serve.js';
+
+// Each command imports what it runs when it runs: `molt status` needs none of the MCP server.
 
 const program = new Command('molt')
   .description('Hot-swap live Node.js plugins: no restart, no dropped call, no lost state.')
@@ -54,6 +51,7 @@ program
   .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
   .action(
     run(async (dir: string, opts: ServeOptions) => {
+      const { serve, untilSignal } = await import('./serve.js');
       const running = await serve(dir, opts);
       untilSignal(running.stop);
       if (running.stdioClosed !== undefined) {
@@ -74,6 +72,12 @@ program
   )
   .action(
     run(async (dir: string, opts: { data?: string }) => {
+      const [{ startControl }, { DevSession }, { defaultDataDir, openDeployment, untilSignal }] =
+        await Promise.all([
+          import('../control/server.js'),
+          import('../dev/dev.js'),
+          import('./serve.js'),
+        ]);
       const dataDir = resolve(opts.data ?? defaultDataDir(dir));
       const deployment = await openDeployment(dataDir, '0');
       const session = new DevSession(dir, deployment, (r) =>
@@ -101,6 +105,7 @@ program
   .option('-o, --out <dir>', 'where to write the .molt (default: the project)')
   .action(
     run(async (dir: string, opts: { out?: string }) => {
+      const { pack } = await import('../pack/index.js');
       const r = await pack(dir, opts.out === undefined ? {} : { outDir: opts.out });
       out(r.file);
       line(`packed ${r.manifest.name}@${r.manifest.version} build ${r.manifest.buildId}`);
@@ -113,9 +118,10 @@ program
   .option(...dataOption, '.molt')
   .option('--json', 'machine-readable output')
   .action(
-    run(async (opts: { data: string; json?: boolean }) =>
-      status(resolve(opts.data), opts.json === true),
-    ),
+    run(async (opts: { data: string; json?: boolean }) => {
+      const { status } = await import('./remote.js');
+      await status(resolve(opts.data), opts.json === true);
+    }),
   );
 
 for (const action of ['reload', 'rollback'] as const) {
@@ -129,7 +135,10 @@ for (const action of ['reload', 'rollback'] as const) {
     .argument('<name>', 'the plugin')
     .option(...dataOption, '.molt')
     .action(
-      run(async (name: string, opts: { data: string }) => act(resolve(opts.data), action, name)),
+      run(async (name: string, opts: { data: string }) => {
+        const { act } = await import('./remote.js');
+        await act(resolve(opts.data), action, name);
+      }),
     );
 }
 
@@ -141,9 +150,10 @@ program
   .argument('[args]', 'the arguments, as JSON', '{}')
   .option(...dataOption, '.molt')
   .action(
-    run(async (name: string, tool: string, args: string, opts: { data: string }) =>
-      call(resolve(opts.data), name, tool, args),
-    ),
+    run(async (name: string, tool: string, args: string, opts: { data: string }) => {
+      const { call } = await import('./remote.js');
+      await call(resolve(opts.data), name, tool, args);
+    }),
   );
 
 program
@@ -154,9 +164,10 @@ program
   .option('-n, --lines <n>', 'only the last N entries')
   .option('--json', 'raw JSON lines')
   .action(
-    run(async (opts: { data: string; follow?: boolean; lines?: string; json?: boolean }) =>
-      logs(resolve(opts.data), opts),
-    ),
+    run(async (opts: { data: string; follow?: boolean; lines?: string; json?: boolean }) => {
+      const { logs } = await import('./logs.js');
+      await logs(resolve(opts.data), opts);
+    }),
   );
 
 await program.parseAsync();
