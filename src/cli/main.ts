@@ -4,8 +4,10 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { EXIT, fail, line, ms, out } from './output.js';
 import type { ServeOptions } from './serve.js';
+import { relayStdio, takeRelayChannel } from './stdio-relay.js';
 
-// Each command imports what it runs when it runs: `molt status` needs none of the MCP server.
+// Each command imports what it runs when it runs: `molt serve --stdio` starts as a relay that
+// needs none of the host (see stdio-relay.ts), and `molt status` none of the MCP server.
 
 const program = new Command('molt')
   .description('Hot-swap live Node.js plugins: no restart, no dropped call, no lost state.')
@@ -38,7 +40,10 @@ program
   )
   .option('--probation <ms>', 'how long a replaced version stays warm for rollback', '30000')
   .option('--stable <ms>', 'how long a file must stay unchanged before it is read', '200')
-  .option('--stdio', 'speak MCP on stdin/stdout (logs go to stderr)')
+  .option(
+    '--stdio',
+    'speak MCP on stdin/stdout (logs, and anything a plugin writes to stdout, go to stderr)',
+  )
   .option(
     '--http <port>',
     'serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0: any free port)',
@@ -51,8 +56,11 @@ program
   .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
   .action(
     run(async (dir: string, opts: ServeOptions) => {
+      // The client's stdout stays with a relay; the host runs in its child (see stdio-relay.ts).
+      const stdioStreams = opts.stdio ? takeRelayChannel() : undefined;
+      if (opts.stdio && stdioStreams === undefined) return relayStdio();
       const { serve, untilSignal } = await import('./serve.js');
-      const running = await serve(dir, opts);
+      const running = await serve(dir, { ...opts, stdioStreams });
       untilSignal(running.stop);
       if (running.stdioClosed !== undefined) {
         await running.stdioClosed;

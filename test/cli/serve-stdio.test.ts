@@ -1,11 +1,12 @@
 /**
  * The process life of `molt serve --stdio`, as the client that spawned it sees it: it ends with 0
- * when the client closes stdin; SIGTERM stops it gracefully with 0; a host that cannot start
- * exits with its error code and writes nothing on stdout.
+ * when the client closes stdin; SIGTERM stops it gracefully with 0; a host that dies of a signal
+ * is seen dying of it; a client that SIGKILLs it leaves no host running; a host that cannot
+ * start exits with its error code and writes nothing on stdout.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -28,10 +29,8 @@ async function pluginsFolder(label: string, source = versionPlugin('one')): Prom
   return root;
 }
 
-test('molt serve --stdio ends with 0 when the client closes stdin, writing nothing on stdout', {
-  timeout: 30_000,
-}, async () => {
-  const root = await pluginsFolder('eof');
+/** `molt serve --stdio` spawned directly: its raw stdout and stderr, and how it ended. */
+function spawnStdio(root: string) {
   const child = spawn(
     process.execPath,
     [MOLT_BIN, 'serve', join(root, 'plugins'), '--stdio', '--data', join(root, 'data')],
@@ -48,13 +47,59 @@ test('molt serve --stdio ends with 0 when the client closes stdin, writing nothi
       if (/^mcp: stdio$/m.test(stderr)) resolve();
     }),
   );
-  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on('close', (code, signal) => resolve([code, signal])),
-  );
-  await ready;
-  child.stdin.end();
-  assert.deepEqual(await exited, [0, null], stderr);
-  assert.equal(stdout, '');
+  return {
+    child,
+    ready,
+    /** Resolves once every process holding the stderr pipe (the host too) has let go of it. */
+    stderrEnded: new Promise<void>((resolve) => child.stderr.once('end', resolve)),
+    exited: new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('exit', (code, signal) => resolve([code, signal])),
+    ),
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+  };
+}
+
+test('molt serve --stdio ends with 0 when the client closes stdin, writing nothing on stdout', {
+  timeout: 30_000,
+}, async () => {
+  const root = await pluginsFolder('eof');
+  const server = spawnStdio(root);
+  await server.ready;
+  server.child.stdin.end();
+  assert.deepEqual(await server.exited, [0, null], server.stderr);
+  await server.stderrEnded;
+  assert.equal(server.stdout, '');
+});
+
+test('molt serve --stdio whose host is SIGKILLed dies of SIGKILL too', {
+  timeout: 30_000,
+}, async () => {
+  const root = await pluginsFolder('host-killed');
+  const server = spawnStdio(root);
+  await server.ready;
+  // The data folder's lock names the process that runs the host.
+  process.kill(Number(await readFile(join(root, 'data', 'lock'), 'utf8')), 'SIGKILL');
+  assert.deepEqual(await server.exited, [null, 'SIGKILL']);
+});
+
+test('molt serve --stdio SIGKILLed by its client leaves no host behind', {
+  timeout: 30_000,
+}, async () => {
+  const root = await pluginsFolder('client-kills');
+  const server = spawnStdio(root);
+  await server.ready;
+  const lock = join(root, 'data', 'lock');
+  const host = await readFile(lock, 'utf8');
+  server.child.kill('SIGKILL');
+  await server.exited;
+  // The host has exited (it held the stderr pipe), and stopped cleanly: it released its lock.
+  await server.stderrEnded;
+  await assert.rejects(readFile(lock, 'utf8'), { code: 'ENOENT' }, `host ${host} left its lock`);
 });
 
 test('molt serve --stdio on SIGTERM stops gracefully and exits with 0', {
