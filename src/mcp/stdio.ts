@@ -5,6 +5,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { McpFrontDoor } from './front-door.js';
 
 export interface StdioStreams {
@@ -12,6 +13,25 @@ export interface StdioStreams {
   input: Readable;
   /** Where the host's JSON-RPC messages go, one per line. */
   output: Writable;
+  /** How one message (its JSON) is written to `output`; default: the JSON and a newline. */
+  encode?: (json: string) => string;
+}
+
+/** The SDK's stdio transport, writing each message as `encode` makes it. */
+class EncodingTransport extends StdioServerTransport {
+  readonly #output: Writable;
+  readonly #encode: (json: string) => string;
+
+  constructor(streams: StdioStreams, encode: (json: string) => string) {
+    super(streams.input, streams.output);
+    this.#output = streams.output;
+    this.#encode = encode;
+  }
+
+  override send(message: JSONRPCMessage): Promise<void> {
+    if (this.#output.write(this.#encode(JSON.stringify(message)))) return Promise.resolve();
+    return new Promise((resolve) => this.#output.once('drain', resolve));
+  }
 }
 
 /** Serves one stdio session; resolves when the client closes its side (end of `input`). */
@@ -19,7 +39,10 @@ export async function serveStdio(
   door: McpFrontDoor,
   streams: StdioStreams = { input: process.stdin, output: process.stdout },
 ): Promise<{ closed: Promise<void> }> {
-  const transport = new StdioServerTransport(streams.input, streams.output);
+  const transport =
+    streams.encode === undefined
+      ? new StdioServerTransport(streams.input, streams.output)
+      : new EncodingTransport(streams, streams.encode);
   const server = door.createServer();
   const closed = new Promise<void>((resolve) => {
     const done = (): void => resolve();
