@@ -2,13 +2,12 @@
 /** The `molt` command line. Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 no host. */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { startControl } from '../control/server.js';
-import { DevSession } from '../dev/dev.js';
-import { pack } from '../pack/index.js';
-import { logs } from './logs.js';
 import { EXIT, fail, line, ms, out } from './output.js';
-import { act, call, status } from './remote.js';
-import { defaultDataDir, openDeployment, type ServeOptions, serve, untilSignal } from './serve.js';
+import type { ServeOptions } from './serve.js';
+import { relayStdio, takeRelayChannel } from './stdio-relay.js';
+
+// Each command imports what it runs when it runs: `molt serve --stdio` starts as a relay that
+// needs none of the host (see stdio-relay.ts), and `molt status` none of the MCP server.
 
 const program = new Command('molt')
   .description('Hot-swap live Node.js plugins: no restart, no dropped call, no lost state.')
@@ -41,7 +40,10 @@ program
   )
   .option('--probation <ms>', 'how long a replaced version stays warm for rollback', '30000')
   .option('--stable <ms>', 'how long a file must stay unchanged before it is read', '200')
-  .option('--stdio', 'speak MCP on stdin/stdout (logs go to stderr)')
+  .option(
+    '--stdio',
+    'speak MCP on stdin/stdout (logs, and anything a plugin writes to stdout, go to stderr)',
+  )
   .option(
     '--http <port>',
     'serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0: any free port)',
@@ -59,7 +61,11 @@ program
   )
   .action(
     run(async (dir: string, opts: ServeOptions) => {
-      const running = await serve(dir, opts);
+      // The client's stdout stays with a relay; the host runs in its child (see stdio-relay.ts).
+      const stdioStreams = opts.stdio ? takeRelayChannel() : undefined;
+      if (opts.stdio && stdioStreams === undefined) return relayStdio();
+      const { serve, untilSignal } = await import('./serve.js');
+      const running = await serve(dir, { ...opts, stdioStreams });
       untilSignal(running.stop);
       if (running.stdioClosed !== undefined) {
         await running.stdioClosed;
@@ -79,6 +85,12 @@ program
   )
   .action(
     run(async (dir: string, opts: { data?: string }) => {
+      const [{ startControl }, { DevSession }, { defaultDataDir, openDeployment, untilSignal }] =
+        await Promise.all([
+          import('../control/server.js'),
+          import('../dev/dev.js'),
+          import('./serve.js'),
+        ]);
       const dataDir = resolve(opts.data ?? defaultDataDir(dir));
       const deployment = await openDeployment(dataDir, '0');
       const session = new DevSession(dir, deployment, (r) =>
@@ -106,6 +118,7 @@ program
   .option('-o, --out <dir>', 'where to write the .molt (default: the project)')
   .action(
     run(async (dir: string, opts: { out?: string }) => {
+      const { pack } = await import('../pack/index.js');
       const r = await pack(dir, opts.out === undefined ? {} : { outDir: opts.out });
       out(r.file);
       line(`packed ${r.manifest.name}@${r.manifest.version} build ${r.manifest.buildId}`);
@@ -118,9 +131,10 @@ program
   .option(...dataOption, '.molt')
   .option('--json', 'machine-readable output')
   .action(
-    run(async (opts: { data: string; json?: boolean }) =>
-      status(resolve(opts.data), opts.json === true),
-    ),
+    run(async (opts: { data: string; json?: boolean }) => {
+      const { status } = await import('./remote.js');
+      await status(resolve(opts.data), opts.json === true);
+    }),
   );
 
 for (const action of ['reload', 'rollback'] as const) {
@@ -134,7 +148,10 @@ for (const action of ['reload', 'rollback'] as const) {
     .argument('<name>', 'the plugin')
     .option(...dataOption, '.molt')
     .action(
-      run(async (name: string, opts: { data: string }) => act(resolve(opts.data), action, name)),
+      run(async (name: string, opts: { data: string }) => {
+        const { act } = await import('./remote.js');
+        await act(resolve(opts.data), action, name);
+      }),
     );
 }
 
@@ -146,9 +163,10 @@ program
   .argument('[args]', 'the arguments, as JSON', '{}')
   .option(...dataOption, '.molt')
   .action(
-    run(async (name: string, tool: string, args: string, opts: { data: string }) =>
-      call(resolve(opts.data), name, tool, args),
-    ),
+    run(async (name: string, tool: string, args: string, opts: { data: string }) => {
+      const { call } = await import('./remote.js');
+      await call(resolve(opts.data), name, tool, args);
+    }),
   );
 
 program
@@ -159,9 +177,10 @@ program
   .option('-n, --lines <n>', 'only the last N entries')
   .option('--json', 'raw JSON lines')
   .action(
-    run(async (opts: { data: string; follow?: boolean; lines?: string; json?: boolean }) =>
-      logs(resolve(opts.data), opts),
-    ),
+    run(async (opts: { data: string; follow?: boolean; lines?: string; json?: boolean }) => {
+      const { logs } = await import('./logs.js');
+      await logs(resolve(opts.data), opts);
+    }),
   );
 
 await program.parseAsync();

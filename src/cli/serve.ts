@@ -4,7 +4,7 @@ import { type ControlServer, startControl } from '../control/server.js';
 import { Deployment, type DeployStep } from '../deploy/deployment.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
-import { serveStdio } from '../mcp/stdio.js';
+import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
 import { type FolderEvent, PluginFolder } from '../watch/plugin-folder.js';
 import { line, ms } from './output.js';
 
@@ -18,6 +18,8 @@ export interface ServeOptions {
   metaTools?: boolean;
   sessionTtl?: string;
   isolation?: string;
+  /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
+  stdioStreams?: StdioStreams;
 }
 
 /** How long a stop waits for MCP calls in flight: the host's own drain timeout. */
@@ -114,7 +116,8 @@ export async function serve(
           ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: Number(options.sessionTtl) }),
         })
       : undefined;
-  const stdio = door !== undefined && options.stdio ? await serveStdio(door) : undefined;
+  const stdio =
+    door !== undefined && options.stdio ? await serveStdio(door, options.stdioStreams) : undefined;
   const count = deployment.status().length;
   line(
     `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, control ${control.endpoint.url})`,

@@ -41,6 +41,8 @@ export default {
     shout: { handler: ({ mb }) => { const chunk = 'y'.repeat(64 * 1024); for (let i = 0; i < mb * 16; i++) process.stdout.write(chunk); return 'shouted'; } },
     big: { handler: ({ mb }) => 'x'.repeat(mb * 1024 * 1024) },
     dataDir: { handler: (_args, ctx) => ctx.dataDir },
+    inspect: { handler: async ({ promises }) => { const { Session } = await import(promises ? 'node:inspector/promises' : 'node:inspector'); new Session().connectToMainThread(); return 'attached'; } },
+    binding: { handler: () => { process.binding('inspector'); return 'bound'; } },
     longLog: { handler: (_args, ctx) => { ctx.log.info('x'.repeat(100000), { blob: 'y'.repeat(100000) }); ctx.progress(1, 2, 'z'.repeat(100000)); return 'logged'; } },
   },
 };

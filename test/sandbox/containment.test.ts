@@ -261,6 +261,15 @@ for (const isolation of ['worker', 'process'] as const) {
   );
 }
 
+test("worker: the inspector cannot attach to the host's main thread", LIMIT, async (t) => {
+  const a = await arena(t, 'worker');
+  await underLoad(a, async () => {
+    await refused(a, 'inspect', { promises: false }, 'PERMISSION_DENIED', /Inspector/);
+    await refused(a, 'inspect', { promises: true }, 'PERMISSION_DENIED', /Inspector/);
+    await refused(a, 'binding', {}, 'PERMISSION_DENIED', /Inspector/);
+  });
+});
+
 test("process: the file system is the plugin's own folders only", LIMIT, async (t) => {
   const a = await arena(t, 'process');
   await underLoad(a, async () => {

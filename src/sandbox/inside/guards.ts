@@ -54,3 +54,40 @@ export function budgetOutput(onDrop: (bytes: number) => void): void {
     }) as typeof stream.write;
   }
 }
+
+/**
+ * A worker's inspector can attach to the host's main thread (`connectToMainThread`) and run code
+ * there: refused on both inspector modules' sessions, and `process.binding('inspector')` (the
+ * native side of it) is refused too. Defense in depth: a worker is not a wall (README).
+ */
+export function guardInspector(sessions: { prototype: object }[]): void {
+  for (const Session of sessions) {
+    Object.defineProperty(Session.prototype, 'connectToMainThread', {
+      value: () => {
+        throw Object.assign(new Error('permission denied: Inspector main thread'), {
+          code: 'ERR_ACCESS_DENIED',
+          permission: 'Inspector',
+          resource: 'main thread',
+        });
+      },
+      writable: false,
+      configurable: false,
+    });
+  }
+  const proc = process as unknown as { binding: (name: string) => unknown };
+  const binding = proc.binding.bind(process);
+  Object.defineProperty(process, 'binding', {
+    value: (name: string): unknown => {
+      if (String(name) === 'inspector') {
+        throw Object.assign(new Error('permission denied: Inspector binding'), {
+          code: 'ERR_ACCESS_DENIED',
+          permission: 'Inspector',
+          resource: 'binding',
+        });
+      }
+      return binding(name);
+    },
+    writable: false,
+    configurable: false,
+  });
+}
