@@ -191,6 +191,48 @@ export async function readManifest(dir: string): Promise<Manifest> {
   return validateManifest(parsed, file);
 }
 
+/**
+ * The artifact a caller means to run: the name, version and buildId recorded when the store
+ * accepted it (a deployment's catalog). A folder can be rewritten after that, by anyone with
+ * write access to it; the buildId proves which code runs only if it is checked against this
+ * record, not just against the manifest in the same folder.
+ */
+export interface ExpectedArtifact {
+  name: string;
+  version: string;
+  buildId: string;
+}
+
+/**
+ * Refuses an artifact that is not the one expected: another name is NAME_MISMATCH; another
+ * version or buildId is BUILD_MISMATCH (`details.expected`, `details.actual`: the buildIds).
+ */
+export function checkExpected(artifact: Artifact, expected: ExpectedArtifact): void {
+  const { name, version, buildId } = artifact.manifest;
+  if (name !== expected.name) {
+    throw new MoltError(
+      ErrorCodes.NAME_MISMATCH,
+      `${artifact.dir} holds plugin "${name}", not "${expected.name}"`,
+      { details: { expected: expected.name, actual: name } },
+    );
+  }
+  if (buildId !== expected.buildId || version !== expected.version) {
+    throw new MoltError(
+      ErrorCodes.BUILD_MISMATCH,
+      `${name}: ${artifact.dir} now holds ${version} build ${buildId.slice(0, 12)}, not the ${expected.version} build ${expected.buildId.slice(0, 12)} that was accepted; not loaded`,
+      {
+        details: {
+          plugin: name,
+          expected: expected.buildId,
+          actual: buildId,
+          expectedVersion: expected.version,
+          actualVersion: version,
+        },
+      },
+    );
+  }
+}
+
 /** Reads an artifact folder for loading: its manifest, checked against this host's API. */
 export async function readArtifact(dir: string): Promise<Artifact> {
   const abs = resolve(dir);

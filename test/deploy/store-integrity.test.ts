@@ -1,0 +1,198 @@
+/**
+ * The store is the host's, not the plugins': a store folder rewritten behind the host's back
+ * (what a hostile plugin with the host's rights can do to another plugin) is refused with
+ * BUILD_MISMATCH and never recorded as active, at a reload as at a restart.
+ */
+import assert from 'node:assert/strict';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { type AuditEntry, AuditLog } from '../../src/catalog/audit.js';
+import { Deployment } from '../../src/deploy/deployment.js';
+import type { HostEvents } from '../../src/events/events.js';
+import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { tempDir } from '../helpers/project.js';
+
+/** An awaited event that never comes fails the test instead of hanging it. */
+const LIMIT = { timeout: 60_000 };
+
+const dirs: string[] = [];
+after(async () => {
+  await cleanArtifacts();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function scratch(label: string): Promise<string> {
+  const d = await tempDir(label);
+  dirs.push(d);
+  return d;
+}
+
+/**
+ * What a hostile plugin running with the host's rights can do to another plugin's store folder:
+ * a new entry and a manifest whose buildId is that entry's sha256, so the folder verifies on its
+ * own. `manifest` is merged over the rewritten manifest.
+ */
+async function tamper(
+  dir: string,
+  source: string,
+  manifest: Record<string, unknown> = {},
+): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const f of ['index.mjs', 'molt.json']) await chmod(join(dir, f), 0o644);
+  const old = JSON.parse(await readFile(join(dir, 'molt.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(dir, 'index.mjs'), source);
+  await writeFile(
+    join(dir, 'molt.json'),
+    JSON.stringify({ ...old, buildId: sha256(source), ...manifest }),
+  );
+}
+
+const EVIL = versionPlugin('evil', `exit: { handler: () => { process.exit(1); } },`);
+
+/** The next `event` of `d`'s host. */
+function next<K extends keyof HostEvents>(d: Deployment, event: K): Promise<HostEvents[K]> {
+  return new Promise((resolve) => d.host.once(event, resolve));
+}
+
+async function auditOf(data: string) {
+  return AuditLog.read(join(data, 'audit.jsonl'));
+}
+
+const codeOf = (e: AuditEntry): string | undefined =>
+  (e.error as { code?: string } | undefined)?.code;
+
+test(
+  'a store folder rewritten behind the host: a reload refuses it, the old version serves',
+  LIMIT,
+  async () => {
+    const data = await scratch('integrity-reload');
+    const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+    try {
+      const v1 = await d.install(
+        await writeArtifact({ name: 'victim', source: versionPlugin('v1') }),
+      );
+      const before = d.catalog.plugin('victim');
+      await tamper(d.store.path('victim', v1.version, v1.buildId), EVIL);
+
+      const failed = next(d, 'reload.failed');
+      await assert.rejects(d.reload('victim'), { code: 'BUILD_MISMATCH' });
+      assert.equal((await failed).error.code, 'BUILD_MISMATCH');
+      assert.equal(await d.host.call('victim', 'version', {}), 'v1');
+      assert.equal(d.host.plugin('victim')?.buildId, v1.buildId);
+      assert.deepEqual(d.catalog.plugin('victim'), before, 'the catalog is unchanged');
+    } finally {
+      await d.close();
+    }
+    const failure = (await auditOf(data)).find((e) => e.action === 'failure');
+    assert.equal(failure && codeOf(failure), 'BUILD_MISMATCH');
+  },
+);
+
+test(
+  'a staged version rewritten before it is activated is refused, as a first load and as an upgrade',
+  LIMIT,
+  async () => {
+    const data = await scratch('integrity-activate');
+    const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+    try {
+      // A first load: nothing of the plugin runs, nothing is recorded as active.
+      const a = await d.stage(await writeArtifact({ name: 'fresh', source: versionPlugin('a') }));
+      await tamper(a.dir, EVIL);
+      await assert.rejects(d.activate(a), { code: 'BUILD_MISMATCH' });
+      assert.equal(d.host.plugin('fresh'), undefined);
+      assert.equal(d.catalog.plugin('fresh')?.active, null);
+
+      // An upgrade: v1 keeps serving.
+      await d.install(await writeArtifact({ name: 'victim', source: versionPlugin('v1') }));
+      const v2 = await d.stage(
+        await writeArtifact({ name: 'victim', version: '2.0.0', source: versionPlugin('v2') }),
+      );
+      const before = d.catalog.plugin('victim');
+      await tamper(v2.dir, EVIL);
+      await assert.rejects(d.activate(v2), { code: 'BUILD_MISMATCH' });
+      assert.equal(await d.host.call('victim', 'version', {}), 'v1');
+      assert.deepEqual(d.catalog.plugin('victim'), before);
+
+      // A manifest that now names another plugin loads nothing under that name either.
+      const b = await d.stage(await writeArtifact({ name: 'named', source: versionPlugin('b') }));
+      await tamper(b.dir, EVIL, { name: 'hijacked' });
+      await assert.rejects(d.activate(b), { code: 'NAME_MISMATCH' });
+      assert.equal(d.host.plugin('hijacked'), undefined);
+      assert.equal(d.catalog.plugin('hijacked'), undefined);
+    } finally {
+      await d.close();
+    }
+  },
+);
+
+test(
+  'the active version rewritten while the host was down: the restart refuses it, serves the known-good one, deletes nothing',
+  LIMIT,
+  async () => {
+    const data = await scratch('integrity-restart');
+    // A long probation: v2 is active, v1 known-good, when the host stops.
+    let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+    await d.install(await writeArtifact({ name: 'victim', source: versionPlugin('v1') }));
+    const v2 = await d.install(
+      await writeArtifact({ name: 'victim', version: '2.0.0', source: versionPlugin('v2') }),
+    );
+    await d.close();
+    await tamper(d.store.path('victim', '2.0.0', v2.buildId), EVIL);
+
+    d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+    try {
+      assert.equal(await d.host.call('victim', 'version', {}), 'v1');
+      const r = d.catalog.plugin('victim')!;
+      assert.equal(r.active?.version, '1.0.0', 'the rewritten version is never recorded as active');
+      assert.deepEqual(r.pendingDelete, []);
+      assert.equal(r.installed.length, 2);
+    } finally {
+      await d.close();
+    }
+    const failed = (await auditOf(data)).filter((e) => e.action === 'restore.failed');
+    assert.deepEqual(
+      failed.map((e) => [e.version, codeOf(e)]),
+      [['2.0.0', 'BUILD_MISMATCH']],
+    );
+  },
+);
+
+test(
+  'the known-good version rewritten while the host was down is never the fallback of a trial',
+  LIMIT,
+  async () => {
+    const data = await scratch('integrity-known-good');
+    let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+    const v1 = await d.install(
+      await writeArtifact({ name: 'victim', source: versionPlugin('v1') }),
+    );
+    const crashy = versionPlugin('v2', `exit: { handler: () => { process.exit(1); } },`);
+    await d.install(await writeArtifact({ name: 'victim', version: '2.0.0', source: crashy }));
+    await d.close();
+    await tamper(d.store.path('victim', '1.0.0', v1.buildId), EVIL);
+
+    d = await Deployment.open({
+      dataDir: data,
+      probationMs: 60_000,
+      restartBackoff: { initialMs: 1 },
+    });
+    try {
+      assert.equal(await d.host.call('victim', 'version', {}), 'v2');
+      // A crash now restarts a version the host verified, never the rewritten folder.
+      const recovered = next(d, 'plugin.recovered');
+      await assert.rejects(d.host.call('victim', 'exit', {}), { code: 'PLUGIN_CRASHED' });
+      assert.equal((await recovered).to.version, '2.0.0');
+      assert.equal(await d.host.call('victim', 'version', {}), 'v2');
+      assert.deepEqual(d.catalog.plugin('victim')?.pendingDelete, []);
+      assert.equal(d.catalog.plugin('victim')?.installed.length, 2);
+    } finally {
+      await d.close();
+    }
+    const failed = (await auditOf(data)).filter((e) => e.action === 'restore.failed');
+    assert.deepEqual(
+      failed.map((e) => [e.version, codeOf(e)]),
+      [['1.0.0', 'BUILD_MISMATCH']],
+    );
+  },
+);
