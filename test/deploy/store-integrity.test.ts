@@ -1,15 +1,18 @@
 /**
  * The store is the host's, not the plugins': a store folder rewritten behind the host's back
  * (what a hostile plugin with the host's rights can do to another plugin) is refused with
- * BUILD_MISMATCH and never recorded as active, at a reload as at a restart.
+ * BUILD_MISMATCH and never recorded as active, at a reload as at a restart; and a STORE_CONFLICT
+ * never unloads the active version nor queues any deletion.
  */
 import assert from 'node:assert/strict';
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { type AuditEntry, AuditLog } from '../../src/catalog/audit.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import type { HostEvents } from '../../src/events/events.js';
+import { treeDigest } from '../../src/store/verify.js';
+import { type FolderEvent, PluginFolder } from '../../src/watch/plugin-folder.js';
 import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { tempDir } from '../helpers/project.js';
 
@@ -194,5 +197,148 @@ test(
       failed.map((e) => [e.version, codeOf(e)]),
       [['1.0.0', 'BUILD_MISMATCH']],
     );
+  },
+);
+
+/** An artifact folder named `label` in the watched folder `plugins`. */
+async function place(
+  plugins: string,
+  label: string,
+  name: string,
+  version: string,
+  source: string,
+  manifest: Record<string, unknown> = {},
+): Promise<void> {
+  const dir = join(plugins, label);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'index.mjs'), source);
+  const m = { name, version, entry: 'index.mjs', buildId: sha256(source), ...manifest };
+  await writeFile(join(dir, 'molt.json'), JSON.stringify(m));
+}
+
+/** `molt serve` in process: a deployment and its watched folder, started. */
+async function serveFolder(
+  data: string,
+  plugins: string,
+): Promise<{ d: Deployment; folder: PluginFolder; events: FolderEvent[]; stop(): Promise<void> }> {
+  const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  const events: FolderEvent[] = [];
+  const folder = new PluginFolder(plugins, d, {
+    stableMs: 40,
+    debounceMs: 20,
+    onEvent: (e) => events.push(e),
+  });
+  try {
+    await folder.start();
+  } catch (err) {
+    await folder.close();
+    await d.close();
+    throw err;
+  }
+  return {
+    d,
+    folder,
+    events,
+    stop: async () => {
+      await folder.close();
+      await d.close();
+    },
+  };
+}
+
+/** Each refused folder (by name) with its code; a folder may be scanned more than once. */
+const rejected = (events: FolderEvent[]): string[] => [
+  ...new Set(
+    events.flatMap((e) => (e.type === 'rejected' ? [`${basename(e.path)} ${e.code}`] : [])),
+  ),
+];
+
+test(
+  'molt serve after a store folder was rewritten: the victim is neither replaced nor removed, nothing is queued for deletion',
+  LIMIT,
+  async () => {
+    const base = await scratch('integrity-serve');
+    const plugins = join(base, 'plugins');
+    const data = join(base, 'data');
+    await place(plugins, 'victim', 'victim', '1.0.0', versionPlugin('v1'));
+    await place(plugins, 'other', 'other', '1.0.0', versionPlugin('o1'));
+    let s = await serveFolder(data, plugins);
+    assert.equal(await s.d.host.call('victim', 'version', {}), 'v1');
+    const before = s.d.catalog.plugin('victim')!;
+    const stored = s.d.store.path('victim', '1.0.0', before.active!.buildId);
+    await s.stop();
+    await tamper(stored, EVIL);
+    const tampered = await treeDigest(stored);
+
+    s = await serveFolder(data, plugins);
+    try {
+      // The only build of the victim the host has is not the one it accepted: it does not run.
+      assert.notEqual(s.d.host.plugin('victim')?.buildId, sha256(EVIL));
+      await assert.rejects(s.d.host.call('victim', 'version', {}), { code: 'UNKNOWN_PLUGIN' });
+      // Its genuine artifact in the folder conflicts with the rewritten one: reported, not a removal.
+      assert.deepEqual(rejected(s.events), ['victim STORE_CONFLICT']);
+      assert.ok(!s.events.some((e) => e.type === 'removed'));
+      assert.deepEqual(s.d.catalog.plugin('victim'), before, 'the catalog keeps the victim');
+      assert.equal(await treeDigest(stored), tampered, 'the store folder is left for inspection');
+      assert.equal(await s.d.host.call('other', 'version', {}), 'o1');
+    } finally {
+      await s.stop();
+    }
+    const failed = (await auditOf(data)).filter((e) => e.action === 'restore.failed');
+    assert.deepEqual(
+      failed.map((e) => [e.name, codeOf(e)]),
+      [['victim', 'BUILD_MISMATCH']],
+    );
+    assert.ok(!(await auditOf(data)).some((e) => e.action === 'remove' || e.action === 'delete'));
+  },
+);
+
+test(
+  'a STORE_CONFLICT in the watched folder never unloads or replaces what serves, nor queues a deletion',
+  LIMIT,
+  async () => {
+    const base = await scratch('integrity-conflict');
+    const plugins = join(base, 'plugins');
+    const data = join(base, 'data');
+    // `solo` has one version; `duo` and `top` two each: duo's older one will conflict, top's newer.
+    await place(plugins, 'solo', 'solo', '1.0.0', versionPlugin('s1'));
+    for (const p of ['duo', 'top']) {
+      await place(plugins, `${p}-1`, p, '1.0.0', versionPlugin(`${p}1`));
+      await place(plugins, `${p}-2`, p, '2.0.0', versionPlugin(`${p}2`));
+    }
+    let s = await serveFolder(data, plugins);
+    const before = Object.fromEntries(
+      ['solo', 'duo', 'top'].map((p) => [p, s.d.catalog.plugin(p)!] as const),
+    );
+    const soloDir = s.d.store.path('solo', '1.0.0', before.solo!.active!.buildId);
+    const soloFiles = await treeDigest(soloDir);
+    await s.stop();
+
+    // While the host is down, each is replaced by a twin of the same name, version and build whose
+    // manifest differs: the store already holds that key with other contents.
+    const twin = { description: 'twin' };
+    await place(plugins, 'solo', 'solo', '1.0.0', versionPlugin('s1'), twin);
+    await place(plugins, 'duo-1', 'duo', '1.0.0', versionPlugin('duo1'), twin);
+    await place(plugins, 'top-2', 'top', '2.0.0', versionPlugin('top2'), twin);
+
+    s = await serveFolder(data, plugins);
+    try {
+      assert.deepEqual(rejected(s.events).sort(), [
+        'duo-1 STORE_CONFLICT',
+        'solo STORE_CONFLICT',
+        'top-2 STORE_CONFLICT',
+      ]);
+      assert.ok(!s.events.some((e) => e.type === 'removed' || e.type === 'activated'));
+      assert.equal(await s.d.host.call('solo', 'version', {}), 's1');
+      assert.equal(await s.d.host.call('duo', 'version', {}), 'duo2');
+      assert.equal(await s.d.host.call('top', 'version', {}), 'top2', 'not replaced by 1.0.0');
+      for (const p of ['solo', 'duo', 'top']) {
+        assert.deepEqual(s.d.catalog.plugin(p), before[p], `${p}: the catalog is unchanged`);
+      }
+      assert.equal(await treeDigest(soloDir), soloFiles, 'the stored files are unchanged');
+    } finally {
+      await s.stop();
+    }
   },
 );
