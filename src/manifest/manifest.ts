@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import semver from 'semver';
@@ -106,10 +106,33 @@ function describe(e: ErrorObject): ManifestProblem {
  * `checkConfig`, where a slow schema costs only the caller).
  */
 export function validateManifest(value: unknown, where = MANIFEST_FILE): Manifest {
-  if (!validateSchema(value)) {
-    throw invalid(where, (validateSchema.errors ?? []).map(describe));
+  const problems = validateSchema(value) ? [] : (validateSchema.errors ?? []).map(describe);
+  const config = (value as { config?: unknown } | null)?.config;
+  if (nestedDeeperThan(config, MAX_CONFIG_DEPTH)) {
+    problems.push({ path: '/config', message: `nests deeper than ${MAX_CONFIG_DEPTH} levels` });
   }
+  if (problems.length > 0) throw invalid(where, problems);
   return value as Manifest;
+}
+
+/**
+ * How many objects and arrays deep a manifest's `config` may nest (`{"a":[1]}` is 2). It is
+ * copied to the sandbox and walked by the plugin's `configSchema`; a config of 1 MiB could
+ * otherwise nest half a million levels, past every recursive reader's stack.
+ */
+export const MAX_CONFIG_DEPTH = 32;
+
+/** Whether `value` holds objects or arrays more than `max` levels deep; never recurses past `max`. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const walk = (v: unknown, above: number): boolean => {
+    if (typeof v !== 'object' || v === null) return false;
+    if (above >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (walk(child, above + 1)) return true;
+    }
+    return false;
+  };
+  return walk(value, 0);
 }
 
 function invalid(where: string, problems: ManifestProblem[], cause?: unknown): MoltError {
@@ -155,8 +178,26 @@ export function checkHostApi(manifest: Manifest): void {
 export const MAX_MANIFEST_BYTES = 1 << 20;
 
 /**
+ * The file's bytes, or undefined once there are more than `max`: a file that grows after its
+ * size was checked is still never read past the cap.
+ */
+async function readAtMost(handle: FileHandle, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, max + 1 - total));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    chunks.push(chunk.subarray(0, bytesRead));
+    total += bytesRead;
+    if (total > max) return undefined;
+  }
+}
+
+/**
  * Reads and validates `molt.json` in an artifact folder: the one manifest reader, for the
- * store, the loader and the CLI. Missing, too large, not JSON, or invalid: MANIFEST_INVALID.
+ * store, the loader and the CLI. Missing, too large, not JSON, or invalid (a `config` nested
+ * too deep included): MANIFEST_INVALID.
  */
 export async function readManifest(dir: string): Promise<Manifest> {
   const file = join(dir, MANIFEST_FILE);
@@ -170,8 +211,11 @@ export async function readManifest(dir: string): Promise<Manifest> {
         .stat()
         .then((s) => ({ size: s.size, isFile: s.isFile() }));
       if (!isFile) throw cannot('is not a file');
-      if (size > MAX_MANIFEST_BYTES) throw cannot(`is larger than ${MAX_MANIFEST_BYTES} bytes`);
-      text = await handle.readFile('utf8');
+      const tooLarge = `is larger than ${MAX_MANIFEST_BYTES} bytes`;
+      if (size > MAX_MANIFEST_BYTES) throw cannot(tooLarge);
+      const bytes = await readAtMost(handle, MAX_MANIFEST_BYTES);
+      if (bytes === undefined) throw cannot(tooLarge);
+      text = bytes.toString('utf8');
     } finally {
       await handle.close();
     }
