@@ -128,13 +128,18 @@ export class Deployment {
     await this.#serial(art.name, async () => {
       this.#onStep('accepted', art.name);
       await this.#write(art.name, (r) => {
-        if (!r.installed.some((k) => sameKey(k, art))) {
+        const known = r.installed.find((k) => sameKey(k, art));
+        if (known === undefined) {
           r.installed.push({
             version: art.version,
             buildId: art.buildId,
             installedAt: new Date().toISOString(),
+            manifestSha256: art.manifestSha256,
           });
           void this.audit.append('install', art.name, { to: key(art) });
+        } else {
+          // A record from before manifests were kept: the store has just proven this one.
+          known.manifestSha256 ??= art.manifestSha256;
         }
         r.pendingDelete = r.pendingDelete.filter((k) => !sameKey(k, art));
       });
@@ -151,8 +156,8 @@ export class Deployment {
       if (current !== undefined && sameKey(current, target))
         return { ...loadResult(current), action: 'unchanged' as const };
       const dir = this.store.path(name, target.version, target.buildId);
-      // The folder must still hold what the store accepted: the catalog's key is the proof.
-      const expect = expected(name, target);
+      // The folder must still hold what the store accepted: the catalog's record is the proof.
+      const expect = this.#expected(name, target);
       const result =
         current === undefined
           ? await this.host.load(dir, { expect })
@@ -173,7 +178,7 @@ export class Deployment {
       const active = this.catalog.plugin(name)?.active;
       if (active == null || !this.#loaded(name)) throw unknown(name);
       const dir = this.store.path(name, active.version, active.buildId);
-      const r = await this.host.reload(name, dir, { expect: expected(name, active) });
+      const r = await this.host.reload(name, dir, { expect: this.#expected(name, active) });
       return { ...r, action: 'reloaded' as const };
     });
   }
@@ -308,7 +313,7 @@ export class Deployment {
         }
         try {
           await this.host.load(dir, {
-            expect: expected(name, k),
+            expect: this.#expected(name, k),
             ...(knownGood === undefined ? {} : { knownGood }),
           });
           await this.#persisted.get(name);
@@ -323,8 +328,19 @@ export class Deployment {
   /** Reads a stored artifact, refusing it unless it is still the one the store accepted. */
   async #read(name: string, k: VersionKey): Promise<Artifact> {
     const artifact = await readArtifact(this.store.path(name, k.version, k.buildId));
-    checkExpected(artifact, expected(name, k));
+    checkExpected(artifact, this.#expected(name, k));
     return artifact;
+  }
+
+  /** What the catalog recorded of one version when the store accepted it. */
+  #expected(name: string, k: VersionKey): ExpectedArtifact {
+    const installed = this.catalog.plugin(name)?.installed.find((i) => sameKey(i, k));
+    return {
+      name,
+      version: k.version,
+      buildId: k.buildId,
+      manifestSha256: installed?.manifestSha256,
+    };
   }
 
   /** Changes one plugin's record; the test hook learns which plugin's write is about to land. */
@@ -352,10 +368,6 @@ export class Deployment {
 
 function key(k: VersionKey): VersionKey {
   return { version: k.version, buildId: k.buildId };
-}
-
-function expected(name: string, k: VersionKey): ExpectedArtifact {
-  return { name, version: k.version, buildId: k.buildId };
 }
 
 function loadResult(p: PluginInfo): LoadResult {

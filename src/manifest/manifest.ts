@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -56,6 +57,8 @@ export interface Artifact {
   dir: string;
   entryPath: string;
   manifest: Manifest;
+  /** sha256 of the `molt.json` bytes `manifest` was parsed from (set by readArtifact). */
+  manifestSha256?: string;
 }
 
 export interface ManifestProblem {
@@ -200,10 +203,17 @@ async function readAtMost(handle: FileHandle, max: number): Promise<Buffer | und
  * too deep included): MANIFEST_INVALID.
  */
 export async function readManifest(dir: string): Promise<Manifest> {
+  return (await readManifestFile(dir)).manifest;
+}
+
+/** readManifest, with the sha256 of the very bytes the manifest was parsed from. */
+export async function readManifestFile(
+  dir: string,
+): Promise<{ manifest: Manifest; sha256: string }> {
   const file = join(dir, MANIFEST_FILE);
   const cannot = (problem: string, err?: unknown): MoltError =>
     invalid(file, [{ path: '/', message: problem }], err);
-  let text: string;
+  let bytes: Buffer | undefined;
   try {
     const handle = await open(file, 'r');
     try {
@@ -213,9 +223,8 @@ export async function readManifest(dir: string): Promise<Manifest> {
       if (!isFile) throw cannot('is not a file');
       const tooLarge = `is larger than ${MAX_MANIFEST_BYTES} bytes`;
       if (size > MAX_MANIFEST_BYTES) throw cannot(tooLarge);
-      const bytes = await readAtMost(handle, MAX_MANIFEST_BYTES);
+      bytes = await readAtMost(handle, MAX_MANIFEST_BYTES);
       if (bytes === undefined) throw cannot(tooLarge);
-      text = bytes.toString('utf8');
     } finally {
       await handle.close();
     }
@@ -228,28 +237,32 @@ export async function readManifest(dir: string): Promise<Manifest> {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw cannot(`is not valid JSON (${(err as Error).message})`, err);
   }
-  return validateManifest(parsed, file);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return { manifest: validateManifest(parsed, file), sha256 };
 }
 
 /**
  * The artifact a caller means to run: the name, version and buildId recorded when the store
- * accepted it (a deployment's catalog). A folder can be rewritten after that, by anyone with
- * write access to it; the buildId proves which code runs only if it is checked against this
- * record, not just against the manifest in the same folder.
+ * accepted it (a deployment's catalog), and the sha256 of its `molt.json` when it was recorded.
+ * A folder can be rewritten after that, by anyone with write access to it; the buildId proves
+ * which code runs only if it is checked against this record, not just against the manifest in
+ * the same folder, and only the manifest's digest proves its config and limits are the same.
  */
 export interface ExpectedArtifact {
   name: string;
   version: string;
   buildId: string;
+  manifestSha256?: string | undefined;
 }
 
 /**
  * Refuses an artifact that is not the one expected: another name is NAME_MISMATCH; another
- * version or buildId is BUILD_MISMATCH (`details.expected`, `details.actual`: the buildIds).
+ * version, buildId or manifest is BUILD_MISMATCH (`details.expected`, `details.actual`: the
+ * buildIds).
  */
 export function checkExpected(artifact: Artifact, expected: ExpectedArtifact): void {
   const { name, version, buildId } = artifact.manifest;
@@ -275,12 +288,30 @@ export function checkExpected(artifact: Artifact, expected: ExpectedArtifact): v
       },
     );
   }
+  if (
+    expected.manifestSha256 !== undefined &&
+    artifact.manifestSha256 !== expected.manifestSha256
+  ) {
+    throw new MoltError(
+      ErrorCodes.BUILD_MISMATCH,
+      `${name}@${version}: the ${MANIFEST_FILE} in ${artifact.dir} is not the one that was accepted (same build, another manifest); not loaded`,
+      {
+        details: {
+          plugin: name,
+          expected: expected.buildId,
+          actual: buildId,
+          expectedManifest: expected.manifestSha256,
+          actualManifest: artifact.manifestSha256,
+        },
+      },
+    );
+  }
 }
 
 /** Reads an artifact folder for loading: its manifest, checked against this host's API. */
 export async function readArtifact(dir: string): Promise<Artifact> {
   const abs = resolve(dir);
-  const manifest = await readManifest(abs);
+  const { manifest, sha256 } = await readManifestFile(abs);
   checkHostApi(manifest);
-  return { dir: abs, entryPath: join(abs, manifest.entry), manifest };
+  return { dir: abs, entryPath: join(abs, manifest.entry), manifest, manifestSha256: sha256 };
 }

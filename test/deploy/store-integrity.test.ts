@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { type AuditEntry, AuditLog } from '../../src/catalog/audit.js';
 import { Deployment } from '../../src/deploy/deployment.js';
+import type { MoltError } from '../../src/errors/errors.js';
 import type { HostEvents } from '../../src/events/events.js';
 import { treeDigest } from '../../src/store/verify.js';
 import { type FolderEvent, PluginFolder } from '../../src/watch/plugin-folder.js';
@@ -189,6 +190,52 @@ test(
       assert.equal(await d.host.call('victim', 'version', {}), 'v2');
       assert.deepEqual(d.catalog.plugin('victim')?.pendingDelete, []);
       assert.equal(d.catalog.plugin('victim')?.installed.length, 2);
+    } finally {
+      await d.close();
+    }
+    const failed = (await auditOf(data)).filter((e) => e.action === 'restore.failed');
+    assert.deepEqual(
+      failed.map((e) => [e.version, codeOf(e)]),
+      [['1.0.0', 'BUILD_MISMATCH']],
+    );
+  },
+);
+
+test(
+  'a manifest rewritten around the same build (another config) is refused at reload and at restart',
+  LIMIT,
+  async () => {
+    const data = await scratch('integrity-manifest');
+    const source = versionPlugin('v1', `config: { handler: (_args, ctx) => ctx.config },`);
+    let d = await Deployment.open({ dataDir: data, probationMs: 0 });
+    const v1 = await d.install(
+      await writeArtifact({ name: 'victim', source, manifest: { config: { upstream: 'ours' } } }),
+    );
+    const before = d.catalog.plugin('victim');
+    const stored = d.store.path('victim', v1.version, v1.buildId);
+    // The entry and its buildId stay; only what the manifest tells the host changes.
+    await chmod(stored, 0o755);
+    await chmod(join(stored, 'molt.json'), 0o644);
+    const manifest = JSON.parse(await readFile(join(stored, 'molt.json'), 'utf8')) as object;
+    await writeFile(
+      join(stored, 'molt.json'),
+      JSON.stringify({ ...manifest, config: { upstream: 'theirs' } }),
+    );
+    try {
+      await assert.rejects(d.reload('victim'), (err: MoltError) => {
+        assert.equal(err.code, 'BUILD_MISMATCH');
+        assert.match(err.message, /another manifest/);
+        return true;
+      });
+      assert.deepEqual(await d.host.call('victim', 'config', {}), { upstream: 'ours' });
+    } finally {
+      await d.close();
+    }
+
+    d = await Deployment.open({ dataDir: data, probationMs: 0 });
+    try {
+      assert.equal(d.host.plugin('victim'), undefined, 'the rewritten manifest is not loaded');
+      assert.deepEqual(d.catalog.plugin('victim'), before, 'the catalog keeps the victim');
     } finally {
       await d.close();
     }

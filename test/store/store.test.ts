@@ -138,6 +138,7 @@ describe('accepting good artifacts', () => {
       version: '1.2.3',
       buildId,
       dir: join(store.root, 'hello', `1.2.3-${buildId.slice(0, 12)}`),
+      manifestSha256: sha256(files['molt.json']),
     });
     assert.equal(stored.dir, store.path('hello', '1.2.3', buildId));
     assert.equal(await readFile(join(stored.dir, 'index.mjs'), 'utf8'), files['index.mjs']);
