@@ -11,13 +11,14 @@ export {
 } from './events/events.js';
 export {
   checkConfig,
+  type ExpectedArtifact,
   HOST_API_VERSION,
   type Manifest,
   type ManifestLimits,
   type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
-export { createHost, Host, type PluginInfo } from './runtime/host.js';
+export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { SlotLoadOptions } from './runtime/slot.js';

@@ -13,8 +13,17 @@ export interface VersionKey {
   buildId: string;
 }
 
+export interface InstalledVersion extends VersionKey {
+  installedAt: string;
+  /**
+   * sha256 of the artifact's `molt.json` as the store accepted it: a load refuses a store folder
+   * whose manifest changed since (absent in records written before it was kept).
+   */
+  manifestSha256?: string;
+}
+
 export interface PluginRecord {
-  installed: (VersionKey & { installedAt: string })[];
+  installed: InstalledVersion[];
   active: VersionKey | null;
   knownGood: VersionKey | null;
   pendingDelete: VersionKey[];

@@ -19,6 +19,12 @@ import {
 } from '../catalog/catalog.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { HostEvents } from '../events/events.js';
+import {
+  type Artifact,
+  checkExpected,
+  type ExpectedArtifact,
+  readArtifact,
+} from '../manifest/manifest.js';
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
@@ -122,13 +128,18 @@ export class Deployment {
     await this.#serial(art.name, async () => {
       this.#onStep('accepted', art.name);
       await this.#write(art.name, (r) => {
-        if (!r.installed.some((k) => sameKey(k, art))) {
+        const known = r.installed.find((k) => sameKey(k, art));
+        if (known === undefined) {
           r.installed.push({
             version: art.version,
             buildId: art.buildId,
             installedAt: new Date().toISOString(),
+            manifestSha256: art.manifestSha256,
           });
           void this.audit.append('install', art.name, { to: key(art) });
+        } else {
+          // A record from before manifests were kept: the store has just proven this one.
+          known.manifestSha256 ??= art.manifestSha256;
         }
         r.pendingDelete = r.pendingDelete.filter((k) => !sameKey(k, art));
       });
@@ -145,8 +156,12 @@ export class Deployment {
       if (current !== undefined && sameKey(current, target))
         return { ...loadResult(current), action: 'unchanged' as const };
       const dir = this.store.path(name, target.version, target.buildId);
+      // The folder must still hold what the store accepted: the catalog's record is the proof.
+      const expect = this.#expected(name, target);
       const result =
-        current === undefined ? await this.host.load(dir) : await this.host.reload(name, dir);
+        current === undefined
+          ? await this.host.load(dir, { expect })
+          : await this.host.reload(name, dir, { expect });
       this.#onStep('swapped', name);
       await this.#persisted.get(name);
       this.#onStep('activated', name);
@@ -162,7 +177,8 @@ export class Deployment {
     return this.#serial(name, async () => {
       const active = this.catalog.plugin(name)?.active;
       if (active == null || !this.#loaded(name)) throw unknown(name);
-      const r = await this.host.reload(name, this.store.path(name, active.version, active.buildId));
+      const dir = this.store.path(name, active.version, active.buildId);
+      const r = await this.host.reload(name, dir, { expect: this.#expected(name, active) });
       return { ...r, action: 'reloaded' as const };
     });
   }
@@ -261,33 +277,70 @@ export class Deployment {
   /**
    * Loads each plugin's active version, still on trial if it had not become known-good (a crash
    * then restarts the known-good one); falls back to the known-good version if it fails.
+   *
+   * Each store folder must still hold the build the catalog recorded when it was accepted. One
+   * rewritten since (by anything with write access to it) is refused with BUILD_MISMATCH and
+   * audited as `restore.failed`: it is never loaded, never the fallback of a trial, and the
+   * catalog keeps its record (nothing is unloaded from it or queued for deletion).
    */
   async #restore(): Promise<void> {
     for (const [name, r] of Object.entries(this.catalog.data.plugins)) {
       const candidates = [r.active, r.knownGood].filter(
         (k, i, all): k is VersionKey => k != null && (i === 0 || !sameKey(k, all[0])),
       );
+      const refused: VersionKey[] = [];
+      const refuse = (k: VersionKey, err: unknown, as?: 'knownGood') => {
+        refused.push(k);
+        return this.audit.append('restore.failed', name, {
+          version: k.version,
+          buildId: k.buildId,
+          ...(as === undefined ? {} : { as }),
+          error: isMoltError(err) ? { code: err.code, message: err.message } : String(err),
+        });
+      };
       for (const k of candidates) {
+        if (refused.some((x) => sameKey(x, k))) continue;
         const dir = this.store.path(name, k.version, k.buildId);
         const trial = r.knownGood != null && !sameKey(k, r.knownGood);
+        let knownGood: Artifact | undefined;
+        if (trial && r.knownGood != null) {
+          try {
+            knownGood = await this.#read(name, r.knownGood);
+          } catch (err) {
+            // The trial goes on without a fallback rather than with one the host cannot trust.
+            await refuse(r.knownGood, err, 'knownGood');
+          }
+        }
         try {
-          await this.host.load(
-            dir,
-            trial && r.knownGood != null
-              ? { knownGood: this.store.path(name, r.knownGood.version, r.knownGood.buildId) }
-              : {},
-          );
+          await this.host.load(dir, {
+            expect: this.#expected(name, k),
+            ...(knownGood === undefined ? {} : { knownGood }),
+          });
           await this.#persisted.get(name);
           break;
         } catch (err) {
-          await this.audit.append('restore.failed', name, {
-            version: k.version,
-            buildId: k.buildId,
-            error: isMoltError(err) ? { code: err.code, message: err.message } : String(err),
-          });
+          await refuse(k, err);
         }
       }
     }
+  }
+
+  /** Reads a stored artifact, refusing it unless it is still the one the store accepted. */
+  async #read(name: string, k: VersionKey): Promise<Artifact> {
+    const artifact = await readArtifact(this.store.path(name, k.version, k.buildId));
+    checkExpected(artifact, this.#expected(name, k));
+    return artifact;
+  }
+
+  /** What the catalog recorded of one version when the store accepted it. */
+  #expected(name: string, k: VersionKey): ExpectedArtifact {
+    const installed = this.catalog.plugin(name)?.installed.find((i) => sameKey(i, k));
+    return {
+      name,
+      version: k.version,
+      buildId: k.buildId,
+      manifestSha256: installed?.manifestSha256,
+    };
   }
 
   /** Changes one plugin's record; the test hook learns which plugin's write is about to land. */

@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import semver from 'semver';
@@ -56,6 +57,8 @@ export interface Artifact {
   dir: string;
   entryPath: string;
   manifest: Manifest;
+  /** sha256 of the `molt.json` bytes `manifest` was parsed from (set by readArtifact). */
+  manifestSha256?: string;
 }
 
 export interface ManifestProblem {
@@ -106,10 +109,33 @@ function describe(e: ErrorObject): ManifestProblem {
  * `checkConfig`, where a slow schema costs only the caller).
  */
 export function validateManifest(value: unknown, where = MANIFEST_FILE): Manifest {
-  if (!validateSchema(value)) {
-    throw invalid(where, (validateSchema.errors ?? []).map(describe));
+  const problems = validateSchema(value) ? [] : (validateSchema.errors ?? []).map(describe);
+  const config = (value as { config?: unknown } | null)?.config;
+  if (nestedDeeperThan(config, MAX_CONFIG_DEPTH)) {
+    problems.push({ path: '/config', message: `nests deeper than ${MAX_CONFIG_DEPTH} levels` });
   }
+  if (problems.length > 0) throw invalid(where, problems);
   return value as Manifest;
+}
+
+/**
+ * How many objects and arrays deep a manifest's `config` may nest (`{"a":[1]}` is 2). It is
+ * copied to the sandbox and walked by the plugin's `configSchema`; a config of 1 MiB could
+ * otherwise nest half a million levels, past every recursive reader's stack.
+ */
+export const MAX_CONFIG_DEPTH = 32;
+
+/** Whether `value` holds objects or arrays more than `max` levels deep; never recurses past `max`. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const walk = (v: unknown, above: number): boolean => {
+    if (typeof v !== 'object' || v === null) return false;
+    if (above >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (walk(child, above + 1)) return true;
+    }
+    return false;
+  };
+  return walk(value, 0);
 }
 
 function invalid(where: string, problems: ManifestProblem[], cause?: unknown): MoltError {
@@ -155,14 +181,39 @@ export function checkHostApi(manifest: Manifest): void {
 export const MAX_MANIFEST_BYTES = 1 << 20;
 
 /**
+ * The file's bytes, or undefined once there are more than `max`: a file that grows after its
+ * size was checked is still never read past the cap.
+ */
+async function readAtMost(handle: FileHandle, max: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(Math.min(64 * 1024, max + 1 - total));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    chunks.push(chunk.subarray(0, bytesRead));
+    total += bytesRead;
+    if (total > max) return undefined;
+  }
+}
+
+/**
  * Reads and validates `molt.json` in an artifact folder: the one manifest reader, for the
- * store, the loader and the CLI. Missing, too large, not JSON, or invalid: MANIFEST_INVALID.
+ * store, the loader and the CLI. Missing, too large, not JSON, or invalid (a `config` nested
+ * too deep included): MANIFEST_INVALID.
  */
 export async function readManifest(dir: string): Promise<Manifest> {
+  return (await readManifestFile(dir)).manifest;
+}
+
+/** readManifest, with the sha256 of the very bytes the manifest was parsed from. */
+export async function readManifestFile(
+  dir: string,
+): Promise<{ manifest: Manifest; sha256: string }> {
   const file = join(dir, MANIFEST_FILE);
   const cannot = (problem: string, err?: unknown): MoltError =>
     invalid(file, [{ path: '/', message: problem }], err);
-  let text: string;
+  let bytes: Buffer | undefined;
   try {
     const handle = await open(file, 'r');
     try {
@@ -170,8 +221,10 @@ export async function readManifest(dir: string): Promise<Manifest> {
         .stat()
         .then((s) => ({ size: s.size, isFile: s.isFile() }));
       if (!isFile) throw cannot('is not a file');
-      if (size > MAX_MANIFEST_BYTES) throw cannot(`is larger than ${MAX_MANIFEST_BYTES} bytes`);
-      text = await handle.readFile('utf8');
+      const tooLarge = `is larger than ${MAX_MANIFEST_BYTES} bytes`;
+      if (size > MAX_MANIFEST_BYTES) throw cannot(tooLarge);
+      bytes = await readAtMost(handle, MAX_MANIFEST_BYTES);
+      if (bytes === undefined) throw cannot(tooLarge);
     } finally {
       await handle.close();
     }
@@ -184,17 +237,81 @@ export async function readManifest(dir: string): Promise<Manifest> {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw cannot(`is not valid JSON (${(err as Error).message})`, err);
   }
-  return validateManifest(parsed, file);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return { manifest: validateManifest(parsed, file), sha256 };
+}
+
+/**
+ * The artifact a caller means to run: the name, version and buildId recorded when the store
+ * accepted it (a deployment's catalog), and the sha256 of its `molt.json` when it was recorded.
+ * A folder can be rewritten after that, by anyone with write access to it; the buildId proves
+ * which code runs only if it is checked against this record, not just against the manifest in
+ * the same folder, and only the manifest's digest proves its config and limits are the same.
+ */
+export interface ExpectedArtifact {
+  name: string;
+  version: string;
+  buildId: string;
+  manifestSha256?: string | undefined;
+}
+
+/**
+ * Refuses an artifact that is not the one expected: another name is NAME_MISMATCH; another
+ * version, buildId or manifest is BUILD_MISMATCH (`details.expected`, `details.actual`: the
+ * buildIds).
+ */
+export function checkExpected(artifact: Artifact, expected: ExpectedArtifact): void {
+  const { name, version, buildId } = artifact.manifest;
+  if (name !== expected.name) {
+    throw new MoltError(
+      ErrorCodes.NAME_MISMATCH,
+      `${artifact.dir} holds plugin "${name}", not "${expected.name}"`,
+      { details: { expected: expected.name, actual: name } },
+    );
+  }
+  if (buildId !== expected.buildId || version !== expected.version) {
+    throw new MoltError(
+      ErrorCodes.BUILD_MISMATCH,
+      `${name}: ${artifact.dir} now holds ${version} build ${buildId.slice(0, 12)}, not the ${expected.version} build ${expected.buildId.slice(0, 12)} that was accepted; not loaded`,
+      {
+        details: {
+          plugin: name,
+          expected: expected.buildId,
+          actual: buildId,
+          expectedVersion: expected.version,
+          actualVersion: version,
+        },
+      },
+    );
+  }
+  if (
+    expected.manifestSha256 !== undefined &&
+    artifact.manifestSha256 !== expected.manifestSha256
+  ) {
+    throw new MoltError(
+      ErrorCodes.BUILD_MISMATCH,
+      `${name}@${version}: the ${MANIFEST_FILE} in ${artifact.dir} is not the one that was accepted (same build, another manifest); not loaded`,
+      {
+        details: {
+          plugin: name,
+          expected: expected.buildId,
+          actual: buildId,
+          expectedManifest: expected.manifestSha256,
+          actualManifest: artifact.manifestSha256,
+        },
+      },
+    );
+  }
 }
 
 /** Reads an artifact folder for loading: its manifest, checked against this host's API. */
 export async function readArtifact(dir: string): Promise<Artifact> {
   const abs = resolve(dir);
-  const manifest = await readManifest(abs);
+  const { manifest, sha256 } = await readManifestFile(abs);
   checkHostApi(manifest);
-  return { dir: abs, entryPath: join(abs, manifest.entry), manifest };
+  return { dir: abs, entryPath: join(abs, manifest.entry), manifest, manifestSha256: sha256 };
 }

@@ -10,7 +10,7 @@ import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
-import { readArtifact } from '../manifest/manifest.js';
+import { checkExpected, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
@@ -36,6 +36,15 @@ export interface PluginInfo {
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
   stats: SlotStats;
+}
+
+export interface ReloadOptions {
+  /**
+   * The artifact `dir` must hold (name, version, buildId), e.g. the one a catalog recorded when
+   * the store accepted it: a folder rewritten since is refused with BUILD_MISMATCH before any
+   * sandbox starts.
+   */
+  expect?: ExpectedArtifact;
 }
 
 export class Host {
@@ -89,6 +98,10 @@ export class Host {
     // close() may have run while the manifest was read: nothing may start after it.
     this.#assertOpen();
     const name = artifact.manifest.name;
+    // A manifest that now names another plugin must not even open a slot under that name.
+    if (options.expect !== undefined && name !== options.expect.name) {
+      checkExpected(artifact, options.expect);
+    }
     if (this.#slots.has(name)) {
       throw new MoltError(
         ErrorCodes.ALREADY_LOADED,
@@ -108,8 +121,8 @@ export class Host {
   }
 
   /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
-  async reload(name: string, dir: string): Promise<LoadResult> {
-    return this.#slot(name).reload(dir);
+  async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<LoadResult> {
+    return this.#slot(name).reload(dir, options.expect);
   }
 
   async rollback(name: string): Promise<LoadResult> {

@@ -12,7 +12,12 @@
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, ReloadKind, StepTimings } from '../events/events.js';
-import { type Artifact, readArtifact } from '../manifest/manifest.js';
+import {
+  type Artifact,
+  checkExpected,
+  type ExpectedArtifact,
+  readArtifact,
+} from '../manifest/manifest.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import { loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
 import type { SandboxSpec } from '../sandbox/sandbox.js';
@@ -61,6 +66,12 @@ export interface ReloadPlan {
    * ends restarts this one (a deployment resuming a trial after a restart).
    */
   knownGood?: Artifact | undefined;
+  /**
+   * The artifact the caller means (a deployment: the one its catalog recorded when the store
+   * accepted it). A folder that now holds another build is refused at validate, before any
+   * sandbox starts; the sandbox then checks the entry's bytes against this same buildId.
+   */
+  expect?: ExpectedArtifact | undefined;
 }
 
 /** What the pipeline may do to a slot. Everything else about a slot stays inside it. */
@@ -197,8 +208,9 @@ function count(slot: SlotCore, plan: ReloadPlan, ok: boolean, ms: number): void 
 
 /**
  * Step 2, before any plugin code runs: the manifest (schema, host API range), the name, the
- * isolation. The entry's bytes are proven in step 3 and the config in the sandbox, before the
- * entry is evaluated, where a hostile `configSchema` can only stall that plugin.
+ * build the caller expects (when it says), the isolation. The entry's bytes are proven in step
+ * 3 and the config in the sandbox, before the entry is evaluated, where a hostile
+ * `configSchema` can only stall that plugin.
  */
 async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
   const source = plan.source;
@@ -216,6 +228,7 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
       { details: { expected: slot.name, actual: manifest.name } },
     );
   }
+  if (plan.expect !== undefined) checkExpected(artifact, plan.expect);
   return artifact;
 }
 

@@ -6,7 +6,7 @@
  */
 import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef, SlotState } from '../events/events.js';
-import { type Artifact, readArtifact } from '../manifest/manifest.js';
+import { type Artifact, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
 import type { CallOptions, SandboxExit } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
@@ -62,9 +62,12 @@ const sameArtifact = (a: Artifact, b: Artifact): boolean =>
 export interface SlotLoadOptions {
   /**
    * An artifact folder to fall back to: the loaded version is then on trial (probation) and a
-   * crash restarts this one, until the trial ends. A deployment uses it after a restart.
+   * crash restarts this one, until the trial ends. A deployment uses it after a restart, passing
+   * the artifact already read and checked against its catalog.
    */
-  knownGood?: string;
+  knownGood?: string | Artifact;
+  /** The artifact the caller means; a folder holding another build is refused (reload.ts). */
+  expect?: ExpectedArtifact;
 }
 
 export class Slot {
@@ -97,7 +100,9 @@ export class Slot {
   #crashStreak = 0;
   #lastCrashAt = Number.NEGATIVE_INFINITY;
   #tail: Promise<unknown> = Promise.resolve();
-  #pendingReload: (Deferred<LoadResult> & { dir: string }) | undefined;
+  #pendingReload:
+    | (Deferred<LoadResult> & { dir: string; expect: ExpectedArtifact | undefined })
+    | undefined;
   #closing: Promise<void> | undefined;
   #closeCode: ErrorCode = ErrorCodes.UNKNOWN_PLUGIN;
   readonly #retiring = new Set<Promise<unknown>>();
@@ -168,24 +173,25 @@ export class Slot {
   load(artifact: Artifact, options: SlotLoadOptions = {}): Promise<LoadResult> {
     return this.#serial(async () => {
       const knownGood =
-        options.knownGood === undefined
-          ? undefined
-          : await readArtifact(options.knownGood).catch(() => undefined);
-      return this.#run({ kind: 'load', source: { artifact }, knownGood });
+        typeof options.knownGood === 'string'
+          ? await readArtifact(options.knownGood).catch(() => undefined)
+          : options.knownGood;
+      return this.#run({ kind: 'load', source: { artifact }, knownGood, expect: options.expect });
     });
   }
 
   /** Serialized per slot; requests that arrive while one waits coalesce into the newest. */
-  reload(dir: string): Promise<LoadResult> {
+  reload(dir: string, expect?: ExpectedArtifact): Promise<LoadResult> {
     if (this.#pendingReload !== undefined) {
       this.#pendingReload.dir = dir;
+      this.#pendingReload.expect = expect;
       return this.#pendingReload.promise;
     }
-    const pending = { ...deferred<LoadResult>(), dir };
+    const pending = { ...deferred<LoadResult>(), dir, expect };
     this.#pendingReload = pending;
     this.#serial(() => {
       this.#pendingReload = undefined;
-      return this.#run({ kind: 'reload', source: { dir: pending.dir } });
+      return this.#run({ kind: 'reload', source: { dir: pending.dir }, expect: pending.expect });
     }).then(pending.resolve, pending.reject);
     return pending.promise;
   }

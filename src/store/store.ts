@@ -3,7 +3,7 @@ import { chmod, mkdir, readdir, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import semver from 'semver';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
-import { readManifest } from '../manifest/manifest.js';
+import { readManifest, readManifestFile } from '../manifest/manifest.js';
 import { syncDir } from '../util/durable.js';
 import { copyDir } from './copy-dir.js';
 import { extractZip } from './extract-zip.js';
@@ -18,6 +18,8 @@ export interface StoredArtifact {
   buildId: string;
   /** Absolute path of the artifact's folder in the store. */
   dir: string;
+  /** sha256 of its `molt.json`: with the buildId, what a later load checks the folder against. */
+  manifestSha256: string;
 }
 
 /** Where interrupted accepts and removals leave their work; never holds a live artifact. */
@@ -67,10 +69,10 @@ export class Store {
     try {
       if (stats.isDirectory()) await copyDir(src, tmp, this.limits);
       else await extractZip(src, tmp, this.limits);
-      const manifest = await verifyArtifact(tmp);
+      const { manifest, manifestSha256 } = await verifyArtifact(tmp);
       const { name, version, buildId } = manifest;
       const dir = this.path(name, version, buildId);
-      const stored: StoredArtifact = { name, version, buildId, dir };
+      const stored: StoredArtifact = { name, version, buildId, dir, manifestSha256 };
       if (await isDir(dir)) {
         await this.#assertSame(tmp, stored);
         return stored;
@@ -127,11 +129,17 @@ export class Store {
       for (const folder of await subfolders(join(this.root, name))) {
         const dir = join(this.root, name, folder);
         try {
-          const m = await readManifest(dir);
+          const { manifest: m, sha256 } = await readManifestFile(dir);
           // A folder whose manifest does not match its key was not written by accept(): skipping
           // it keeps one stray folder from hiding every other artifact from the host.
           if (m.name !== name || storeFolderName(m.name, m.version, m.buildId) !== folder) continue;
-          found.push({ name: m.name, version: m.version, buildId: m.buildId, dir });
+          found.push({
+            name: m.name,
+            version: m.version,
+            buildId: m.buildId,
+            dir,
+            manifestSha256: sha256,
+          });
         } catch {}
       }
     }

@@ -4,7 +4,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
-import { MANIFEST_FILE, type Manifest, readManifest } from '../manifest/manifest.js';
+import { MANIFEST_FILE, type Manifest, readManifestFile } from '../manifest/manifest.js';
 import { errno } from './store-fs.js';
 
 function invalid(message: string, path: string, problem: string): MoltError {
@@ -21,10 +21,13 @@ export async function sha256File(path: string): Promise<string> {
 
 /**
  * Proves the extracted artifact is what its manifest says: a valid manifest, an entry file that
- * is really in the folder, and entry bytes whose sha256 is the buildId.
+ * is really in the folder, and entry bytes whose sha256 is the buildId. Returns the manifest and
+ * the sha256 of the bytes it was parsed from.
  */
-export async function verifyArtifact(dir: string): Promise<Manifest> {
-  const manifest = await readManifest(dir);
+export async function verifyArtifact(
+  dir: string,
+): Promise<{ manifest: Manifest; manifestSha256: string }> {
+  const { manifest, sha256: manifestSha256 } = await readManifestFile(dir);
   const entryPath = resolve(dir, manifest.entry);
   const rel = relative(dir, entryPath);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`)) {
@@ -53,7 +56,7 @@ export async function verifyArtifact(dir: string): Promise<Manifest> {
       { details: { plugin: manifest.name, expected: manifest.buildId, actual } },
     );
   }
-  return manifest;
+  return { manifest, manifestSha256 };
 }
 
 /**

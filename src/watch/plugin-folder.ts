@@ -4,6 +4,11 @@
  * the highest semver; on a tie (same version, other build) the most recently modified file, then
  * the path that sorts last. A plugin whose last candidate leaves the folder is removed.
  *
+ * A candidate the store refuses with STORE_CONFLICT (it already holds that name, version and
+ * build with other contents: a twin whose manifest differs, or a store folder rewritten behind
+ * the host's back) is reported and still counts as present, though it is never activated: it
+ * never unloads or replaces what serves, nor queues any version for deletion.
+ *
  * Files are read only once they have stopped changing (chokidar's awaitWriteFinish), events are
  * debounced per candidate, and reconciles of one plugin never overlap: a burst of events ends in
  * one reload of the newest.
@@ -13,7 +18,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import semver from 'semver';
 import type { Deployment } from '../deploy/deployment.js';
-import { isMoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, type MoltError } from '../errors/errors.js';
 import { KeyedDebounce } from '../util/debounce.js';
 import { RerunQueue } from '../util/rerun-queue.js';
 
@@ -62,6 +67,8 @@ export class PluginFolder {
   readonly #options: Required<Omit<PluginFolderOptions, 'onEvent'>>;
   readonly #emit: (e: FolderEvent) => void;
   readonly #candidates = new Map<string, Candidate>();
+  /** Paths the store refused with STORE_CONFLICT: the artifact each names, never activated. */
+  readonly #conflicts = new Map<string, Candidate>();
   readonly #debounce: KeyedDebounce<string>;
   readonly #reconciling = new RerunQueue<string>((name) => this.#apply(name));
   /** Plugins whose candidates changed, reconciled once no scan is pending: one reload per burst. */
@@ -150,10 +157,10 @@ export class PluginFolder {
         (info.isDirectory() &&
           (await stat(join(path, 'molt.json')).catch(() => undefined)) !== undefined));
     if (!isArtifact) {
-      if (previous !== undefined) {
-        this.#candidates.delete(path);
-        this.#waiting.add(previous.name);
-      }
+      const gone = previous ?? this.#conflicts.get(path);
+      this.#candidates.delete(path);
+      this.#conflicts.delete(path);
+      if (gone !== undefined) this.#waiting.add(gone.name);
       return;
     }
     try {
@@ -166,11 +173,16 @@ export class PluginFolder {
         mtimeMs: info.mtimeMs,
       };
       this.#candidates.set(path, candidate);
+      this.#conflicts.delete(path);
       this.#emit({ type: 'accepted', candidate });
       if (previous !== undefined && previous.name !== art.name) this.#waiting.add(previous.name);
       this.#waiting.add(art.name);
     } catch (err) {
       const code = isMoltError(err) ? err.code : 'LOAD_FAILED';
+      const conflict = isMoltError(err, ErrorCodes.STORE_CONFLICT)
+        ? conflictOf(err, path, info.mtimeMs)
+        : undefined;
+      if (conflict !== undefined) this.#conflicts.set(path, conflict);
       this.#emit({ type: 'rejected', path, code, message: (err as Error).message });
     }
   }
@@ -182,7 +194,8 @@ export class PluginFolder {
 
   async #apply(name: string): Promise<void> {
     const present = [...this.#candidates.values()].filter((c) => c.name === name);
-    const best = pickBest(present);
+    const conflicts = [...this.#conflicts.values()].filter((c) => c.name === name);
+    const best = pickBest([...present, ...conflicts]);
     const record = this.#deployment.catalog.plugin(name);
     if (best === undefined) {
       if (record !== undefined && record.installed.length > record.pendingDelete.length) {
@@ -191,12 +204,16 @@ export class PluginFolder {
       }
       return;
     }
+    // The folder's best cannot be accepted: what serves keeps serving, nothing is forgotten.
+    if (conflicts.includes(best)) return;
     const started = performance.now();
     try {
       const r = await this.#deployment.activate(best);
       // Versions whose files left the folder go on the next start (never the active one).
       for (const k of this.#deployment.catalog.plugin(name)?.installed ?? []) {
-        if (!present.some((c) => c.version === k.version && c.buildId === k.buildId)) {
+        const inFolder = (c: Candidate): boolean =>
+          c.version === k.version && c.buildId === k.buildId;
+        if (!present.some(inFolder) && !conflicts.some(inFolder)) {
           await this.#deployment.forget(name, k);
         }
       }
@@ -221,4 +238,12 @@ export class PluginFolder {
       });
     }
   }
+}
+
+/** The artifact a STORE_CONFLICT names (the store's details), as the candidate it would be. */
+function conflictOf(err: MoltError, path: string, mtimeMs: number): Candidate | undefined {
+  const { plugin, version, buildId } = err.details ?? {};
+  if (typeof plugin !== 'string' || typeof version !== 'string' || typeof buildId !== 'string')
+    return undefined;
+  return { path, name: plugin, version, buildId, mtimeMs };
 }

@@ -15,6 +15,7 @@ import {
   validateManifest,
 } from '../../src/index.js';
 import { LIMIT_RANGES } from '../../src/manifest/limits.js';
+import { MAX_CONFIG_DEPTH } from '../../src/manifest/manifest.js';
 import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 
 after(cleanArtifacts);
@@ -66,6 +67,13 @@ function pathsOf(manifest: unknown): string[] {
   return problemsOf(() => validateManifest(manifest))
     .map((p) => p.path)
     .sort();
+}
+
+/** A config of `levels` objects and arrays, each inside the last (`{"a":[…]}`). */
+function nested(levels: number): unknown {
+  let value: unknown = 'bottom';
+  for (let i = 0; i < levels; i++) value = i % 2 === 0 ? [value] : { a: value };
+  return value;
 }
 
 function without(key: keyof typeof good): Record<string, unknown> {
@@ -264,6 +272,26 @@ describe('validateManifest', () => {
     const manifest = { ...good, configSchema, config: { port: 'eighty' } };
     assert.deepEqual(validateManifest(manifest), manifest);
   });
+
+  test(`config nests at most ${MAX_CONFIG_DEPTH} objects and arrays deep; one more is invalid at /config`, () => {
+    assert.equal(MAX_CONFIG_DEPTH, 32, 'the documented bound');
+    for (const config of [0, 'text', null, {}, [], nested(MAX_CONFIG_DEPTH)]) {
+      assert.deepEqual(validateManifest({ ...good, config }).config, config);
+    }
+    const problems = problemsOf(() =>
+      validateManifest({ ...good, config: nested(MAX_CONFIG_DEPTH + 1) }),
+    );
+    assert.deepEqual(problems, [
+      { path: '/config', message: `nests deeper than ${MAX_CONFIG_DEPTH} levels` },
+    ]);
+    // A deep branch is found beside shallow ones, under arrays as under objects, and it is
+    // reported with the manifest's other problems.
+    const wide = { a: 1, b: [1, 2, { c: nested(MAX_CONFIG_DEPTH - 1) }] };
+    assert.deepEqual(pathsOf({ ...good, config: wide, version: '1' }), ['/config', '/version']);
+    // Half a million levels in under a megabyte: refused, not a stack overflow.
+    const abyss = JSON.parse(`${'['.repeat(500_000)}${']'.repeat(500_000)}`) as unknown;
+    assert.deepEqual(pathsOf({ ...good, config: abyss }), ['/config']);
+  });
 });
 
 describe('checkConfig', () => {
@@ -365,6 +393,15 @@ describe('host.load with a bad artifact', () => {
         text,
       );
     }
+  });
+
+  test('a config nested too deep: refused by the reader, before any sandbox starts', async () => {
+    const text = JSON.stringify({ ...good, config: nested(MAX_CONFIG_DEPTH + 1) });
+    const problems = await rejectsInvalid(await withManifestText(text));
+    assert.deepEqual(
+      problems.map((p) => p.path),
+      ['/config'],
+    );
   });
 
   test('missing fields, wrong types: every problem with its path', async () => {

@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import yauzl from 'yauzl';
 import { type ErrorCode, ErrorCodes, isMoltError } from '../../src/errors/errors.js';
+import { MAX_CONFIG_DEPTH } from '../../src/manifest/manifest.js';
 import { crc32, crc32Fallback } from '../../src/store/crc32.js';
 import { STORE_TMP_DIR, Store, type StoreLimits } from '../../src/store/index.js';
 import { Budget, DEFAULT_STORE_LIMITS, resolveLimits } from '../../src/store/limits.js';
@@ -137,6 +138,7 @@ describe('accepting good artifacts', () => {
       version: '1.2.3',
       buildId,
       dir: join(store.root, 'hello', `1.2.3-${buildId.slice(0, 12)}`),
+      manifestSha256: sha256(files['molt.json']),
     });
     assert.equal(stored.dir, store.path('hello', '1.2.3', buildId));
     assert.equal(await readFile(join(stored.dir, 'index.mjs'), 'utf8'), files['index.mjs']);
@@ -461,6 +463,28 @@ describe('hostile folders', () => {
     const big = await folder({ ...good(), 'big.txt': 'x'.repeat(1001) });
     await assertRefused(store, big, ErrorCodes.ARCHIVE_TOO_LARGE, (d) =>
       assert.equal(d.limit, 'maxEntryBytes'),
+    );
+  });
+
+  test('a manifest over 1 MiB, or whose config nests too deep: MANIFEST_INVALID', async () => {
+    const store = await seededStore();
+    const big = pluginFiles('hello', '1.0.0', undefined, { config: 'x'.repeat(MiB) });
+    await assertRefused(store, await folder({ ...big }), ErrorCodes.MANIFEST_INVALID, (d) =>
+      assert.deepEqual(d.problems, [{ path: '/', message: `is larger than ${MiB} bytes` }]),
+    );
+    let config: unknown = 1;
+    for (let i = 0; i <= MAX_CONFIG_DEPTH; i++) config = { deeper: config };
+    const deep = pluginFiles('hello', '1.0.0', undefined, { config });
+    await assertRefused(store, await folder({ ...deep }), ErrorCodes.MANIFEST_INVALID, (d) =>
+      assert.deepEqual(
+        (d.problems as { path: string }[]).map((p) => p.path),
+        ['/config'],
+      ),
+    );
+    await assertRefused(
+      store,
+      await file('deep.molt', await yazlZip({ ...deep })),
+      ErrorCodes.MANIFEST_INVALID,
     );
   });
 
