@@ -14,7 +14,7 @@ export interface CallsResult {
   overheadP99Us: number;
 }
 
-interface Measured {
+export interface Measured {
   one: DriveResult;
   many: DriveResult;
 }
@@ -28,9 +28,10 @@ const ROUNDS = 6;
 const ONE = { concurrency: 1, maxCalls: 40_000, maxMs: 400 };
 const MANY = { concurrency: 64, maxCalls: 400_000, maxMs: 400 };
 
-type Subject = () => unknown;
+export type Subject = () => unknown;
 
-async function measure(subjects: Subject[]): Promise<Measured[]> {
+/** Warms each subject up, then drives them in interleaved rounds, 1 and 64 in flight. */
+export async function measure(subjects: Subject[]): Promise<Measured[]> {
   for (const fn of subjects) await drive(fn, WARMUP);
   const tallies = subjects.map(() => ({ one: new Tally(), many: new Tally() }));
   for (let r = 0; r < ROUNDS; r++) {

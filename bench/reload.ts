@@ -1,10 +1,11 @@
 /** (b) Reload latency (requested → resolved, new version serving), warm standby on and off. */
-import { createHost, type StepTimings } from '../src/index.js';
+import { createHost, type HostOptions, type StepTimings } from '../src/index.js';
 import { pluginPair } from './artifacts.js';
 import { check, heading, note, num, ratio, table } from './report.js';
 import { type Summary, sleep, summarize } from './stats.js';
 
 export interface ReloadRun {
+  isolation: 'worker' | 'process';
   standby: number;
   gapMs: number;
   reloads: number;
@@ -28,13 +29,22 @@ const MAX_MS = 40_000;
  * here), as between real edits. Without standby there is nothing to wait for but the retiring
  * worker, so that run is paced at COLD_GAP_MS.
  */
-const GAP_MS = 100;
+export const GAP_MS = 100;
 const COLD_GAP_MS = 20;
 const BACK_TO_BACK = 60;
 
-async function run(standby: number, gapMs: number, count: number): Promise<ReloadRun> {
-  const name = `reload${standby}g${gapMs}`;
-  const host = await createHost({ probationMs: 0, standby });
+/**
+ * `count` reloads of one plugin, alternating its two versions, each `gapMs` after the last;
+ * times requested → resolved and checks the new version answers. Bounded by MAX_MS.
+ */
+export async function runReloads(
+  standby: number,
+  gapMs: number,
+  count: number,
+  isolation: NonNullable<HostOptions['isolation']> = 'worker',
+): Promise<ReloadRun> {
+  const name = `reload${isolation === 'process' ? 'p' : ''}${standby}g${gapMs}`;
+  const host = await createHost({ probationMs: 0, standby, isolation });
   const [a, b] = await pluginPair(name);
   const times: number[] = [];
   const steps: Record<string, number[]> = {};
@@ -72,6 +82,7 @@ async function run(standby: number, gapMs: number, count: number): Promise<Reloa
   const stepP50: Record<string, number> = {};
   for (const [k, v] of Object.entries(steps)) stepP50[k] = summarize(v).p50;
   return {
+    isolation,
     standby,
     gapMs,
     reloads: times.length,
@@ -84,9 +95,9 @@ async function run(standby: number, gapMs: number, count: number): Promise<Reloa
 
 export async function benchReload(): Promise<ReloadResult> {
   heading(`(b) reload latency, ${RELOADS} reloads of a small plugin, probationMs: 0`);
-  const warm = await run(1, GAP_MS, RELOADS);
-  const cold = await run(0, COLD_GAP_MS, RELOADS);
-  const backToBack = await run(1, 0, Math.min(RELOADS, BACK_TO_BACK));
+  const warm = await runReloads(1, GAP_MS, RELOADS);
+  const cold = await runReloads(0, COLD_GAP_MS, RELOADS);
+  const backToBack = await runReloads(1, 0, Math.min(RELOADS, BACK_TO_BACK));
   const cols = (r: ReloadRun): string[] => [
     num(r.latencyMs.p50, 2),
     num(r.latencyMs.p99, 2),
