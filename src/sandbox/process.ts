@@ -43,10 +43,12 @@ const quietWarnings = process.allowedNodeEnvironmentFlags.has('--disable-warning
 const HEAP_OOM = 'JavaScript heap out of memory';
 
 class ProcessTransport implements Transport {
-  readonly #child: ChildProcess;
+  #child: ChildProcess | undefined;
+  /** Frames posted before the child is spawned, written in order once it is. */
+  #early: Buffer[] | undefined = [];
   readonly #sandboxDir: string;
   readonly #events: TransportEvents;
-  readonly #watchdog: ReturnType<typeof setInterval> | undefined;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   readonly reader: FrameReader;
   #heapOom = false;
   #exited = false;
@@ -59,6 +61,21 @@ class ProcessTransport implements Transport {
   ) {
     this.#sandboxDir = sandboxDir;
     this.#events = events;
+    this.reader = new FrameReader(
+      LOAD_FRAME_BYTES,
+      (msg) => events.message(msg),
+      (reason) => events.breach(reason),
+    );
+    // `spawn` holds the event loop until the child has exec'd (libuv waits to hear that the
+    // exec worked): a few ms on an idle machine, tens of ms on a busy one. A standby is made at
+    // the end of a reload's load, before its swap, so the fork waits for the next turn: the
+    // reload that asked for it finishes first. Frames posted meanwhile wait in #early.
+    setImmediate(() => this.#spawn(spec, sandboxDir, overMemory));
+  }
+
+  #spawn(spec: SandboxSpec, sandboxDir: string, overMemory: (rssMb: number) => void): void {
+    if (this.#exited) return;
+    const events = this.#events;
     const heapMb = spec.resourceLimits.maxOldGenerationSizeMb ?? spec.memoryMb;
     const args = [
       ...permissionFlags(spec.grants, { entry, sandboxDir, dataDir: spec.dataDir }),
@@ -67,26 +84,26 @@ class ProcessTransport implements Transport {
       ...(heapMb === undefined ? [] : [`--max-old-space-size=${heapMb}`]),
       entry,
     ];
-    this.#child = spawn(process.execPath, args, {
-      cwd: sandboxDir,
-      env: spec.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
-    const child = this.#child;
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, args, {
+        cwd: sandboxDir,
+        env: spec.env,
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      });
+    } catch (err) {
+      this.#exit(-1, err as Error);
+      return;
+    }
+    this.#child = child;
     child.stdout!.on('data', (chunk: Buffer) => events.output('stdout', chunk));
     child.stderr!.on('data', (chunk: Buffer) => {
       if (!this.#heapOom && chunk.includes(HEAP_OOM)) this.#heapOom = true;
       events.output('stderr', chunk);
     });
-    const channel = child.stdio[3] as Readable;
-    const reader = new FrameReader(
-      LOAD_FRAME_BYTES,
-      (msg) => events.message(msg),
-      (reason) => events.breach(reason),
-    );
-    channel.on('data', (chunk: Buffer) => reader.push(chunk));
-    this.reader = reader;
+    const channel = child.stdio[3] as Readable & NodeJS.WritableStream;
+    channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
     // The child may die before it reads what was sent: EPIPE is its exit, reported by 'exit'.
     channel.on('error', () => {});
     child.once('error', (err) => this.#exit(-1, err));
@@ -101,6 +118,9 @@ class ProcessTransport implements Transport {
           : undefined,
       );
     });
+    const early = this.#early!;
+    this.#early = undefined;
+    for (const frame of early) channel.write(frame);
     this.#watchdog =
       spec.memoryMb === undefined || child.pid === undefined
         ? undefined
@@ -109,16 +129,25 @@ class ProcessTransport implements Transport {
 
   post(msg: HostMessage | CallBatch): void {
     const frame = encodeFrame(msg);
-    (this.#child.stdio[3] as NodeJS.WritableStream).write(frame);
+    if (this.#child !== undefined) (this.#child.stdio[3] as NodeJS.WritableStream).write(frame);
+    else this.#early?.push(frame);
   }
 
   end(): void {
-    if (!this.#exited) this.#child.kill('SIGKILL');
+    if (this.#exited) return;
+    if (this.#child !== undefined) {
+      this.#child.kill('SIGKILL');
+      return;
+    }
+    // Ended before it was spawned: nothing to kill, and `exit` still comes after `end()`.
+    this.#early = undefined;
+    queueMicrotask(() => this.#exit(128 + 9, undefined));
   }
 
   #exit(exitCode: number, error: (Error & { code?: string }) | undefined): void {
     if (this.#exited) return;
     this.#exited = true;
+    this.#early = undefined;
     if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     rmSync(this.#sandboxDir, { recursive: true, force: true });
     this.#events.exit(exitCode, error);
