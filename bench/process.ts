@@ -22,6 +22,11 @@ const RELOADS = Number(env.MOLT_BENCH_PROCESS_RELOADS ?? 100);
  */
 const GAP_MS = Number(env.MOLT_BENCH_PROCESS_GAP_MS ?? 250);
 const COLD_GAP_MS = 20;
+/**
+ * Five subjects, two of them in other processes: more, shorter rounds than (a), every other one
+ * in reverse order, so a neighbour's burst of CPU on a shared machine spreads over all of them.
+ */
+const ROUNDS = { rounds: 12, windowMs: 200, alternate: true };
 const IDLE_COUNT = 8;
 const IDLE_MS = 1_500;
 
@@ -65,13 +70,16 @@ async function benchCalls(): Promise<ProcessCalls> {
     await Promise.all([rawWorker.ready, rawFramed.ready, rawIpc.ready]);
     await workerHost.load(wDir);
     await processHost.load(pDir);
-    const [p, f, i, w, r] = (await measure([
-      () => processHost.call('pcalls', 'noop'),
-      () => rawFramed.call(),
-      () => rawIpc.call(),
-      () => workerHost.call('wcalls', 'noop'),
-      () => rawWorker.call(),
-    ])) as [Measured, Measured, Measured, Measured, Measured];
+    const [p, f, i, w, r] = (await measure(
+      [
+        () => processHost.call('pcalls', 'noop'),
+        () => rawFramed.call(),
+        () => rawIpc.call(),
+        () => workerHost.call('wcalls', 'noop'),
+        () => rawWorker.call(),
+      ],
+      ROUNDS,
+    )) as [Measured, Measured, Measured, Measured, Measured];
     return {
       processHost: p,
       rawFramed: f,
@@ -180,9 +188,10 @@ export async function benchProcess(): Promise<ProcessResult> {
     num(x.latencyMs.max, 2),
     String(x.reloads),
     String(x.errors + x.wrongVersion),
+    `${num(x.loopDelayMs.p99, 1)} / ${num(x.loopDelayMs.max, 1)}`,
   ];
   table(
-    ['configuration', 'p50 ms', 'p99 ms', 'max ms', 'n', 'errors'],
+    ['configuration', 'p50 ms', 'p99 ms', 'max ms', 'n', 'errors', 'loop delay p99/max ms'],
     [
       [`process, standby: 1, ${GAP_MS} ms apart`, ...cols(warm)],
       [`process, standby: 0 (baseline), ${COLD_GAP_MS} ms apart`, ...cols(cold)],
@@ -194,11 +203,13 @@ export async function benchProcess(): Promise<ProcessResult> {
         '',
         '',
         '',
+        '',
       ],
       [
         'process / worker, standby 1',
         ratio(warm.latencyMs.p50, worker.latencyMs.p50),
         ratio(warm.latencyMs.p99, worker.latencyMs.p99),
+        '',
         '',
         '',
         '',
@@ -211,7 +222,9 @@ export async function benchProcess(): Promise<ProcessResult> {
   note(
     `step p50s (ms): ${steps(warm, 'process s1')} | ${steps(cold, 'process s0')} | ${steps(worker, 'worker s1')}`,
   );
-  note('"total" is the host\'s own reload time; what the steps leave of it runs between them');
+  note(
+    "\"total\" is the host's own reload time; what the steps leave of it runs between them. Loop delay: the host's event-loop delay over the reloads, what any call on the host waits behind a reload's synchronous work",
+  );
 
   heading(`(e) idle memory per sandbox: ${IDLE_COUNT} sandboxes after a warm-up one`);
   const base = { count: IDLE_COUNT, idleMs: IDLE_MS };

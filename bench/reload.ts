@@ -1,4 +1,5 @@
 /** (b) Reload latency (requested → resolved, new version serving), warm standby on and off. */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHost, type HostOptions, type StepTimings } from '../src/index.js';
 import { pluginPair } from './artifacts.js';
 import { check, heading, note, num, ratio, table } from './report.js';
@@ -12,6 +13,11 @@ export interface ReloadRun {
   errors: number;
   wrongVersion: number;
   latencyMs: Summary;
+  /**
+   * The host's event-loop delay over the run (ms): what a reload's synchronous work (starting a
+   * sandbox: a Worker's setup, a child's fork and exec) makes every other call on the host wait.
+   */
+  loopDelayMs: { p99: number; max: number };
   /** p50 of each step the host reports in `reload.succeeded` (ms). */
   steps: Record<string, number>;
 }
@@ -59,6 +65,7 @@ export async function runReloads(
   });
   let errors = 0;
   let wrongVersion = 0;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
   try {
     await host.load(a);
     const deadline = performance.now() + MAX_MS;
@@ -75,8 +82,10 @@ export async function runReloads(
       const ms = performance.now() - t;
       if ((await host.call(name, 'version')) !== tag) wrongVersion++;
       if (i >= 5) times.push(ms); // the first five warm the JIT and the pool
+      if (i === 4) loop.enable();
     }
   } finally {
+    loop.disable();
     await host.close();
   }
   const stepP50: Record<string, number> = {};
@@ -89,6 +98,7 @@ export async function runReloads(
     errors,
     wrongVersion,
     latencyMs: summarize(times),
+    loopDelayMs: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     steps: stepP50,
   };
 }
