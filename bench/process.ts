@@ -236,13 +236,15 @@ export async function benchProcess(): Promise<ProcessResult> {
     idle({ kind: 'process', standby: 1, ...base }),
   ]);
   const kb = (x: number): string => (Number.isFinite(x) ? `${num(x / 1024, 1)} MB` : '-');
+  // A ratio of two growths within the host's own RSS noise (either at or below 0) means nothing.
+  const growth = (a: number, b: number): string => (a > 0 && b > 0 ? ratio(a, b) : '-');
   const cells = (pick: (x: IdleRun) => number, format = kb): string[] => [
     format(pick(ps)),
     format(pick(bp)),
-    ratio(pick(ps), pick(bp)),
+    growth(pick(ps), pick(bp)),
     format(pick(ws)),
     format(pick(bw)),
-    ratio(pick(ws), pick(bw)),
+    growth(pick(ws), pick(bw)),
   ];
   const total = (x: IdleRun): number =>
     x.hostPerSandboxKB + (Number.isFinite(x.ownRssKB) ? x.ownRssKB : 0);
@@ -256,6 +258,10 @@ export async function benchProcess(): Promise<ProcessResult> {
       ['RSS per sandbox: host growth + own VmRSS', ...cells(total)],
     ],
   );
+  if (Math.abs(ps.hostPerSandboxKB) < 1024)
+    note(
+      "a process sandbox's host-side growth is within the host's own RSS noise (GC, allocator): its pipes, buffers and channel cost under 1 MB",
+    );
   const perPlugin = pd.processes / (IDLE_COUNT + 1);
   note(
     `at the defaults (standby: 1) a process plugin keeps ${num(perPlugin, 1)} processes (its own and its standby): ${kb(perPlugin * pd.ownRssKB)} VmRSS, ${kb(perPlugin * pd.ownPssKB)} Pss per plugin`,
