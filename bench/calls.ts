@@ -14,7 +14,7 @@ export interface CallsResult {
   overheadP99Us: number;
 }
 
-interface Measured {
+export interface Measured {
   one: DriveResult;
   many: DriveResult;
 }
@@ -28,16 +28,31 @@ const ROUNDS = 6;
 const ONE = { concurrency: 1, maxCalls: 40_000, maxMs: 400 };
 const MANY = { concurrency: 64, maxCalls: 400_000, maxMs: 400 };
 
-type Subject = () => unknown;
+export type Subject = () => unknown;
 
-async function measure(subjects: Subject[]): Promise<Measured[]> {
+export interface Rounds {
+  rounds: number;
+  /** Wall time of each window, 1 and 64 in flight. */
+  windowMs: number;
+  /** Every other round runs the subjects in reverse order, so none always follows another. */
+  alternate: boolean;
+}
+
+/** Warms each subject up, then drives them in interleaved rounds, 1 and 64 in flight. */
+export async function measure(
+  subjects: Subject[],
+  { rounds, windowMs, alternate }: Rounds = { rounds: ROUNDS, windowMs: 400, alternate: false },
+): Promise<Measured[]> {
   for (const fn of subjects) await drive(fn, WARMUP);
   const tallies = subjects.map(() => ({ one: new Tally(), many: new Tally() }));
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const [i, fn] of subjects.entries()) {
+  const one = { ...ONE, maxCalls: (ONE.maxCalls * windowMs) / ONE.maxMs, maxMs: windowMs };
+  const many = { ...MANY, maxCalls: (MANY.maxCalls * windowMs) / MANY.maxMs, maxMs: windowMs };
+  const order = [...subjects.keys()];
+  for (let r = 0; r < rounds; r++) {
+    for (const i of alternate && r % 2 === 1 ? [...order].reverse() : order) {
       await settleGc(1);
-      await drive(fn, ONE, tallies[i]!.one);
-      await drive(fn, MANY, tallies[i]!.many);
+      await drive(subjects[i]!, one, tallies[i]!.one);
+      await drive(subjects[i]!, many, tallies[i]!.many);
     }
   }
   return tallies.map(({ one, many }) => {

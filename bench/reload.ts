@@ -1,16 +1,23 @@
 /** (b) Reload latency (requested → resolved, new version serving), warm standby on and off. */
-import { createHost, type StepTimings } from '../src/index.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHost, type HostOptions, type StepTimings } from '../src/index.js';
 import { pluginPair } from './artifacts.js';
 import { check, heading, note, num, ratio, table } from './report.js';
 import { type Summary, sleep, summarize } from './stats.js';
 
 export interface ReloadRun {
+  isolation: 'worker' | 'process';
   standby: number;
   gapMs: number;
   reloads: number;
   errors: number;
   wrongVersion: number;
   latencyMs: Summary;
+  /**
+   * The host's event-loop delay over the run (ms): what a reload's synchronous work (starting a
+   * sandbox: a Worker's setup, a child's fork and exec) makes every other call on the host wait.
+   */
+  loopDelayMs: { p99: number; max: number };
   /** p50 of each step the host reports in `reload.succeeded` (ms). */
   steps: Record<string, number>;
 }
@@ -28,13 +35,22 @@ const MAX_MS = 40_000;
  * here), as between real edits. Without standby there is nothing to wait for but the retiring
  * worker, so that run is paced at COLD_GAP_MS.
  */
-const GAP_MS = 100;
+export const GAP_MS = 100;
 const COLD_GAP_MS = 20;
 const BACK_TO_BACK = 60;
 
-async function run(standby: number, gapMs: number, count: number): Promise<ReloadRun> {
-  const name = `reload${standby}g${gapMs}`;
-  const host = await createHost({ probationMs: 0, standby });
+/**
+ * `count` reloads of one plugin, alternating its two versions, each `gapMs` after the last;
+ * times requested → resolved and checks the new version answers. Bounded by MAX_MS.
+ */
+export async function runReloads(
+  standby: number,
+  gapMs: number,
+  count: number,
+  isolation: NonNullable<HostOptions['isolation']> = 'worker',
+): Promise<ReloadRun> {
+  const name = `reload${isolation === 'process' ? 'p' : ''}${standby}g${gapMs}`;
+  const host = await createHost({ probationMs: 0, standby, isolation });
   const [a, b] = await pluginPair(name);
   const times: number[] = [];
   const steps: Record<string, number[]> = {};
@@ -49,6 +65,7 @@ async function run(standby: number, gapMs: number, count: number): Promise<Reloa
   });
   let errors = 0;
   let wrongVersion = 0;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
   try {
     await host.load(a);
     const deadline = performance.now() + MAX_MS;
@@ -65,28 +82,32 @@ async function run(standby: number, gapMs: number, count: number): Promise<Reloa
       const ms = performance.now() - t;
       if ((await host.call(name, 'version')) !== tag) wrongVersion++;
       if (i >= 5) times.push(ms); // the first five warm the JIT and the pool
+      if (i === 4) loop.enable();
     }
   } finally {
+    loop.disable();
     await host.close();
   }
   const stepP50: Record<string, number> = {};
   for (const [k, v] of Object.entries(steps)) stepP50[k] = summarize(v).p50;
   return {
+    isolation,
     standby,
     gapMs,
     reloads: times.length,
     errors,
     wrongVersion,
     latencyMs: summarize(times),
+    loopDelayMs: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 },
     steps: stepP50,
   };
 }
 
 export async function benchReload(): Promise<ReloadResult> {
   heading(`(b) reload latency, ${RELOADS} reloads of a small plugin, probationMs: 0`);
-  const warm = await run(1, GAP_MS, RELOADS);
-  const cold = await run(0, COLD_GAP_MS, RELOADS);
-  const backToBack = await run(1, 0, Math.min(RELOADS, BACK_TO_BACK));
+  const warm = await runReloads(1, GAP_MS, RELOADS);
+  const cold = await runReloads(0, COLD_GAP_MS, RELOADS);
+  const backToBack = await runReloads(1, 0, Math.min(RELOADS, BACK_TO_BACK));
   const cols = (r: ReloadRun): string[] => [
     num(r.latencyMs.p50, 2),
     num(r.latencyMs.p99, 2),

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d` runs a subset; `--drift` runs the
- * worker RSS-drift experiments instead (see drift.ts).
+ * then one machine-readable JSON line. `--only=a,b,c,d,e` runs a subset (e: the process sandbox
+ * beside the worker); `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { cleanup } from './artifacts.js';
@@ -9,12 +9,13 @@ import { benchCalls } from './calls.js';
 import { benchChurn } from './churn.js';
 import { benchDrift } from './drift.js';
 import { benchMemory } from './memory.js';
+import { benchProcess } from './process.js';
 import { benchReload } from './reload.js';
 import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -36,6 +37,7 @@ try {
     if (only.has('b')) summary.reload = await benchReload();
     if (only.has('c')) summary.churn = await benchChurn();
     if (only.has('d')) summary.memory = await benchMemory();
+    if (only.has('e')) summary.process = await benchProcess();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

@@ -51,12 +51,15 @@ const quietWarnings = process.allowedNodeEnvironmentFlags.has('--disable-warning
 const HEAP_OOM = 'JavaScript heap out of memory';
 
 class ProcessTransport implements Transport {
-  readonly #child: ChildProcess;
+  #child: ChildProcess | undefined;
+  /** Frames posted before the child is spawned, written in order once it is. */
+  #early: Buffer[] | undefined = [];
   readonly #sandboxDir: string;
   readonly #events: TransportEvents;
   readonly #spec: SandboxSpec;
   readonly #overMemory: (rssMb: number) => void;
   #watchdog: MemoryWatch | undefined;
+  #watchWanted = false;
   readonly reader: FrameReader;
   #heapOom = false;
   #exited = false;
@@ -71,6 +74,23 @@ class ProcessTransport implements Transport {
     this.#events = events;
     this.#spec = spec;
     this.#overMemory = overMemory;
+    this.reader = new FrameReader(
+      LOAD_FRAME_BYTES,
+      (msg) => events.message(msg),
+      (reason) => events.breach(reason),
+    );
+    // `spawn` holds the event loop until the child has exec'd (libuv waits to hear that the
+    // exec worked): a few ms on an idle machine, tens of ms on a busy one. A standby is made at
+    // the end of a reload's load, before its swap, so the fork waits for the next turn: the
+    // reload that asked for it finishes first. Frames posted meanwhile wait in #early.
+    setImmediate(() => this.#spawn());
+  }
+
+  #spawn(): void {
+    if (this.#exited) return;
+    const events = this.#events;
+    const spec = this.#spec;
+    const sandboxDir = this.#sandboxDir;
     const heapMb = spec.resourceLimits.maxOldGenerationSizeMb ?? spec.memoryMb;
     const args = [
       ...permissionFlags(spec.grants, { entry, sandboxDir, dataDir: spec.dataDir }),
@@ -79,26 +99,26 @@ class ProcessTransport implements Transport {
       ...(heapMb === undefined ? [] : [`--max-old-space-size=${heapMb}`]),
       entry,
     ];
-    this.#child = spawn(process.execPath, args, {
-      cwd: sandboxDir,
-      env: spec.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
-    const child = this.#child;
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, args, {
+        cwd: sandboxDir,
+        env: spec.env,
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      });
+    } catch (err) {
+      this.#exit(-1, err as Error);
+      return;
+    }
+    this.#child = child;
     child.stdout!.on('data', (chunk: Buffer) => events.output('stdout', chunk));
     child.stderr!.on('data', (chunk: Buffer) => {
       if (!this.#heapOom && chunk.includes(HEAP_OOM)) this.#heapOom = true;
       events.output('stderr', chunk);
     });
-    const channel = child.stdio[3] as Readable;
-    const reader = new FrameReader(
-      LOAD_FRAME_BYTES,
-      (msg) => events.message(msg),
-      (reason) => events.breach(reason),
-    );
-    channel.on('data', (chunk: Buffer) => reader.push(chunk));
-    this.reader = reader;
+    const channel = child.stdio[3] as Readable & NodeJS.WritableStream;
+    channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
     // The child may die before it reads what was sent: EPIPE is its exit, reported by 'exit'.
     channel.on('error', () => {});
     child.once('error', (err) => this.#exit(-1, err));
@@ -113,13 +133,19 @@ class ProcessTransport implements Transport {
           : undefined,
       );
     });
+    const early = this.#early!;
+    this.#early = undefined;
+    for (const frame of early) channel.write(frame);
+    if (this.#watchWanted) this.watchMemory();
   }
 
   /**
-   * Starts the memory watchdog, once plugin code is about to run (a blank standby needs none).
+   * Starts the memory watchdog, once plugin code is about to run (a blank standby needs none);
+   * if the child is not spawned yet, as soon as it is.
    */
   watchMemory(): void {
-    const pid = this.#child.pid;
+    this.#watchWanted = true;
+    const pid = this.#child?.pid;
     if (this.#watchdog !== undefined || this.#exited || pid === undefined) return;
     if (this.#spec.memoryMb === undefined) return;
     this.#watchdog = MemoryWatch.start(pid, this.#spec.memoryMb, this.#overMemory);
@@ -127,16 +153,25 @@ class ProcessTransport implements Transport {
 
   post(msg: HostMessage | CallBatch): void {
     const frame = encodeFrame(msg);
-    (this.#child.stdio[3] as NodeJS.WritableStream).write(frame);
+    if (this.#child !== undefined) (this.#child.stdio[3] as NodeJS.WritableStream).write(frame);
+    else this.#early?.push(frame);
   }
 
   end(): void {
-    if (!this.#exited) this.#child.kill('SIGKILL');
+    if (this.#exited) return;
+    if (this.#child !== undefined) {
+      this.#child.kill('SIGKILL');
+      return;
+    }
+    // Ended before it was spawned: nothing to kill, and `exit` still comes after `end()`.
+    this.#early = undefined;
+    queueMicrotask(() => this.#exit(128 + 9, undefined));
   }
 
   #exit(exitCode: number, error: (Error & { code?: string }) | undefined): void {
     if (this.#exited) return;
     this.#exited = true;
+    this.#early = undefined;
     this.#watchdog?.stop();
     rmSync(this.#sandboxDir, { recursive: true, force: true });
     this.#events.exit(exitCode, error);
