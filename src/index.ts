@@ -6,6 +6,7 @@ export {
   type HostEvents,
   type ReloadKind,
   type SlotState,
+  type StateOutcome,
   type StepTimings,
   type VersionRef,
 } from './events/events.js';
@@ -21,7 +22,7 @@ export {
 export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
-export type { SlotLoadOptions } from './runtime/slot.js';
+export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
 export type { ToolInfo } from './sandbox/protocol.js';
 export type {

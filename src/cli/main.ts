@@ -138,7 +138,7 @@ program
   );
 
 for (const action of ['reload', 'rollback'] as const) {
-  program
+  const command = program
     .command(action)
     .description(
       action === 'reload'
@@ -146,13 +146,19 @@ for (const action of ['reload', 'rollback'] as const) {
         : 'go back to the previous version',
     )
     .argument('<name>', 'the plugin')
-    .option(...dataOption, '.molt')
-    .action(
-      run(async (name: string, opts: { data: string }) => {
-        const { act } = await import('./remote.js');
-        await act(resolve(opts.data), action, name);
-      }),
+    .option(...dataOption, '.molt');
+  if (action === 'rollback') {
+    command.option(
+      '--discard-state',
+      'go back without the current state (when the newer version has no downgrade())',
     );
+  }
+  command.action(
+    run(async (name: string, opts: { data: string; discardState?: boolean }) => {
+      const { act } = await import('./remote.js');
+      await act(resolve(opts.data), action, name, { discardState: opts.discardState === true });
+    }),
+  );
 }
 
 program

@@ -43,11 +43,13 @@ export async function act(
   dataDir: string,
   action: 'reload' | 'rollback',
   name: string,
+  options: { discardState?: boolean } = {},
 ): Promise<void> {
   const r = await control<LoadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
+    options.discardState === true ? { discardState: true } : undefined,
   );
   out(
     `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`,

@@ -28,7 +28,10 @@ type Route = (
 const routes: Record<string, Route> = {
   'GET status': async (d) => ({ plugins: d.status() }),
   'POST reload': (d, name) => d.reload(name),
-  'POST rollback': (d, name) => d.rollback(name),
+  'POST rollback': (d, name, _rest, body) =>
+    d.rollback(name, {
+      discardState: (body as { discardState?: unknown } | undefined)?.discardState === true,
+    }),
   'POST call': async (d, name, [tool], args) => ({
     result: await d.host.call(name, tool ?? '', args ?? {}),
   }),

@@ -28,6 +28,7 @@ import {
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
+import type { RollbackOptions } from '../runtime/slot.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
 import { lockDataDir } from './lock.js';
@@ -183,9 +184,9 @@ export class Deployment {
     });
   }
 
-  rollback(name: string): Promise<LoadResult> {
+  rollback(name: string, options: RollbackOptions = {}): Promise<LoadResult> {
     return this.#serial(name, async () => {
-      const r = await this.host.rollback(name);
+      const r = await this.host.rollback(name, options);
       await this.#persisted.get(name);
       return r;
     });

@@ -69,6 +69,13 @@ export interface ErrorInfo {
   message: string;
 }
 
+/**
+ * What a reload did with the state: nothing to move (`none`), handed over as it was, `migrated`
+ * up, `downgraded` by the newer version, or, asked to discard it, the older generation kept its
+ * `own` (a warm one) or started `empty`.
+ */
+export type StateOutcome = 'none' | 'handedOver' | 'migrated' | 'downgraded' | 'own' | 'empty';
+
 export interface HostEvents {
   'generation.started': { name: string; to: VersionRef; timings: StepTimings };
   'generation.retired': { name: string; from: VersionRef; drainMs: number; forced: boolean };
@@ -79,6 +86,8 @@ export interface HostEvents {
     to: VersionRef;
     kind: ReloadKind;
     stateTransferred: boolean;
+    /** What became of the state (see `StateOutcome`). */
+    state: StateOutcome;
     timings: StepTimings;
     /**
      * The load at the instant of the swap: calls still running on the replaced generation
@@ -99,6 +108,8 @@ export interface HostEvents {
     from: VersionRef;
     to: VersionRef;
     reason: 'crash' | 'manual';
+    /** The state the older version serves with (see `StateOutcome`). */
+    state: StateOutcome;
   };
   /** Step 8: the plugin's tool list changed (names, descriptions or schemas); empty once unloaded. */
   'tools.changed': { name: string; tools: ToolInfo[]; generation: number | undefined };

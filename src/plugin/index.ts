@@ -4,6 +4,10 @@
  * no import at all.
  */
 
+import type { FromSchema } from './from-schema.js';
+
+export type { FromSchema } from './from-schema.js';
+
 /** A JSON Schema object describing a tool's input. */
 export type JsonSchema = { readonly [key: string]: unknown };
 
@@ -60,7 +64,9 @@ export interface StatelessPlugin<Config = unknown> extends PluginCommon<Config> 
   snapshot?: undefined;
   restore?: undefined;
   stateVersion?: undefined;
+  stateSchema?: undefined;
   migrate?: undefined;
+  downgrade?: undefined;
 }
 
 /** A plugin whose state moves to the next version on reload: snapshot → migrate → restore. */
@@ -70,15 +76,36 @@ export interface StatefulPlugin<State = unknown, Config = unknown> extends Plugi
   restore(state: State): void | Promise<void>;
   /** Version of the snapshot's shape; `migrate` runs when it differs from the previous one. */
   stateVersion?: number;
+  /**
+   * JSON Schema of the state. Every state is checked against it in the sandbox (after
+   * `snapshot`, after `migrate`, before `restore`); one that does not match refuses the reload
+   * or rollback with STATE_INVALID, and the old generation serves on with its state.
+   */
+  stateSchema?: JsonSchema;
+  /** The way up: the state of an older `stateVersion`, in this version's shape. */
   migrate?(fromVersion: number, state: unknown): State | Promise<State>;
+  /**
+   * The way back, carried by the newer version (it knows both shapes): this version's state in
+   * the shape of the older `toVersion`, for a rollback across state versions.
+   */
+  downgrade?(toVersion: number, state: State): unknown;
 }
 
 export type Plugin<State = unknown, Config = unknown> =
   | StatelessPlugin<Config>
   | StatefulPlugin<State, Config>;
 
+/** The state's type comes from its `stateSchema` (write the schema inline, or `as const`). */
+export function definePlugin<const Schema extends JsonSchema, Config = unknown>(
+  plugin: StatefulPlugin<FromSchema<Schema>, Config> & { stateSchema: Schema },
+): StatefulPlugin<FromSchema<Schema>, Config>;
+/**
+ * The state's type from a type parameter (or from `snapshot`). Without a `stateSchema`: with one,
+ * the overload above applies (TypeScript tries overloads by subtype first, and this one would
+ * otherwise win with the type of `snapshot`'s return).
+ */
 export function definePlugin<State, Config = unknown>(
-  plugin: StatefulPlugin<State, Config>,
+  plugin: StatefulPlugin<State, Config> & { stateSchema?: undefined },
 ): StatefulPlugin<State, Config>;
 export function definePlugin<Config = unknown>(
   plugin: StatelessPlugin<Config>,

@@ -47,7 +47,7 @@ export interface CallCounters {
   errors: number;
 }
 
-type LifecycleOp = 'init' | 'health' | 'snapshot' | 'migrate' | 'restore';
+type LifecycleOp = 'init' | 'health' | 'snapshot' | 'migrate' | 'downgrade' | 'restore';
 
 /** The codes a lifecycle op's timeout and failure get. */
 const opCodes = {
@@ -55,6 +55,7 @@ const opCodes = {
   health: [ErrorCodes.HEALTH_FAILED, ErrorCodes.HEALTH_FAILED],
   snapshot: [ErrorCodes.SNAPSHOT_FAILED, ErrorCodes.SNAPSHOT_FAILED],
   migrate: [ErrorCodes.MIGRATE_FAILED, ErrorCodes.MIGRATE_FAILED],
+  downgrade: [ErrorCodes.MIGRATE_FAILED, ErrorCodes.MIGRATE_FAILED],
   restore: [ErrorCodes.RESTORE_FAILED, ErrorCodes.RESTORE_FAILED],
 } as const;
 

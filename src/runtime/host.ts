@@ -17,7 +17,7 @@ import type { ToolInfo } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
-import { Slot, type SlotLoadOptions } from './slot.js';
+import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
 
 const debug = debuglog('molt');
 
@@ -125,8 +125,8 @@ export class Host {
     return this.#slot(name).reload(dir, options.expect);
   }
 
-  async rollback(name: string): Promise<LoadResult> {
-    return this.#slot(name).rollback();
+  async rollback(name: string, options: RollbackOptions = {}): Promise<LoadResult> {
+    return this.#slot(name).rollback(options);
   }
 
   async unload(name: string): Promise<void> {

@@ -11,7 +11,13 @@
  */
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { EventBus } from '../events/bus.js';
-import type { ArtifactRef, HostEvents, ReloadKind, StepTimings } from '../events/events.js';
+import type {
+  ArtifactRef,
+  HostEvents,
+  ReloadKind,
+  StateOutcome,
+  StepTimings,
+} from '../events/events.js';
 import {
   type Artifact,
   checkExpected,
@@ -72,6 +78,11 @@ export interface ReloadPlan {
    * sandbox starts; the sandbox then checks the entry's bytes against this same buildId.
    */
   expect?: ExpectedArtifact | undefined;
+  /**
+   * Start the target without the current state (a rollback across state versions the newer one
+   * cannot downgrade): a warm generation keeps its own, a fresh one starts empty.
+   */
+  discardState?: boolean | undefined;
 }
 
 /** What the pipeline may do to a slot. Everything else about a slot stays inside it. */
@@ -145,7 +156,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         timings: { ...timings, total: now() - begun },
       });
     }
-    const handover = await handOverState(slot, gen, timings);
+    const handover = await handOverState(slot, gen, plan, warm, timings);
     let replaced: Generation | undefined;
     let atSwap: { inFlight: number; queued: number };
     try {
@@ -167,6 +178,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
       to: gen.ref,
       kind: plan.kind,
       stateTransferred: handover.transferred,
+      state: handover.state,
       timings,
       atSwap,
     });
@@ -176,6 +188,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         from: replaced.ref,
         to: gen.ref,
         reason: plan.reason ?? 'manual',
+        state: handover.state,
       });
     }
     slot.afterSwap(gen, replaced, plan);
@@ -325,11 +338,16 @@ async function health(gen: Generation, timings: StepTimings): Promise<void> {
 async function handOverState(
   slot: SlotCore,
   gen: Generation,
+  plan: ReloadPlan,
+  warm: Generation | undefined,
   timings: StepTimings,
-): Promise<{ transferred: boolean; release: () => void }> {
+): Promise<{ transferred: boolean; state: StateOutcome; release: () => void }> {
   const old = slot.active;
   if (old === undefined || !old.alive || !old.info.stateful || !gen.info.stateful)
-    return { transferred: false, release: () => {} };
+    return { transferred: false, state: 'none', release: () => {} };
+  if (plan.discardState === true) {
+    return { transferred: false, state: gen === warm ? 'own' : 'empty', release: () => {} };
+  }
   slot.hold();
   try {
     const drained = await timed(timings, 'drain', () => old.waitDrained(old.limits.drainTimeoutMs));
@@ -341,11 +359,19 @@ async function handOverState(
     }
     let state = await timed(timings, 'snapshot', () => old.op('snapshot', undefined));
     const fromVersion = old.info.stateVersion;
-    if (fromVersion !== gen.info.stateVersion) {
+    const toVersion = gen.info.stateVersion;
+    let outcome: StateOutcome = 'handedOver';
+    if (fromVersion < toVersion) {
       state = await timed(timings, 'migrate', () => gen.op('migrate', { fromVersion, state }));
+      outcome = 'migrated';
+    } else if (fromVersion > toVersion) {
+      // The way back is the newer version's to know (it has seen both shapes): it runs in the
+      // generation being left, and the older one's restore checks the result against its schema.
+      state = await timed(timings, 'migrate', () => old.op('downgrade', { toVersion, state }));
+      outcome = 'downgraded';
     }
     await timed(timings, 'restore', () => gen.op('restore', state));
-    return { transferred: true, release: () => slot.release() };
+    return { transferred: true, state: outcome, release: () => slot.release() };
   } catch (err) {
     slot.release();
     throw err;

@@ -70,6 +70,15 @@ export interface SlotLoadOptions {
   expect?: ExpectedArtifact;
 }
 
+export interface RollbackOptions {
+  /**
+   * Go back without the current state: for a rollback across state versions whose newer
+   * version has no `downgrade()`. A warm older generation keeps its own state; a fresh one
+   * starts empty. The events say which (`state: 'own' | 'empty'`).
+   */
+  discardState?: boolean;
+}
+
 export class Slot {
   readonly name: string;
   readonly stats: SlotStats = {
@@ -196,11 +205,12 @@ export class Slot {
     return pending.promise;
   }
 
-  rollback(): Promise<LoadResult> {
+  rollback(options: RollbackOptions = {}): Promise<LoadResult> {
+    const discardState = options.discardState === true;
     return this.#serial(() => {
       const warm = this.#previous;
       if (warm?.alive) {
-        return this.#run({ kind: 'rollback', source: { warm }, reason: 'manual' });
+        return this.#run({ kind: 'rollback', source: { warm }, reason: 'manual', discardState });
       }
       const target = this.#rollbackTo;
       if (target === undefined) {
@@ -209,7 +219,12 @@ export class Slot {
           `plugin "${this.name}" has no previous version to roll back to`,
         );
       }
-      return this.#run({ kind: 'rollback', source: { artifact: target }, reason: 'manual' });
+      return this.#run({
+        kind: 'rollback',
+        source: { artifact: target },
+        reason: 'manual',
+        discardState,
+      });
     });
   }
 

@@ -13,6 +13,7 @@ export type OpName =
   | 'health'
   | 'snapshot'
   | 'migrate'
+  | 'downgrade'
   | 'restore'
   | 'drain'
   | 'ping';

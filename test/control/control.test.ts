@@ -7,6 +7,7 @@ import { endpointFile, readEndpoint } from '../../src/control/endpoint.js';
 import { startControl } from '../../src/control/server.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { molt } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
 
 const dirs: string[] = [];
@@ -133,6 +134,36 @@ test('a malformed %-escape in the path is INVALID_REQUEST (400), a documented co
         'INVALID_REQUEST',
       );
     }
+  } finally {
+    await server.close();
+    await d.close();
+  }
+});
+
+test('molt rollback --discard-state goes back across a state version the newer one cannot downgrade', async () => {
+  const data = await tempDir('discard');
+  dirs.push(data);
+  const d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  const server = await startControl(d, data);
+  const stateful = (version: number) => `let n = 0;
+export default {
+  stateVersion: ${version},
+  tools: { inc: { handler: () => ++n } },
+  snapshot: () => ({ n }),
+  restore: (s) => { n = s.n; },
+  migrate: (_from, s) => s,
+};`;
+  try {
+    await d.install(await writeArtifact({ name: 'p', source: stateful(1) }));
+    await d.install(await writeArtifact({ name: 'p', version: '2.0.0', source: stateful(2) }));
+    const refused = await molt(['rollback', 'p', '--data', data]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /MIGRATE_FAILED/);
+    assert.equal(d.host.plugin('p')?.version, '2.0.0');
+    const done = await molt(['rollback', 'p', '--discard-state', '--data', data]);
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /rolled back p: now 1\.0\.0/);
+    assert.equal(await d.host.call('p', 'inc', {}), 1, 'v1 started empty');
   } finally {
     await server.close();
     await d.close();

@@ -43,3 +43,46 @@ export const badVersion = definePlugin(wrongVersion);
 
 // @ts-expect-error migrate without snapshot/restore is not a stateful plugin
 export const migrateOnly = definePlugin({ tools: {}, migrate: (_f: number, s: unknown) => s });
+
+// The state's type comes from its stateSchema: restore and snapshot are checked against it.
+export const typed = definePlugin({
+  tools: {},
+  stateVersion: 2,
+  stateSchema: {
+    type: 'object',
+    properties: {
+      notes: { type: 'array', items: { type: 'string' } },
+      next: { type: 'integer' },
+      mode: { enum: ['a', 'b'] },
+    },
+    required: ['notes', 'next'],
+    additionalProperties: false,
+  },
+  snapshot: () => ({ notes: ['x'], next: 1 }),
+  restore: (s) => {
+    const notes: string[] = s.notes;
+    const next: number = s.next;
+    const mode: 'a' | 'b' | undefined = s.mode;
+    void [notes, next, mode];
+    // @ts-expect-error notes holds strings, not numbers
+    const wrong: number[] = s.notes;
+    void wrong;
+  },
+  downgrade: (_to, s) => ({ count: s.next }),
+});
+
+const badSnapshot = {
+  tools: {},
+  stateSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+  snapshot: () => ({ n: 'one' }),
+  restore: () => {},
+} as const;
+// @ts-expect-error the snapshot must match the stateSchema
+export const typedBadSnapshot = definePlugin(badSnapshot);
+
+// A type parameter works as before, without a schema.
+export const byParameter = definePlugin<{ n: number }>({
+  tools: {},
+  snapshot: () => ({ n: 1 }),
+  restore: (s) => void s.n,
+});

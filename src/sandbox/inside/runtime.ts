@@ -122,6 +122,8 @@ export interface Runtime {
 /** `send` posts one message to the host; it throws if the message cannot be cloned. */
 export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void): Runtime {
   let plugin: Plugin | undefined;
+  /** The plugin's `stateSchema`, compiled: every state is checked before it leaves or enters. */
+  let validateState: ValidateFn | undefined;
   let tools = new Map<string, LoadedTool>();
   let config: unknown;
   let dataDir = '';
@@ -349,7 +351,25 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       infos.push(info);
       next.set(name, loaded);
     }
+    const stateSchema = (p as { stateSchema?: unknown }).stateSchema;
+    let stateCheck: ValidateFn | undefined;
+    if (stateSchema !== undefined) {
+      const problems =
+        typeof stateSchema === 'object' && stateSchema !== null && !Array.isArray(stateSchema)
+          ? checkSchema(stateSchema as JsonSchema)
+          : [{ path: '/', message: 'must be a JSON Schema object' }];
+      if (problems.length > 0) {
+        throw schemaError(
+          ErrorCodes.LOAD_FAILED,
+          `${arg.name}: stateSchema cannot be used`,
+          '/stateSchema',
+          problems,
+        );
+      }
+      stateCheck = compileSchema(stateSchema as Record<string, unknown>);
+    }
     plugin = p;
+    validateState = stateCheck;
     tools = next;
     config = arg.config;
     dataDir = arg.dataDir;
@@ -381,7 +401,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       case 'health':
         return p.health?.();
       case 'snapshot':
-        return p.snapshot?.();
+        return checkState(await p.snapshot?.(), 'snapshot()');
       case 'migrate': {
         const { fromVersion, state } = arg as { fromVersion: number; state: unknown };
         if (typeof p.migrate !== 'function') {
@@ -389,15 +409,37 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
             `state version changed from ${fromVersion} to ${p.stateVersion ?? 1} but the plugin has no migrate()`,
           );
         }
-        return p.migrate(fromVersion, state);
+        return checkState(await p.migrate(fromVersion, state), `migrate(${fromVersion})`);
+      }
+      case 'downgrade': {
+        // Checked by the older generation's restore: only it knows the older shape.
+        const { toVersion, state } = arg as { toVersion: number; state: unknown };
+        const down = (p as { downgrade?: (v: number, s: unknown) => unknown }).downgrade;
+        if (typeof down !== 'function') {
+          throw new Error(
+            `state version goes back from ${p.stateVersion ?? 1} to ${toVersion} but the plugin has no downgrade()`,
+          );
+        }
+        return down.call(p, toVersion, state);
       }
       case 'restore':
-        return p.restore?.(arg as never);
+        return p.restore?.(checkState(arg, 'the state to restore') as never);
       case 'drain':
         return p.drain?.();
       default:
         throw new SandboxError(ErrorCodes.LOAD_FAILED, `unknown op "${op}"`);
     }
+  }
+
+  /** `state`, if it matches the plugin's `stateSchema`; STATE_INVALID listing each problem. */
+  function checkState(state: unknown, where: string): unknown {
+    const problems = validateState?.(state) ?? NO_PROBLEMS;
+    if (problems.length === 0) return state;
+    throw new SandboxError(
+      ErrorCodes.STATE_INVALID,
+      `${where}: the state does not match stateSchema: ${formatProblems(problems)}`,
+      { problems: problems.map((p) => `${p.path} ${p.message}`) },
+    );
   }
 
   /** A result over `limits.maxResultMb` never leaves the sandbox. */
