@@ -13,6 +13,7 @@ export function attachAudit(host: Host, audit: AuditLog): void {
       from: e.from,
       to: e.to,
       stateTransferred: e.stateTransferred,
+      state: e.state,
       timings: e.timings,
       atSwap: e.atSwap,
     });
@@ -35,6 +36,17 @@ export function attachAudit(host: Host, audit: AuditLog): void {
   });
   host.on('plugin.recovered', (e) => {
     void audit.append('recovered', e.name, { to: e.to, attempts: e.attempts });
+  });
+  host.on('state.restored', (e) => {
+    void audit.append('state.restored', e.name, {
+      to: e.to,
+      stateVersion: e.stateVersion,
+      from: e.from,
+      ageMs: e.ageMs,
+    });
+  });
+  host.on('state.rejected', (e) => {
+    void audit.append('state.rejected', e.name, { reason: e.reason, keptAs: e.keptAs });
   });
   host.on('generation.retired', (e) => {
     void audit.append('retired', e.name, { from: e.from, drainMs: e.drainMs, forced: e.forced });

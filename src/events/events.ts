@@ -16,6 +16,9 @@ export const EVENTS = {
   pluginRecovered: 'plugin.recovered',
   pluginLog: 'plugin.log',
   pluginUnloaded: 'plugin.unloaded',
+  stateCheckpointed: 'state.checkpointed',
+  stateRestored: 'state.restored',
+  stateRejected: 'state.rejected',
 } as const;
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
@@ -71,10 +74,18 @@ export interface ErrorInfo {
 
 /**
  * What a reload did with the state: nothing to move (`none`), handed over as it was, `migrated`
- * up, `downgraded` by the newer version, or, asked to discard it, the older generation kept its
+ * up, `downgraded` by the newer version, restored from the newest `checkpoint` (after a crash),
+ * or, asked to discard it, the older generation kept its
  * `own` (a warm one) or started `empty`.
  */
-export type StateOutcome = 'none' | 'handedOver' | 'migrated' | 'downgraded' | 'own' | 'empty';
+export type StateOutcome =
+  | 'none'
+  | 'handedOver'
+  | 'migrated'
+  | 'downgraded'
+  | 'checkpoint'
+  | 'own'
+  | 'empty';
 
 export interface HostEvents {
   'generation.started': { name: string; to: VersionRef; timings: StepTimings };
@@ -138,4 +149,16 @@ export interface HostEvents {
     dropped?: { logs: number; progress: number; outputBytes: number };
   };
   'plugin.unloaded': { name: string };
+  /** The state was checkpointed (in memory, and on disk when the host has a data folder). */
+  'state.checkpointed': { name: string; stateVersion: number; bytes: number; ms: number };
+  /** A checkpoint was restored into a new generation; `ageMs`: how old the state is. */
+  'state.restored': {
+    name: string;
+    to: VersionRef;
+    stateVersion: number;
+    from: 'disk' | 'memory';
+    ageMs: number;
+  };
+  /** A checkpoint could not be used: the plugin starts without it, the file is kept aside. */
+  'state.rejected': { name: string; reason: string; keptAs: string | undefined };
 }

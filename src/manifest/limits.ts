@@ -16,6 +16,7 @@ export const LIMIT_RANGES = {
   drainTimeoutMs: [0, HOUR_MS],
   maxQueuedCalls: [0, 1_000_000],
   maxResultMb: [1, 1_024],
+  checkpointMs: [0, DAY_MS],
 } as const satisfies Record<string, readonly [number, number]>;
 
 export type LimitName = keyof typeof LIMIT_RANGES;

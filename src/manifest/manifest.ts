@@ -21,6 +21,8 @@ export interface ManifestLimits {
   maxQueuedCalls?: number;
   /** Largest tool result carried to the host, in MB (default 16): over it, RESULT_TOO_LARGE. */
   maxResultMb?: number;
+  /** How often a stateful plugin's state is checkpointed, in ms (0: never; default 5000). */
+  checkpointMs?: number;
 }
 
 /** What a plugin in a process sandbox may touch beyond its artifact and data folders. */

@@ -15,6 +15,7 @@ import type { Isolation } from '../sandbox/permissions.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
+import { CheckpointFiles } from './checkpoints.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
@@ -83,6 +84,8 @@ export class Host {
       bus: this.#bus,
       options: this.#options,
       clock,
+      checkpoints:
+        this.#options.dataDir === undefined ? undefined : new CheckpointFiles(this.#dataRoot),
       dataDirOf: async (name) => {
         const dir = this.#dataDirOf(name);
         await mkdir(dir, { recursive: true, mode: 0o700 });

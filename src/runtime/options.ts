@@ -27,6 +27,12 @@ export interface HostOptions {
    * JS heap of a worker, the whole process of a process sandbox.
    */
   memoryMb?: number;
+  /**
+   * How often each stateful plugin's state is checkpointed when it may have changed (0 turns
+   * it off). With `dataDir`, checkpoints go to `<dataDir>/state/<name>.json` and are restored
+   * at the next load. A manifest's `limits.checkpointMs` overrides it.
+   */
+  checkpointMs?: number;
   /** Default largest tool result, in MB (a manifest's `limits.maxResultMb` overrides it). */
   maxResultMb?: number;
   /**
@@ -60,6 +66,7 @@ export interface ResolvedOptions {
   standby: number;
   memoryMb: number | undefined;
   maxResultMb: number;
+  checkpointMs: number;
   isolation: Isolation;
   dataDir: string | undefined;
   restartBackoff: { initialMs: number; maxMs: number };
@@ -79,6 +86,7 @@ const RANGES = {
   standby: [0, 16],
   memoryMb: LIMIT_RANGES.memoryMb,
   maxResultMb: LIMIT_RANGES.maxResultMb,
+  checkpointMs: LIMIT_RANGES.checkpointMs,
   'restartBackoff.initialMs': [1, HOUR_MS],
   'restartBackoff.maxMs': [1, DAY_MS],
 } as const satisfies Record<string, readonly [number, number]>;
@@ -107,6 +115,7 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     standby: checked('standby', o.standby, 1),
     memoryMb: o.memoryMb === undefined ? undefined : checked('memoryMb', o.memoryMb, 0),
     maxResultMb: checked('maxResultMb', o.maxResultMb, 16),
+    checkpointMs: checked('checkpointMs', o.checkpointMs, 5_000),
     isolation: isolationOption(o.isolation),
     dataDir: o.dataDir,
     restartBackoff: {

@@ -28,6 +28,7 @@ import type { SandboxPool } from '../sandbox/pool.js';
 import { loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
 import type { SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
+import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
 import { type CallCounters, Generation } from './generation.js';
 import { generationLimits, type ResolvedOptions, sandboxSpec } from './options.js';
 
@@ -38,6 +39,8 @@ export interface RuntimeDeps {
   clock: Clock;
   /** The plugin's data folder, created if need be: kept across its reloads. */
   dataDirOf(name: string): Promise<string>;
+  /** Where checkpoints are kept on disk: only when the host has a data folder. */
+  checkpoints: CheckpointFiles | undefined;
 }
 
 export interface LoadResult {
@@ -101,6 +104,10 @@ export interface SlotCore {
   point(gen: Generation): void;
   /** Steps 9–10, owned by the slot: keep `replaced` warm on probation or retire it. */
   afterSwap(gen: Generation, replaced: Generation | undefined, plan: ReloadPlan): void;
+  /** The newest checkpoint in memory, with the generation that took it. */
+  readonly checkpoint: { checkpoint: Checkpoint; generation: number } | undefined;
+  /** After a swap: the state the new generation started from, or none. */
+  recordCheckpoint(cp: { checkpoint: Checkpoint; generation: number } | undefined): void;
 }
 
 const now = (): number => performance.now();
@@ -156,7 +163,9 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         timings: { ...timings, total: now() - begun },
       });
     }
-    const handover = await handOverState(slot, gen, plan, warm, timings);
+    const handover =
+      (await restoreCheckpoint(slot, gen, plan, timings)) ??
+      (await handOverState(slot, gen, plan, warm, timings));
     let replaced: Generation | undefined;
     let atSwap: { inFlight: number; queued: number };
     try {
@@ -166,6 +175,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
       const t = now();
       replaced = swap(slot, gen);
       timings.swap = now() - t;
+      if (handover.keep !== true) slot.recordCheckpoint(handover.snapshot);
       publish(slot, replaced, gen);
     } finally {
       handover.release();
@@ -341,7 +351,7 @@ async function handOverState(
   plan: ReloadPlan,
   warm: Generation | undefined,
   timings: StepTimings,
-): Promise<{ transferred: boolean; state: StateOutcome; release: () => void }> {
+): Promise<Handover> {
   const old = slot.active;
   if (old === undefined || !old.alive || !old.info.stateful || !gen.info.stateful)
     return { transferred: false, state: 'none', release: () => {} };
@@ -360,6 +370,16 @@ async function handOverState(
     let state = await timed(timings, 'snapshot', () => old.op('snapshot', undefined));
     const fromVersion = old.info.stateVersion;
     const toVersion = gen.info.stateVersion;
+    const snapshot = {
+      checkpoint: {
+        state,
+        stateVersion: fromVersion,
+        version: old.version,
+        buildId: old.buildId,
+        takenAt: Date.now(),
+      },
+      generation: old.id,
+    };
     let outcome: StateOutcome = 'handedOver';
     if (fromVersion < toVersion) {
       state = await timed(timings, 'migrate', () => gen.op('migrate', { fromVersion, state }));
@@ -371,11 +391,97 @@ async function handOverState(
       outcome = 'downgraded';
     }
     await timed(timings, 'restore', () => gen.op('restore', state));
-    return { transferred: true, state: outcome, release: () => slot.release() };
+    return { transferred: true, state: outcome, release: () => slot.release(), snapshot };
   } catch (err) {
     slot.release();
     throw err;
   }
+}
+
+/**
+ * Step 6, when there is no live generation to take the state from: a first load restores the
+ * checkpoint on disk (state survives a host restart); a crash's swap back to the warm generation
+ * and a crash recovery restore the newest checkpoint in memory (else the one on disk), so they
+ * serve the crashed generation's state as of its last checkpoint, never older. A checkpoint of a
+ * newer state version cannot be downgraded here (the generation that knew how is gone): it is
+ * not used, and says so. A checkpoint that does not restore is set aside, never dropped silently.
+ */
+async function restoreCheckpoint(
+  slot: SlotCore,
+  gen: Generation,
+  plan: ReloadPlan,
+  timings: StepTimings,
+): Promise<Handover | undefined> {
+  const crashBack = plan.kind === 'rollback' && plan.reason === 'crash';
+  if (!gen.info.stateful || (plan.kind !== 'load' && plan.kind !== 'recover' && !crashBack))
+    return undefined;
+  const { bus, checkpoints } = slot.deps;
+  let from: 'memory' | 'disk' = 'memory';
+  let cp: Checkpoint | undefined;
+  const inMemory = slot.checkpoint;
+  if (plan.kind !== 'load' && inMemory !== undefined && inMemory.generation !== gen.id) {
+    cp = inMemory.checkpoint;
+  } else if (plan.kind !== 'rollback' && checkpoints !== undefined) {
+    const read = await checkpoints.read(slot.name);
+    if (read.kind === 'unreadable') {
+      await reject(slot, read.reason);
+      return undefined;
+    }
+    if (read.kind === 'found') {
+      cp = read.checkpoint;
+      from = 'disk';
+    }
+  }
+  if (cp === undefined) return undefined;
+  const toVersion = gen.info.stateVersion;
+  if (cp.stateVersion > toVersion) {
+    const reason = `the checkpoint has state version ${cp.stateVersion}, newer than ${gen.version}'s ${toVersion}`;
+    if (from === 'disk') await reject(slot, reason);
+    else bus.emit('state.rejected', { name: slot.name, reason, keptAs: undefined });
+    return undefined;
+  }
+  try {
+    let state = cp.state;
+    if (cp.stateVersion < toVersion) {
+      const fromVersion = cp.stateVersion;
+      state = await timed(timings, 'migrate', () => gen.op('migrate', { fromVersion, state }));
+    }
+    await timed(timings, 'restore', () => gen.op('restore', state));
+  } catch (err) {
+    const reason = isMoltError(err) ? `${err.code}: ${err.message}` : String(err);
+    if (from === 'disk') await reject(slot, reason);
+    else bus.emit('state.rejected', { name: slot.name, reason, keptAs: undefined });
+    return undefined;
+  }
+  bus.emit('state.restored', {
+    name: slot.name,
+    to: gen.ref,
+    stateVersion: cp.stateVersion,
+    from,
+    ageMs: Math.max(0, Date.now() - cp.takenAt),
+  });
+  return { transferred: true, state: 'checkpoint', release: () => {}, keep: true };
+}
+
+interface Handover {
+  transferred: boolean;
+  state: StateOutcome;
+  release: () => void;
+  /** The snapshot handed over: the newest state, as a checkpoint of the generation left. */
+  snapshot?: { checkpoint: Checkpoint; generation: number };
+  /** The slot's checkpoint in memory stays as it is (it is what was just restored). */
+  keep?: boolean;
+}
+
+/** Sets an unusable checkpoint file aside and says so. */
+async function reject(slot: SlotCore, reason: string): Promise<void> {
+  let keptAs: string | undefined;
+  try {
+    keptAs = await slot.deps.checkpoints?.reject(slot.name);
+  } catch {
+    keptAs = undefined;
+  }
+  slot.deps.bus.emit('state.rejected', { name: slot.name, reason, keptAs });
 }
 
 /** Step 7: one pointer write. Calls that started on the old generation finish there. */

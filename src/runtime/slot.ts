@@ -4,6 +4,7 @@
  * the serialized pipeline runs (reload.ts) that change them. Its lifecycle is one `SlotState`,
  * changed only through `#to`, which checks the move and emits `slot.state`.
  */
+import { debuglog } from 'node:util';
 import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef, SlotState } from '../events/events.js';
 import { type Artifact, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
@@ -11,6 +12,7 @@ import type { CallOptions, SandboxExit } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
 import { CallQueue } from './call-queue.js';
+import type { Checkpoint } from './checkpoints.js';
 import type { Generation } from './generation.js';
 import {
   type LoadResult,
@@ -70,6 +72,8 @@ export interface SlotLoadOptions {
   expect?: ExpectedArtifact;
 }
 
+const debug = debuglog('molt');
+
 export interface RollbackOptions {
   /**
    * Go back without the current state: for a rollback across state versions whose newer
@@ -115,6 +119,12 @@ export class Slot {
   #closing: Promise<void> | undefined;
   #closeCode: ErrorCode = ErrorCodes.UNKNOWN_PLUGIN;
   readonly #retiring = new Set<Promise<unknown>>();
+  /** The newest checkpoint of this plugin's state, and the generation that took it. */
+  #checkpoint: { checkpoint: Checkpoint; generation: number } | undefined;
+  /** A call may have changed the state since the last checkpoint. */
+  #dirty = false;
+  #checkpointTimer: Timer | undefined;
+  #checkpointing: Promise<void> | undefined;
 
   constructor(name: string, deps: RuntimeDeps) {
     this.name = name;
@@ -140,6 +150,12 @@ export class Slot {
       },
       point: (gen) => this.#point(gen),
       afterSwap: (gen, replaced, plan) => this.#afterSwap(gen, replaced, plan),
+      get checkpoint() {
+        return slot.#checkpoint;
+      },
+      recordCheckpoint: (cp) => {
+        this.#checkpoint = cp;
+      },
     };
   }
 
@@ -165,6 +181,7 @@ export class Slot {
 
   /** The hot path: one flag and one pointer read, then the pinned generation does the rest. */
   call(tool: string, args: unknown, options?: CallOptions): Promise<unknown> {
+    this.#dirty = true;
     if (this.#routing) return this.#active!.call(tool, args, options);
     if (this.#closing !== undefined) return Promise.reject(this.#closedError());
     // One deadline per call, from now: the wait in the queue counts against it.
@@ -244,6 +261,9 @@ export class Slot {
       if (published)
         this.#deps.bus.emit('tools.changed', { name: this.name, tools: [], generation: undefined });
       await this.#tail;
+      this.#checkpointTimer?.clear();
+      this.#checkpointTimer = undefined;
+      await this.#finalCheckpoint();
       const gens = [this.#active, this.#previous];
       this.#active = undefined;
       this.#previous = undefined;
@@ -252,6 +272,20 @@ export class Slot {
       this.#to('closed');
     })();
     return this.#closing;
+  }
+
+  /**
+   * A graceful end writes a last checkpoint to disk, once the active generation's calls have
+   * finished: nothing written before the close is lost.
+   */
+  async #finalCheckpoint(): Promise<void> {
+    await this.#checkpointing;
+    const gen = this.#active;
+    if (this.#deps.checkpoints === undefined || gen === undefined) return;
+    if (!gen.alive || !gen.info.stateful) return;
+    if (!this.#dirty && this.#checkpoint?.generation === gen.id) return;
+    await gen.waitDrained(gen.limits.drainTimeoutMs);
+    await this.#takeCheckpoint(gen);
   }
 
   /** The one way the state changes: checked against the table, then announced. */
@@ -309,7 +343,73 @@ export class Slot {
    * Steps 9–10: the replaced generation is kept warm for the probation window (the new version
    * is on trial), or retired at once; the known-good artifact moves only when a trial ends.
    */
+  /** Arms the next checkpoint of the active generation, if it is stateful and they are on. */
+  #armCheckpoint(): void {
+    const gen = this.#active;
+    if (this.#checkpointTimer !== undefined || this.#closing !== undefined) return;
+    if (gen === undefined || !gen.info.stateful) return;
+    const ms = gen.artifact.manifest.limits?.checkpointMs ?? this.#deps.options.checkpointMs;
+    if (ms === 0) return;
+    this.#checkpointTimer = this.#deps.clock.setTimeout(() => {
+      this.#checkpointTimer = undefined;
+      // The generation active now, not the one active when the timer was armed.
+      const active = this.#active;
+      if (
+        !this.#dirty ||
+        active === undefined ||
+        !active.info.stateful ||
+        (this.#state !== 'active' && this.#state !== 'probation')
+      ) {
+        this.#armCheckpoint();
+        return;
+      }
+      void this.#takeCheckpoint(active).then(() => this.#armCheckpoint());
+    }, ms);
+  }
+
+  /**
+   * Snapshots `gen` as an op between its calls (no hold), keeps it as the newest checkpoint,
+   * and writes it to disk when the host has a data folder. One at a time.
+   */
+  #takeCheckpoint(gen: Generation): Promise<void> {
+    this.#checkpointing ??= (async () => {
+      this.#dirty = false;
+      const started = performance.now();
+      try {
+        const state = await gen.op('snapshot', undefined);
+        // A swap meanwhile: the new generation's state is newer than this one.
+        if (gen !== this.#active && this.#closing === undefined) return;
+        const checkpoint: Checkpoint = {
+          state,
+          stateVersion: gen.info.stateVersion,
+          version: gen.version,
+          buildId: gen.buildId,
+          takenAt: Date.now(),
+        };
+        this.#checkpoint = { checkpoint, generation: gen.id };
+        const files = this.#deps.checkpoints;
+        const bytes =
+          files === undefined
+            ? Buffer.byteLength(JSON.stringify(state) ?? '')
+            : await files.write(this.name, checkpoint);
+        this.#deps.bus.emit('state.checkpointed', {
+          name: this.name,
+          stateVersion: checkpoint.stateVersion,
+          bytes,
+          ms: performance.now() - started,
+        });
+      } catch (err) {
+        this.#dirty = true;
+        debug('checkpoint of %s failed: %o', this.name, err);
+      }
+    })().finally(() => {
+      this.#checkpointing = undefined;
+    });
+    return this.#checkpointing;
+  }
+
   #afterSwap(gen: Generation, replaced: Generation | undefined, plan: ReloadPlan): void {
+    this.#armCheckpoint();
     const superseded = this.#previous;
     this.#previous = undefined;
     this.#clearProbation();
