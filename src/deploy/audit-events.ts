@@ -35,7 +35,11 @@ export function attachAudit(host: Host, audit: AuditLog): void {
     });
   });
   host.on('plugin.recovered', (e) => {
-    void audit.append('recovered', e.name, { to: e.to, attempts: e.attempts });
+    void audit.append('recovered', e.name, {
+      to: e.to,
+      attempts: e.attempts,
+      stateAgeMs: e.stateAgeMs,
+    });
   });
   host.on('state.restored', (e) => {
     void audit.append('state.restored', e.name, {

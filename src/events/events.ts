@@ -121,6 +121,8 @@ export interface HostEvents {
     reason: 'crash' | 'manual';
     /** The state the older version serves with (see `StateOutcome`). */
     state: StateOutcome;
+    /** With `state: 'checkpoint'`: how old the restored state is (writes since are lost). */
+    stateAgeMs?: number;
   };
   /** Step 8: the plugin's tool list changed (names, descriptions or schemas); empty once unloaded. */
   'tools.changed': { name: string; tools: ToolInfo[]; generation: number | undefined };
@@ -135,7 +137,8 @@ export interface HostEvents {
     knownGood: ArtifactRef | undefined;
   };
   'plugin.crashed': { name: string; from: VersionRef; error: ErrorInfo; inProbation: boolean };
-  'plugin.recovered': { name: string; to: VersionRef; attempts: number };
+  /** `stateAgeMs`: set when the state came from a checkpoint, how old it is. */
+  'plugin.recovered': { name: string; to: VersionRef; attempts: number; stateAgeMs?: number };
   /**
    * A plugin's log line. `dropped` is set on the report of what was dropped over the
    * generation's budgets (log lines, progress notes, output bytes) since the last report.

@@ -47,6 +47,8 @@ export interface LoadResult {
   name: string;
   version: string;
   buildId: string;
+  /** Set when the state came from a checkpoint: how old it is (writes since then are lost). */
+  stateAgeMs?: number;
 }
 
 export interface SlotStats extends CallCounters {
@@ -199,10 +201,16 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         to: gen.ref,
         reason: plan.reason ?? 'manual',
         state: handover.state,
+        ...(handover.ageMs === undefined ? {} : { stateAgeMs: handover.ageMs }),
       });
     }
     slot.afterSwap(gen, replaced, plan);
-    return { name: slot.name, version: gen.version, buildId: gen.buildId };
+    return {
+      name: slot.name,
+      version: gen.version,
+      buildId: gen.buildId,
+      ...(handover.ageMs === undefined ? {} : { stateAgeMs: handover.ageMs }),
+    };
   } catch (err) {
     timings.total = now() - begun;
     if (gen !== undefined && gen !== warm && gen !== slot.active) void gen.discard('reload failed');
@@ -453,14 +461,15 @@ async function restoreCheckpoint(
     else bus.emit('state.rejected', { name: slot.name, reason, keptAs: undefined });
     return undefined;
   }
+  const ageMs = Math.max(0, Date.now() - cp.takenAt);
   bus.emit('state.restored', {
     name: slot.name,
     to: gen.ref,
     stateVersion: cp.stateVersion,
     from,
-    ageMs: Math.max(0, Date.now() - cp.takenAt),
+    ageMs,
   });
-  return { transferred: true, state: 'checkpoint', release: () => {}, keep: true };
+  return { transferred: true, state: 'checkpoint', release: () => {}, keep: true, ageMs };
 }
 
 interface Handover {
@@ -471,6 +480,8 @@ interface Handover {
   snapshot?: { checkpoint: Checkpoint; generation: number };
   /** The slot's checkpoint in memory stays as it is (it is what was just restored). */
   keep?: boolean;
+  /** How old the restored checkpoint is. */
+  ageMs?: number;
 }
 
 /** Sets an unusable checkpoint file aside and says so. */

@@ -556,8 +556,9 @@ export class Slot {
       this.#recovery = undefined;
       void this.#serial(async () => {
         if (this.#state !== 'recovering' || this.#active !== crashed) return;
+        let result: LoadResult;
         try {
-          await this.#run({
+          result = await this.#run({
             kind: 'recover',
             source: { artifact: this.#knownGood ?? crashed.artifact },
           });
@@ -567,7 +568,12 @@ export class Slot {
         }
         const to = this.#active?.ref;
         if (to !== undefined)
-          this.#deps.bus.emit('plugin.recovered', { name: this.name, to, attempts: attempt + 1 });
+          this.#deps.bus.emit('plugin.recovered', {
+            name: this.name,
+            to,
+            attempts: attempt + 1,
+            ...(result.stateAgeMs === undefined ? {} : { stateAgeMs: result.stateAgeMs }),
+          });
       }).catch(noop);
     }, delay);
   }

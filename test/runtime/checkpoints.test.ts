@@ -144,6 +144,7 @@ test("a crash in probation: the warm v1 serves v2's last checkpoint, never its o
   const e = await rolledBack;
   assert.equal(e.reason, 'crash');
   assert.equal(e.state, 'checkpoint');
+  assert.ok(typeof e.stateAgeMs === 'number' && e.stateAgeMs >= 0, 'says how old the state is');
   assert.equal(await h.call(NAME, 'tag', {}), 'v1');
   assert.equal(await h.call(NAME, 'get', {}), 8, 'not 5: the three writes on v2 are kept');
 });
@@ -158,7 +159,7 @@ test('a crash recovery restarts from the known-good version with the newest chec
   const restored = nextEvent(h, 'state.restored', (e) => e.name === NAME);
   await assert.rejects(h.call(NAME, 'die', {}), { code: 'PLUGIN_CRASHED' });
   await clock.fire(10);
-  await recovered;
+  assert.equal(typeof (await recovered).stateAgeMs, 'number');
   assert.equal((await restored).from, 'memory');
   assert.equal(await h.call(NAME, 'get', {}), 4);
 });
