@@ -41,87 +41,134 @@ async function gatedCounters(gate: Gate): Promise<{ v1: string; v2: string }> {
   };
 }
 
-test('a counter survives 20 reloads with increments held in flight and queued at every swap: none lost', async () => {
-  const host = await createHost({ probationMs: 0 });
-  const RELOADS = 20;
-  const CLIENTS = 16;
-  const gates = Array.from({ length: RELOADS + 1 }, (_, i) => createGate(`state-${i}`));
-  try {
-    const dirs = await Promise.all(
-      gates.map((gate, i) => {
-        const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
-        return writeArtifact({
-          name: 'counter',
-          version: `1.0.${i}`,
-          source: gateSource + counter(`r${i}`, { extra: hold }),
-        });
-      }),
-    );
-    await host.load(dirs[0]!);
-    const swaps: HostEvents['reload.succeeded'][] = [];
-    host.on('reload.succeeded', (e) => swaps.push(e));
-    // While a handover holds the slot, each client's next call waits in the queue; the test
-    // learns when every client has one waiting, so the swap provably has calls queued.
-    let holding = false;
-    let waiting = 0;
-    let allWaiting = (): void => {};
-    host.on('slot.state', (e) => {
-      holding = e.to === 'held';
-      waiting = 0;
-    });
-    let issued = 0;
-    let done = false;
-    const seen = new Set<number>();
-    const failures: unknown[] = [];
-    const client = async (): Promise<void> => {
-      for (let n = 0; n < 100_000 && !done; n++) {
-        issued++;
-        const call = host.call('counter', 'inc', {});
-        if (holding && ++waiting === CLIENTS) allWaiting();
-        try {
-          const value = (await call) as number;
-          if (seen.has(value)) failures.push(new Error(`increment ${value} answered twice`));
-          seen.add(value);
-        } catch (err) {
-          failures.push(err);
-        }
-      }
-    };
-    const clients = Array.from({ length: CLIENTS }, client);
-    for (let i = 1; i <= RELOADS; i++) {
-      // Increments in flight on the old generation, which the handover's drain must wait for.
-      const held = [host.call('counter', 'hold', {}), host.call('counter', 'hold', {})];
-      await gates[i - 1]!.entered(2);
-      const everyoneWaits = new Promise<void>((resolve) => {
-        allWaiting = resolve;
-      });
-      const reload = host.reload('counter', dirs[i]!);
-      await everyoneWaits;
-      gates[i - 1]!.open();
-      const r = await reload;
-      assert.equal(r.version, `1.0.${i}`);
-      for (const value of await Promise.all(held)) seen.add(value as number);
-      issued += held.length;
-    }
-    done = true;
-    await Promise.all(clients);
-    assert.deepEqual(failures, []);
-    assert.equal(swaps.length, RELOADS);
-    for (const [i, e] of swaps.entries()) {
-      assert.equal(e.stateTransferred, true);
-      assert.ok(
-        e.atSwap.queued >= CLIENTS,
-        `reload ${i + 1}: only ${e.atSwap.queued} call(s) queued at the swap`,
+/**
+ * Version `i` of a counter whose state version is `i + 1` (state `{ c<version>: count }`,
+ * checked by its stateSchema): it migrates up from any older version and downgrades to any.
+ */
+function versionedCounter(tag: string, stateVersion: number, extra: string): string {
+  const key = `c${stateVersion}`;
+  return `
+let count = 0;
+export default {
+  stateVersion: ${stateVersion},
+  stateSchema: { type: 'object', properties: { ${key}: { type: 'integer' } }, required: ['${key}'], additionalProperties: false },
+  tools: {
+    inc: { handler: () => ++count },
+    get: { handler: () => count },
+    tag: { handler: () => ${JSON.stringify(tag)} },
+    ${extra}
+  },
+  snapshot: () => ({ ${key}: count }),
+  restore: (s) => { count = s.${key}; },
+  migrate: (from, s) => ({ ${key}: s['c' + from] }),
+  downgrade: (to, s) => ({ ['c' + to]: s.${key} }),
+};
+`;
+}
+
+for (const migrations of [false, true]) {
+  test(`a counter survives 20 reloads${migrations ? ', each migrating its state up, and a rollback that downgrades it,' : ''} with increments held in flight and queued at every swap: none lost`, async () => {
+    const host = await createHost({ probationMs: 0 });
+    const RELOADS = 20;
+    const CLIENTS = 16;
+    const gates = Array.from({ length: RELOADS + 1 }, (_, i) => createGate(`state-${i}`));
+    try {
+      const dirs = await Promise.all(
+        gates.map((gate, i) => {
+          const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
+          return writeArtifact({
+            name: 'counter',
+            version: `1.0.${i}`,
+            source:
+              gateSource +
+              (migrations
+                ? versionedCounter(`r${i}`, i + 1, hold)
+                : counter(`r${i}`, { extra: hold })),
+          });
+        }),
       );
+      await host.load(dirs[0]!);
+      const swaps: HostEvents['reload.succeeded'][] = [];
+      host.on('reload.succeeded', (e) => swaps.push(e));
+      // While a handover holds the slot, each client's next call waits in the queue; the test
+      // learns when every client has one waiting, so the swap provably has calls queued.
+      let holding = false;
+      let waiting = 0;
+      let allWaiting = (): void => {};
+      host.on('slot.state', (e) => {
+        holding = e.to === 'held';
+        waiting = 0;
+      });
+      let issued = 0;
+      let done = false;
+      const seen = new Set<number>();
+      const failures: unknown[] = [];
+      const client = async (): Promise<void> => {
+        for (let n = 0; n < 100_000 && !done; n++) {
+          issued++;
+          const call = host.call('counter', 'inc', {});
+          if (holding && ++waiting === CLIENTS) allWaiting();
+          try {
+            const value = (await call) as number;
+            if (seen.has(value)) failures.push(new Error(`increment ${value} answered twice`));
+            seen.add(value);
+          } catch (err) {
+            failures.push(err);
+          }
+        }
+      };
+      const clients = Array.from({ length: CLIENTS }, client);
+      for (let i = 1; i <= RELOADS; i++) {
+        // Increments in flight on the old generation, which the handover's drain must wait for.
+        const held = [host.call('counter', 'hold', {}), host.call('counter', 'hold', {})];
+        await gates[i - 1]!.entered(2);
+        const everyoneWaits = new Promise<void>((resolve) => {
+          allWaiting = resolve;
+        });
+        const reload = host.reload('counter', dirs[i]!);
+        await everyoneWaits;
+        gates[i - 1]!.open();
+        const r = await reload;
+        assert.equal(r.version, `1.0.${i}`);
+        for (const value of await Promise.all(held)) seen.add(value as number);
+        issued += held.length;
+      }
+      if (migrations) {
+        // One way back, state version 21 → 20, with increments in flight at its swap too.
+        const held = [host.call('counter', 'hold', {}), host.call('counter', 'hold', {})];
+        await gates[RELOADS]!.entered(2);
+        const everyoneWaits = new Promise<void>((resolve) => {
+          allWaiting = resolve;
+        });
+        const back = host.rollback('counter');
+        await everyoneWaits;
+        gates[RELOADS]!.open();
+        assert.equal((await back).version, `1.0.${RELOADS - 1}`);
+        for (const value of await Promise.all(held)) seen.add(value as number);
+        issued += held.length;
+      }
+      done = true;
+      await Promise.all(clients);
+      assert.deepEqual(failures, []);
+      assert.equal(swaps.length, RELOADS + (migrations ? 1 : 0));
+      for (const [i, e] of swaps.entries()) {
+        assert.equal(e.stateTransferred, true);
+        const expected = !migrations ? 'handedOver' : i < RELOADS ? 'migrated' : 'downgraded';
+        assert.equal(e.state, expected, `reload ${i + 1}`);
+        assert.ok(
+          e.atSwap.queued >= CLIENTS,
+          `reload ${i + 1}: only ${e.atSwap.queued} call(s) queued at the swap`,
+        );
+      }
+      assert.equal(await host.call('counter', 'tag', {}), `r${migrations ? RELOADS - 1 : RELOADS}`);
+      assert.equal(await host.call('counter', 'get', {}), issued, 'every increment made it');
+      assert.equal(seen.size, issued);
+    } finally {
+      for (const g of gates) g.close();
+      await host.close();
     }
-    assert.equal(await host.call('counter', 'tag', {}), `r${RELOADS}`);
-    assert.equal(await host.call('counter', 'get', {}), issued, 'every increment made it');
-    assert.equal(seen.size, issued);
-  } finally {
-    for (const g of gates) g.close();
-    await host.close();
-  }
-});
+  });
+}
 
 test('migrate runs when the state version changes from 1 to 2', async () => {
   const host = await createHost({ probationMs: 0 });
