@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { exampleProjects } from '../../examples/example-plugins.js';
+import { exampleProjects, findRepoRoot } from '../../examples/example-plugins.js';
 import { createHost, type Host, isMoltError } from '../../src/index.js';
 import { buildPlugin, writeArtifactDir } from '../../src/pack/index.js';
 import { tempDir } from '../helpers/project.js';
@@ -157,4 +157,48 @@ test('notes: the notes survive a reload to a new version of the plugin', async (
     host.call('notes', 'delete', { id: 1 }),
     (err) => isMoltError(err, 'PLUGIN_ERROR') && /no note with id 1/.test((err as Error).message),
   );
+});
+
+test('notes v2 (examples/next/notes): its state migrates up, and a rollback across the change keeps every note', async () => {
+  type Note = { id: number; text: string; pinned?: boolean };
+  type List = { count: number; notes: Note[] };
+  const own = await createHost({ probationMs: 0 });
+  try {
+    await own.load(await artifact(projects.get('notes')!));
+    await own.call('notes', 'add', { text: 'first' });
+    await own.call('notes', 'add', { text: 'second' });
+    const up = await own.reload(
+      'notes',
+      await artifact(join(await findRepoRoot(), 'examples', 'next', 'notes')),
+    );
+    assert.equal(up.version, '2.0.0');
+    await own.call('notes', 'add', { text: 'third, on v2' });
+    await own.call('notes', 'pin', { id: 2 });
+    const onV2 = (await own.call('notes', 'list', {})) as List;
+    assert.deepEqual(
+      onV2.notes.map((n) => [n.id, n.pinned]),
+      [
+        [2, true],
+        [1, false],
+        [3, false],
+      ],
+    );
+    const rolledBack = new Promise<string>((resolve) =>
+      own.once('reload.rolledBack', (e) => resolve(e.state)),
+    );
+    await own.rollback('notes');
+    assert.equal(await rolledBack, 'downgraded');
+    const onV1 = (await own.call('notes', 'list', {})) as List;
+    assert.deepEqual(
+      onV1.notes.map((n) => [n.id, n.text, 'pinned' in n]),
+      [
+        [1, 'first', false],
+        [2, 'second', false],
+        [3, 'third, on v2', false],
+      ],
+    );
+    assert.equal(((await own.call('notes', 'add', { text: 'fourth' })) as Note).id, 4);
+  } finally {
+    await own.close();
+  }
 });

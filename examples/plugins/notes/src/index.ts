@@ -1,8 +1,9 @@
 /**
  * `notes`: a stateful molt plugin. The notes live in this generation's memory; on a reload molt
  * drains the old generation, takes its `snapshot()` and `restore()`s it into the new one, so the
- * notes survive every new version of this code (not a restart of the host: nothing is written
- * to disk).
+ * notes survive every new version of this code; molt also checkpoints them to its data folder,
+ * so they survive a restart of the host. The `stateSchema` is checked before any state is
+ * restored; `examples/next/notes` is a v2 that changes the state's shape (and knows the way back).
  *
  * Served over MCP as `notes__add`, `notes__list` and `notes__delete`.
  */
@@ -16,16 +17,35 @@ interface Note {
 }
 
 /** What a reload hands over. Change its shape? Bump `stateVersion` and add `migrate()`. */
-interface NotesState {
-  nextId: number;
-  notes: Note[];
-}
+const stateSchema = {
+  type: 'object',
+  properties: {
+    nextId: { type: 'integer', minimum: 1 },
+    notes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' },
+          text: { type: 'string' },
+          tags: { type: 'array', items: { type: 'string' } },
+          createdAt: { type: 'string' },
+        },
+        required: ['id', 'text', 'tags', 'createdAt'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['nextId', 'notes'],
+  additionalProperties: false,
+} as const;
 
 let nextId = 1;
 const notes = new Map<number, Note>();
 
-export default definePlugin<NotesState>({
+export default definePlugin({
   stateVersion: 1,
+  stateSchema,
   tools: {
     add: {
       description:
@@ -96,7 +116,7 @@ export default definePlugin<NotesState>({
     },
   },
 
-  snapshot: (): NotesState => ({ nextId, notes: [...notes.values()] }),
+  snapshot: () => ({ nextId, notes: [...notes.values()] }),
   restore: (state) => {
     nextId = state.nextId;
     notes.clear();
