@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e` runs a subset (e: the process sandbox
- * beside the worker); `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f` runs a subset (e: the process
+ * sandbox beside the worker; f: state checkpoints); `--drift` runs the worker RSS-drift
+ * experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { cleanup } from './artifacts.js';
 import { benchCalls } from './calls.js';
+import { benchCheckpoints } from './checkpoints.js';
 import { benchChurn } from './churn.js';
 import { benchDrift } from './drift.js';
 import { benchMemory } from './memory.js';
@@ -15,7 +17,7 @@ import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -38,6 +40,7 @@ try {
     if (only.has('c')) summary.churn = await benchChurn();
     if (only.has('d')) summary.memory = await benchMemory();
     if (only.has('e')) summary.process = await benchProcess();
+    if (only.has('f')) summary.checkpoints = await benchCheckpoints();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],
