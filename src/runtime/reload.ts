@@ -442,15 +442,20 @@ async function restoreCheckpoint(
   }
   if (cp === undefined) return undefined;
   const toVersion = gen.info.stateVersion;
-  if (cp.stateVersion > toVersion) {
-    const reason = `the checkpoint has state version ${cp.stateVersion}, newer than ${gen.version}'s ${toVersion}`;
+  // Down from a newer state version: only the version that took the checkpoint knows the way.
+  // After a crash that is the crashed generation's artifact (the slot still points at it).
+  const taker = slot.active?.buildId === cp.buildId ? slot.active.artifact : undefined;
+  if (cp.stateVersion > toVersion && taker === undefined) {
+    const reason = `the checkpoint has state version ${cp.stateVersion}, newer than ${gen.version}'s ${toVersion}, and the version that took it is not at hand to downgrade it`;
     if (from === 'disk') await reject(slot, reason);
     else bus.emit('state.rejected', { name: slot.name, reason, keptAs: undefined });
     return undefined;
   }
   try {
     let state = cp.state;
-    if (cp.stateVersion < toVersion) {
+    if (cp.stateVersion > toVersion && taker !== undefined) {
+      state = await timed(timings, 'migrate', () => downgradeIn(slot, taker, state, toVersion));
+    } else if (cp.stateVersion < toVersion) {
       const fromVersion = cp.stateVersion;
       state = await timed(timings, 'migrate', () => gen.op('migrate', { fromVersion, state }));
     }
@@ -482,6 +487,29 @@ interface Handover {
   keep?: boolean;
   /** How old the restored checkpoint is. */
   ageMs?: number;
+}
+
+/**
+ * Runs `downgrade` in a fresh sandbox of `artifact` (the crashed version: its own generation is
+ * gone), loaded but not initialized, and ends it.
+ */
+async function downgradeIn(
+  slot: SlotCore,
+  artifact: Artifact,
+  state: unknown,
+  toVersion: number,
+): Promise<unknown> {
+  const spec = sandboxSpec(
+    artifact.manifest,
+    slot.deps.options,
+    await slot.deps.dataDirOf(slot.name),
+  );
+  const helper = await start(slot, artifact, spec, { total: 0 });
+  try {
+    return await helper.op('downgrade', { toVersion, state });
+  } finally {
+    await helper.discard('downgraded a checkpoint');
+  }
 }
 
 /** Sets an unusable checkpoint file aside and says so. */

@@ -34,7 +34,7 @@ export default {
   },
   snapshot: () => (${stateVersion === 1 ? '{ count }' : '{ value: count }'}),
   restore: (s) => { count = ${stateVersion === 1 ? 's.count' : 's.value'}; },
-  ${stateVersion === 2 ? 'migrate: (from, s) => ({ value: s.count }),' : ''}
+  ${stateVersion === 2 ? 'migrate: (from, s) => ({ value: s.count }), downgrade: (to, s) => ({ count: s.value }),' : ''}
 };
 `;
 
@@ -147,6 +147,24 @@ test("a crash in probation: the warm v1 serves v2's last checkpoint, never its o
   assert.ok(typeof e.stateAgeMs === 'number' && e.stateAgeMs >= 0, 'says how old the state is');
   assert.equal(await h.call(NAME, 'tag', {}), 'v1');
   assert.equal(await h.call(NAME, 'get', {}), 8, 'not 5: the three writes on v2 are kept');
+});
+
+test("a crash in probation across a state version: v2's last checkpoint is downgraded by a fresh sandbox of v2 and restored into the warm v1", async (t) => {
+  const clock = new ManualClock();
+  const h = await host(t, { clock, probationMs: 60_000 });
+  await h.load(await writeArtifact({ name: NAME, source: counter('v1') }));
+  await inc(h, 2);
+  await h.reload(
+    NAME,
+    await writeArtifact({ name: NAME, version: '2.0.0', source: counter('v2', 2) }),
+  );
+  await inc(h, 4);
+  await checkpoint(h, clock);
+  const rolledBack = nextEvent(h, 'reload.rolledBack', (e) => e.name === NAME);
+  await assert.rejects(h.call(NAME, 'die', {}), { code: 'PLUGIN_CRASHED' });
+  assert.equal((await rolledBack).state, 'checkpoint');
+  assert.equal(await h.call(NAME, 'tag', {}), 'v1');
+  assert.equal(await h.call(NAME, 'get', {}), 6, "v2's writes, in v1's shape");
 });
 
 test('a crash recovery restarts from the known-good version with the newest checkpoint', async (t) => {
