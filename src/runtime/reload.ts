@@ -110,6 +110,8 @@ export interface SlotCore {
   readonly checkpoint: { checkpoint: Checkpoint; generation: number } | undefined;
   /** After a swap: the state the new generation started from, or none. */
   recordCheckpoint(cp: { checkpoint: Checkpoint; generation: number } | undefined): void;
+  /** The last checkpoint a build of this plugin took (kept for its last few builds). */
+  checkpointOf(buildId: string): Checkpoint | undefined;
 }
 
 const now = (): number => performance.now();
@@ -364,7 +366,15 @@ async function handOverState(
   if (old === undefined || !old.alive || !old.info.stateful || !gen.info.stateful)
     return { transferred: false, state: 'none', release: () => {} };
   if (plan.discardState === true) {
-    return { transferred: false, state: gen === warm ? 'own' : 'empty', release: () => {} };
+    // The older version's own state: a warm generation still holds it; a fresh one gets the
+    // last checkpoint its build took, if there is one, else it starts empty.
+    if (gen === warm) return { transferred: false, state: 'own', release: () => {} };
+    const own = slot.checkpointOf(gen.buildId);
+    if (own === undefined || own.stateVersion !== gen.info.stateVersion) {
+      return { transferred: false, state: 'empty', release: () => {} };
+    }
+    await timed(timings, 'restore', () => gen.op('restore', own.state));
+    return { transferred: false, state: 'own', release: () => {}, keep: true };
   }
   slot.hold();
   try {

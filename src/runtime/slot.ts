@@ -121,6 +121,11 @@ export class Slot {
   readonly #retiring = new Set<Promise<unknown>>();
   /** The newest checkpoint of this plugin's state, and the generation that took it. */
   #checkpoint: { checkpoint: Checkpoint; generation: number } | undefined;
+  /**
+   * The last checkpoint each recent build took: what a rollback that discards the current state
+   * starts that build with (`discardState`). The last four builds, oldest dropped first.
+   */
+  readonly #ownCheckpoints = new Map<string, Checkpoint>();
   /** A call may have changed the state since the last checkpoint. */
   #dirty = false;
   #checkpointTimer: Timer | undefined;
@@ -155,7 +160,9 @@ export class Slot {
       },
       recordCheckpoint: (cp) => {
         this.#checkpoint = cp;
+        if (cp !== undefined) this.#keepOwn(cp.checkpoint);
       },
+      checkpointOf: (buildId) => this.#ownCheckpoints.get(buildId),
     };
   }
 
@@ -343,6 +350,15 @@ export class Slot {
    * Steps 9–10: the replaced generation is kept warm for the probation window (the new version
    * is on trial), or retired at once; the known-good artifact moves only when a trial ends.
    */
+  #keepOwn(cp: Checkpoint): void {
+    this.#ownCheckpoints.delete(cp.buildId);
+    this.#ownCheckpoints.set(cp.buildId, cp);
+    if (this.#ownCheckpoints.size > 4) {
+      const oldest = this.#ownCheckpoints.keys().next().value;
+      if (oldest !== undefined) this.#ownCheckpoints.delete(oldest);
+    }
+  }
+
   /** Arms the next checkpoint of the active generation, if it is stateful and they are on. */
   #armCheckpoint(): void {
     const gen = this.#active;
@@ -387,6 +403,7 @@ export class Slot {
           takenAt: Date.now(),
         };
         this.#checkpoint = { checkpoint, generation: gen.id };
+        this.#keepOwn(checkpoint);
         const files = this.#deps.checkpoints;
         const bytes =
           files === undefined
