@@ -152,7 +152,10 @@ export interface HostEvents {
     dropped?: { logs: number; progress: number; outputBytes: number };
   };
   'plugin.unloaded': { name: string };
-  /** The state was checkpointed (in memory, and on disk when the host has a data folder). */
+  /**
+   * The state was checkpointed (in memory, and on disk when the host has a data folder).
+   * `bytes`: the file's size on disk; without a data folder, an estimate (no JSON is built).
+   */
   'state.checkpointed': { name: string; stateVersion: number; bytes: number; ms: number };
   /** A checkpoint was restored into a new generation; `ageMs`: how old the state is. */
   'state.restored': {

@@ -9,6 +9,7 @@ import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef, SlotState } from '../events/events.js';
 import { type Artifact, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
 import type { CallOptions, SandboxExit } from '../sandbox/sandbox.js';
+import { estimateBytes } from '../sandbox/size.js';
 import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
 import { CallQueue } from './call-queue.js';
@@ -406,9 +407,7 @@ export class Slot {
         this.#keepOwn(checkpoint);
         const files = this.#deps.checkpoints;
         const bytes =
-          files === undefined
-            ? Buffer.byteLength(JSON.stringify(state) ?? '')
-            : await files.write(this.name, checkpoint);
+          files === undefined ? estimateBytes(state) : await files.write(this.name, checkpoint);
         this.#deps.bus.emit('state.checkpointed', {
           name: this.name,
           stateVersion: checkpoint.stateVersion,
