@@ -6,7 +6,7 @@
  * injected one).
  */
 export class Budget {
-  readonly perSecond: number;
+  readonly #perSecond: number;
   readonly #burst: number;
   #tokens: number;
   #at: number | undefined;
@@ -14,7 +14,7 @@ export class Budget {
   #dropped = 0;
 
   constructor(perSecond: number, burst: number) {
-    this.perSecond = perSecond;
+    this.#perSecond = perSecond;
     this.#burst = burst;
     this.#tokens = burst;
   }
@@ -25,7 +25,7 @@ export class Budget {
     else if (now > this.#at) {
       this.#tokens = Math.min(
         this.#burst,
-        this.#tokens + ((now - this.#at) * this.perSecond) / 1000,
+        this.#tokens + ((now - this.#at) * this.#perSecond) / 1000,
       );
       this.#at = now;
     }
@@ -35,10 +35,6 @@ export class Budget {
     }
     this.#dropped += cost;
     return false;
-  }
-
-  get dropped(): number {
-    return this.#dropped;
   }
 
   /** The drop count so far, reset: what a drop report says. */

@@ -3,7 +3,7 @@
  * progress and cancellation across the boundary, deadlines, errors that keep their codes, a
  * crash that fails every call in flight with a typed error and a slot that recovers, a reload
  * served from a warm standby process with state handed over, and a crash in probation that
- * swaps back. Handlers wait on an in-sandbox gate (`wait`/`release` tools) and report that they
+ * swaps back. Handlers wait (forever, or on a file in their data folder) and report that they
  * entered through the protocol's own progress notes: no sleeps, no polling.
  */
 import assert from 'node:assert/strict';
@@ -26,12 +26,10 @@ test.after(cleanArtifacts);
 const LIMIT = { timeout: 60_000 };
 const NAME = 'proc';
 
-/** A stateful counter with an in-sandbox gate; `tag` says which version answers. */
+/** A stateful counter whose handlers can wait; `tag` says which version answers. */
 function source(tag: string): string {
   return `import fs from 'node:fs';
 let count = 0;
-let open;
-let gate = new Promise((resolve) => { open = resolve; });
 export default {
   stateVersion: 1,
   snapshot: () => ({ count }),
@@ -40,8 +38,8 @@ export default {
     version: { handler: () => ${JSON.stringify(tag)} },
     add: { handler: () => ++count },
     echo: { inputSchema: { type: 'object', properties: { i: { type: 'integer' } }, required: ['i'] }, handler: ({ i }) => ({ i, pid: process.pid }) },
-    wait: { handler: async (_a, ctx) => { ctx.progress(1, 2, 'entered'); await gate; return 'released'; } },
-    release: { handler: () => { open(); gate = new Promise((resolve) => { open = resolve; }); return true; } },
+    // Until the sandbox ends.
+    wait: { handler: (_a, ctx) => { ctx.progress(1, 2, 'entered'); return new Promise(() => {}); } },
     // Waits for a file named "open" in its data folder: a gate the test opens from outside,
     // while the slot holds calls for a handover.
     waitFile: { handler: (_a, ctx) => new Promise((resolve) => {

@@ -5,11 +5,12 @@
  */
 import { BUDGETS, Budget } from '../budget.js';
 
-function denied(pid: unknown): Error {
-  return Object.assign(new Error(`permission denied: Signal ${String(pid)}`), {
+/** The shape of Node's own permission errors, which the runtime reports as PERMISSION_DENIED. */
+function denied(permission: string, resource: string): Error {
+  return Object.assign(new Error(`permission denied: ${permission} ${resource}`), {
     code: 'ERR_ACCESS_DENIED',
-    permission: 'Signal',
-    resource: String(pid),
+    permission,
+    resource,
   });
 }
 
@@ -22,7 +23,7 @@ export function guardSignals(allowed: (pid: number) => boolean): void {
   const kill = proc._kill.bind(process);
   Object.defineProperty(process, '_kill', {
     value: (pid: number, sig: number): number => {
-      if (!(pid > 0) || !allowed(pid)) throw denied(pid);
+      if (!(pid > 0) || !allowed(pid)) throw denied('Signal', String(pid));
       return kill(pid, sig);
     },
     writable: false,
@@ -64,11 +65,7 @@ export function guardInspector(sessions: { prototype: object }[]): void {
   for (const Session of sessions) {
     Object.defineProperty(Session.prototype, 'connectToMainThread', {
       value: () => {
-        throw Object.assign(new Error('permission denied: Inspector main thread'), {
-          code: 'ERR_ACCESS_DENIED',
-          permission: 'Inspector',
-          resource: 'main thread',
-        });
+        throw denied('Inspector', 'main thread');
       },
       writable: false,
       configurable: false,
@@ -79,11 +76,7 @@ export function guardInspector(sessions: { prototype: object }[]): void {
   Object.defineProperty(process, 'binding', {
     value: (name: string): unknown => {
       if (String(name) === 'inspector') {
-        throw Object.assign(new Error('permission denied: Inspector binding'), {
-          code: 'ERR_ACCESS_DENIED',
-          permission: 'Inspector',
-          resource: 'binding',
-        });
+        throw denied('Inspector', 'binding');
       }
       return binding(name);
     },
