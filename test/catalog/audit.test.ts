@@ -153,6 +153,28 @@ test('a torn tail: verify names it; opening cuts it, says so, and the chain goes
   assert.equal((await verifyAudit(file)).ok, true);
 });
 
+test('a deployment started on a torn log repairs it before its first entry', async () => {
+  const data = await tempDir('audit-torn');
+  dirs.push(data);
+  const file = join(data, 'audit.jsonl');
+  let d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  await d.install(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
+  await d.close();
+  const seqs = (await AuditLog.read(file)).length;
+  await appendFile(file, '{"seq":');
+  d = await Deployment.open({ dataDir: data, probationMs: 0 });
+  await d.close();
+  const es = await AuditLog.read(file);
+  assert.deepEqual(
+    es.slice(seqs, seqs + 2).map((e) => [e.seq, e.action, e.cutBytes]),
+    [
+      [seqs + 1, 'audit.repaired', 7],
+      [seqs + 2, 'load', undefined],
+    ],
+  );
+  assert.equal((await verifyAudit(file)).ok, true);
+});
+
 test('a last line of NULs (a machine crash) is cut with the fragment after it', async () => {
   const file = await written(2);
   await appendFile(file, `${'\0'.repeat(40)}\n{"se`);
