@@ -134,7 +134,7 @@ export class AuditLog {
         } catch {
           continue;
         }
-        if (e === null || typeof e !== 'object') continue;
+        if (e === null || typeof e !== 'object' || Array.isArray(e)) continue;
         const seq = (e as { seq?: unknown }).seq;
         if (after !== undefined && !(typeof seq === 'number' && seq > after)) continue;
         out.push(e as AuditEntry);
