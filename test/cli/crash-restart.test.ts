@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { verifyAudit } from '../../src/catalog/audit-verify.js';
 import { control } from '../../src/control/client.js';
 import type { DeployStep } from '../../src/deploy/deployment.js';
 import { MoltProcess, packCalcVersions } from '../helpers/cli.js';
@@ -86,5 +87,7 @@ for (const step of steps) {
     } finally {
       await second.stop();
     }
+    const verdict = await verifyAudit(join(data, 'audit.jsonl'));
+    assert.equal(verdict.ok, true, `the audit chain survives the kill: ${JSON.stringify(verdict)}`);
   });
 }
