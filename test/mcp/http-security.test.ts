@@ -5,7 +5,7 @@
  * refuses to put the tools on a non-loopback address without authentication.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -433,6 +433,7 @@ test('molt serve: a non-loopback --host without a token exits 2; --insecure-no-a
     /refusing to serve MCP on 0\.0\.0\.0 without authentication.*--token-file FILE, or MOLT_MCP_TOKEN.*--insecure-no-auth/,
   );
   assert.doesNotMatch(refused.stderr, /ready:/);
+  await assert.rejects(stat(join(root, 'refused')), 'nothing was opened, not even the data folder');
 
   const tokenFile = join(root, 'token');
   await writeFile(tokenFile, `${TOKEN}\n`, { mode: 0o644 });
