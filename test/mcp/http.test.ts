@@ -670,7 +670,7 @@ test(
 
 /** Lets the event loop run (network I/O included) until `done`, a bounded number of turns. */
 async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 100_000 && !done(); i++) await new Promise((r) => setImmediate(r));
   assert.ok(done(), `still waiting for: ${what}`);
 }
 
