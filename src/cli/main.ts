@@ -54,6 +54,25 @@ program
     'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
   )
   .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
+  // MCP over HTTP, safe by default (see mcp-http-security.ts).
+  .option(
+    '--max-sessions <n>',
+    'most MCP HTTP sessions at once (503 to an initialize over it)',
+    '1000',
+  )
+  .option(
+    '--token-file <file>',
+    'bearer token MCP HTTP clients must send (mode 600; or env MOLT_MCP_TOKEN)',
+  )
+  .option(
+    '--allowed-hosts <list>',
+    'more Host names served over MCP HTTP (name or name:port, comma-separated)',
+  )
+  .option(
+    '--allowed-origins <list>',
+    'more browser Origins allowed over MCP HTTP (comma-separated)',
+  )
+  .option('--insecure-no-auth', 'serve MCP HTTP on a non-loopback --host with no token')
   .option(
     '--isolation <kind>',
     'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',

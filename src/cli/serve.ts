@@ -6,9 +6,10 @@ import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
 import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
 import { type FolderEvent, PluginFolder } from '../watch/plugin-folder.js';
+import { type HttpSecurityFlags, httpSecurity } from './mcp-http-security.js';
 import { line, ms } from './output.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends HttpSecurityFlags {
   data?: string;
   probation?: string;
   stable?: string;
@@ -91,6 +92,8 @@ export async function serve(
   options: ServeOptions,
   opened?: Deployment,
 ): Promise<Running> {
+  // Refused before anything opens: a server that would be unsafe does not start at all.
+  const security = options.http === undefined ? undefined : await httpSecurity(options);
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
   const deployment =
     opened ?? (await openDeployment(dataDir, options.probation, options.isolation));
@@ -114,6 +117,7 @@ export async function serve(
           port: Number(options.http),
           ...(options.host === undefined ? {} : { host: options.host }),
           ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: Number(options.sessionTtl) }),
+          ...security,
         })
       : undefined;
   const stdio =
