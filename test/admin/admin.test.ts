@@ -17,7 +17,7 @@ import { uploadsDir } from '../../src/admin/uploads.js';
 import { AuditLog } from '../../src/catalog/audit.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
-import { molt } from '../helpers/cli.js';
+import { MoltProcess, molt } from '../helpers/cli.js';
 import { treeDigest } from '../helpers/hostile.js';
 import { tempDir } from '../helpers/project.js';
 import { pluginFiles, rawZip, yazlZip, zeroBomb } from '../helpers/zip.js';
@@ -697,4 +697,46 @@ export default {
   assert.equal(done.code, 0, done.stderr);
   assert.match(done.stdout, /rolled back p: now 1\.0\.0/);
   assert.equal(await a.d.host.call('p', 'inc', {}), 1, 'v1 started empty');
+});
+
+test('molt serve: an upload over the admin API is live, kept in the watched folder, and served after a restart', async () => {
+  const root = await tempDir('admin-serve');
+  dirs.push(root);
+  const plugins = join(root, 'plugins');
+  const data = join(root, 'data');
+  await mkdir(plugins);
+  const serveArgs = ['serve', plugins, '--data', data, '--stable', '50', '--admin', '0'];
+  const bad = await molt([...serveArgs.slice(0, -1), 'http']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /OPTIONS_INVALID --admin must be a port/);
+
+  const host = new MoltProcess(serveArgs);
+  try {
+    await host.waitFor(/^ready: serving 0 plugin.*admin http:\/\/127\.0\.0\.1:\d+\)/);
+    const { url, token } = await readEndpoint(data);
+    const upload = (body: Buffer) =>
+      fetch(`${url}/v1/artifacts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+        body,
+      });
+    const hostile = await upload(zeroBomb(300));
+    assert.equal(hostile.status, 422);
+    assert.deepEqual(await readdir(plugins), [], 'a refused upload is not kept');
+    const r = await upload(await molt1('up', '1.0.0', 'uploaded'));
+    assert.equal(r.status, 200);
+    assert.equal(((await r.json()) as { keptAs: string }).keptAs, join(plugins, 'up-1.0.0.molt'));
+    const called = await molt(['call', 'up', 'version', '--data', data]);
+    assert.equal(called.stdout.trim(), 'uploaded', called.stderr);
+  } finally {
+    await host.stop();
+  }
+  const again = new MoltProcess(serveArgs);
+  try {
+    await again.waitFor(/^ready: serving 1 plugin/);
+    const status = await molt(['status', '--data', data]);
+    assert.match(status.stdout, /^up\s+1\.0\.0\s/m);
+  } finally {
+    await again.stop();
+  }
 });
