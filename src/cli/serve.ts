@@ -1,7 +1,9 @@
 /** `molt serve DIR`: load every artifact in DIR, watch it, and serve until a signal. */
 import { dirname, join, resolve } from 'node:path';
-import { type ControlServer, startControl } from '../control/server.js';
+import { type AdminServer, startAdmin } from '../admin/server.js';
+import { readTokenFile } from '../admin/token-file.js';
 import { Deployment, type DeployStep } from '../deploy/deployment.js';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
 import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
@@ -18,6 +20,11 @@ export interface ServeOptions {
   metaTools?: boolean;
   sessionTtl?: string;
   isolation?: string;
+  /** The admin API's port (default: any free one). */
+  admin?: string;
+  adminHost?: string;
+  adminTokenFile?: string;
+  metricsPublic?: boolean;
   /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
   stdioStreams?: StdioStreams;
 }
@@ -60,7 +67,7 @@ export function describe(e: FolderEvent): string {
 
 export interface Running {
   deployment: Deployment;
-  control: ControlServer;
+  admin: AdminServer;
   stop(): Promise<void>;
   /** With --stdio: resolves when the client closes stdin (the server then stops). */
   stdioClosed: Promise<void> | undefined;
@@ -92,6 +99,9 @@ export async function serve(
   opened?: Deployment,
 ): Promise<Running> {
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
+  // A token file that is refused stops the start before the data folder is touched.
+  const token =
+    options.adminTokenFile === undefined ? undefined : await readTokenFile(options.adminTokenFile);
   const deployment =
     opened ?? (await openDeployment(dataDir, options.probation, options.isolation));
   const folder = new PluginFolder(dir, deployment, {
@@ -100,7 +110,13 @@ export async function serve(
   });
   await folder.start();
   killArmed = true;
-  const control = await startControl(deployment, dataDir);
+  const admin = await startAdmin(deployment, dataDir, {
+    ...(options.admin === undefined ? {} : { port: portOption('--admin', options.admin) }),
+    ...(options.adminHost === undefined ? {} : { host: options.adminHost }),
+    ...(token === undefined ? {} : { token }),
+    metricsPublic: options.metricsPublic === true,
+    pluginsDir: resolve(dir),
+  });
   const door =
     options.stdio || options.http !== undefined
       ? new McpFrontDoor(deployment.host, {
@@ -120,7 +136,7 @@ export async function serve(
     door !== undefined && options.stdio ? await serveStdio(door, options.stdioStreams) : undefined;
   const count = deployment.status().length;
   line(
-    `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, control ${control.endpoint.url})`,
+    `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`,
   );
   if (http !== undefined) line(`mcp: ${http.url}`);
   if (stdio !== undefined) line('mcp: stdio');
@@ -132,10 +148,21 @@ export async function serve(
     await folder.close();
     await http?.close({ drainMs: DRAIN_MS });
     await door?.close();
-    await control.close();
+    await admin.close();
     await deployment.close();
   };
-  return { deployment, control, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
+  return { deployment, admin, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
+}
+
+function portOption(flag: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port > 65535) {
+    throw new MoltError(
+      ErrorCodes.OPTIONS_INVALID,
+      `${flag} must be a port from 0 to 65535, got ${text}`,
+    );
+  }
+  return port;
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal forces the exit). */
