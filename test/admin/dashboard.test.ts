@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { EventStream } from '../../src/admin/event-stream.js';
+import { type AdminServer, startAdmin } from '../../src/admin/server.js';
 import { Deployment } from '../../src/deploy/deployment.js';
-import { type AdminUnderTest, startAdminUnderTest } from '../helpers/admin-server.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { tempDir } from '../helpers/project.js';
 
@@ -50,7 +51,8 @@ const WITHIN_MS = 1000;
 describe('the dashboard in headless Chromium', { skip }, () => {
   let data: string;
   let deployment: Deployment;
-  let admin: AdminUnderTest;
+  let events: EventStream;
+  let admin: AdminServer;
   let browser: Browser;
   let page: Page;
   const requested: string[] = [];
@@ -78,7 +80,8 @@ describe('the dashboard in headless Chromium', { skip }, () => {
       await writeArtifact({ name: 'p', version: '2.0.0', source: versionPlugin('p2') }),
     );
     await deployment.install(await writeArtifact({ name: 'q', source: versionPlugin('q1') }));
-    admin = await startAdminUnderTest(deployment, data, TOKEN);
+    events = new EventStream(deployment.host);
+    admin = await startAdmin(deployment, data, { token: TOKEN, events });
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       // headless: true is --headless=new; the sandbox needs user namespaces a container as root lacks.
@@ -93,6 +96,7 @@ describe('the dashboard in headless Chromium', { skip }, () => {
 
   after(async () => {
     await browser?.close();
+    events?.close();
     await admin?.close();
     await deployment?.close();
     await cleanArtifacts();
