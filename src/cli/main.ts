@@ -199,4 +199,20 @@ program
     }),
   );
 
+program
+  .command('audit')
+  .description('the audit log itself')
+  .command('verify')
+  .description(
+    "check the audit log's hash chain: exit 0 if intact, else 1 naming the first bad line",
+  )
+  .option(...dataOption, '.molt')
+  .option('--json', 'machine-readable output')
+  .action(
+    run(async (opts: { data: string; json?: boolean }) => {
+      const { verify } = await import('./audit.js');
+      process.exitCode = await verify(resolve(opts.data), opts.json === true);
+    }),
+  );
+
 await program.parseAsync();

@@ -112,7 +112,7 @@ export class Deployment {
     const catalog = await Catalog.open(join(dataDir, 'catalog.json'));
     const store = new Store(join(dataDir, 'store'));
     await store.sweep();
-    const audit = new AuditLog(join(dataDir, 'audit.jsonl'));
+    const audit = await AuditLog.open(join(dataDir, 'audit.jsonl'));
     const host = await createHost(options);
     const self = new Deployment({ host, store, catalog, audit, dataDir, options, unlock });
     attachAudit(host, audit);

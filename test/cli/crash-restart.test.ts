@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admin } from '../../src/admin/client.js';
+import { verifyAudit } from '../../src/catalog/audit-verify.js';
 import type { DeployStep } from '../../src/deploy/deployment.js';
 import { MoltProcess, packCalcVersions } from '../helpers/cli.js';
 import { placeArtifact, tempDir } from '../helpers/project.js';
@@ -86,5 +87,7 @@ for (const step of steps) {
     } finally {
       await second.stop();
     }
+    const verdict = await verifyAudit(join(data, 'audit.jsonl'));
+    assert.equal(verdict.ok, true, `the audit chain survives the kill: ${JSON.stringify(verdict)}`);
   });
 }

@@ -138,6 +138,8 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     await host.stop();
   }
   assert.equal((await molt(['status', '--data', data])).code, 3, 'no host: exit code 3');
+  const verified = await molt(['audit', 'verify', '--data', data]);
+  assert.equal(verified.code, 0, `the host's audit log verifies: ${verified.stdout}`);
 
   const again = new MoltProcess(['serve', plugins, '--data', data, '--stable', '50']);
   try {
