@@ -194,6 +194,9 @@ describe('the dashboard in headless Chromium', { skip }, () => {
     );
     const notice = await page.$eval('[data-testid="notice"]', (e) => e.textContent);
     assert.equal(notice, 'rolled p back: 1.0.0 serves');
+    // The audit table has it too, newest first.
+    const audit = await page.waitForSelector('[data-testid="audit-row"][data-action="rollback"]');
+    assert.match((await audit?.evaluate((e) => e.textContent)) ?? '', /^\d+.*rollbackp/);
   });
 
   test('text a plugin supplies is shown as text, never run as markup', async () => {

@@ -16,9 +16,12 @@ import { type PluginStatus, TIMELINE_EVENTS } from './wire.js';
 
 const TOKEN_KEY = 'molt.admin.token';
 const POLL_MS = 1000;
-const AUDIT_PAGE = 200;
+/** The API's largest page: a long log is caught up in few requests. */
+const AUDIT_PAGE = 1000;
 /** Audit pages fetched in one catch-up, so a long log never floods the page in one go. */
-const AUDIT_PAGES_PER_TICK = 5;
+const AUDIT_PAGES_PER_TICK = 10;
+/** The audit log is read on every event and on every 5th poll (each read is a file read). */
+const AUDIT_EVERY_POLLS = 5;
 
 const ui = {
   login: byId('login'),
@@ -45,6 +48,7 @@ class Session {
   /** Per plugin, a refresh running and whether another was asked for meanwhile. */
   readonly #refreshing = new Map<string, boolean>();
   #polling = false;
+  #polls = 0;
   #auditing: Promise<void> | undefined;
   #auditAgain = false;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -121,7 +125,7 @@ class Session {
     } finally {
       this.#polling = false;
     }
-    await this.#refreshAudit();
+    if (this.#polls++ % AUDIT_EVERY_POLLS === 0) await this.#refreshAudit();
   }
 
   /** Reads one plugin now; a refresh asked for while one runs runs once more after it. */
