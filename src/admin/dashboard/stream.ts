@@ -2,8 +2,9 @@
  * The admin event stream, live. `EventSource` in browsers cannot send an Authorization header;
  * the `eventsource` package is the same WHATWG client built on `fetch`, so the token travels in a
  * header, and it reconnects after a dropped connection sending `Last-Event-ID` by itself. An
- * answer other than 200 ends it for good: a refused token stops (`onUnauthorized`); anything else
- * (a restarting server's 503) is retried here after `retryMs`, from the last event seen.
+ * answer other than 200 ends it for good: a refused token stops (`onUnauthorized`), a 404 (a host
+ * without a stream) leaves the page to its poll; anything else (a restarting server's 503) is
+ * retried here after `retryMs`, from the last event seen.
  */
 import { EventSource } from 'eventsource';
 import { STREAM_EVENTS } from './wire.js';
@@ -48,6 +49,11 @@ export function openStream(token: string, handlers: StreamHandlers, retryMs = 20
       if (code === 401 || code === 403) {
         handlers.onState('down', 'token refused');
         handlers.onUnauthorized();
+        return;
+      }
+      if (code === 404) {
+        // A host started without an event stream: polling still keeps the table current.
+        handlers.onState('down', 'this host serves no event stream; the table still polls');
         return;
       }
       handlers.onState('down', code === undefined ? 'stream closed' : `stream answered ${code}`);
