@@ -206,15 +206,19 @@ export async function startAdmin(
     server.close();
     throw err;
   }
+  let closed: Promise<void> | undefined;
   return {
     url,
     endpoint,
-    async close() {
-      await rm(endpointFile(dataDir), { force: true });
-      server.close();
-      server.closeAllConnections();
-      // An upload under way still removes its temp file (the deployment finishes its install).
-      await uploads.settled();
+    close() {
+      closed ??= (async () => {
+        await rm(endpointFile(dataDir), { force: true });
+        server.close();
+        server.closeAllConnections();
+        // An upload under way still removes its temp file (the deployment finishes its install).
+        await uploads.settled();
+      })();
+      return closed;
     },
   };
 }
