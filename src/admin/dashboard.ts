@@ -78,10 +78,6 @@ function pathOf(url: string | undefined): string | undefined {
  */
 export function serveDashboard(req: IncomingMessage, res: ServerResponse): boolean {
   const path = pathOf(req.url);
-  if (path === '/favicon.ico') {
-    res.writeHead(204, { 'cache-control': 'max-age=86400', ...SECURITY_HEADERS }).end();
-    return true;
-  }
   const asset = path === undefined ? undefined : ASSETS[path];
   if (asset === undefined) return false;
   if (req.method !== 'GET' && req.method !== 'HEAD') {

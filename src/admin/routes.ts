@@ -226,7 +226,7 @@ export const ROUTES: readonly Route[] = [
     },
   },
   // The dashboard's page and assets hold no data (the page asks for the token for every call).
-  ...['/', '/dashboard/*', '/favicon.ico'].map(
+  ...['/', '/dashboard/*'].map(
     (path): Route => ({
       method: 'GET',
       path,
