@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { EventStream } from '../../src/admin/event-stream.js';
@@ -15,6 +16,7 @@ import { type AdminServer, startAdmin } from '../../src/admin/server.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { tempDir } from '../helpers/project.js';
+import { pluginFiles, yazlZip } from '../helpers/zip.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const found = existsSync(CHROMIUM);
@@ -218,5 +220,17 @@ describe('the dashboard in headless Chromium', { skip }, () => {
     assert.equal(await page.$$eval('[data-testid="timeline"] img', (imgs) => imgs.length), 0);
     assert.equal(await page.evaluate(() => 'pwned' in window || '__pwned' in window), false);
     assert.equal(await pluginVersion('p'), '1.0.0');
+  });
+
+  test('a .molt chosen in the file input is uploaded, installed and listed', async () => {
+    const file = join(data, 'upload-r-1.0.0.molt');
+    await writeFile(file, await yazlZip(pluginFiles('r', '1.0.0', versionPlugin('r1'))));
+    const input = await page.$('[data-testid="upload-input"]');
+    await input?.uploadFile(file);
+    await page.click('[data-testid="upload-submit"]');
+    await page.waitForSelector('[data-testid="plugin-row"][data-name="r"][data-version="1.0.0"]');
+    assert.equal(await deployment.host.call('r', 'version', {}), 'r1');
+    const notice = await page.$eval('[data-testid="notice"]', (e) => e.textContent);
+    assert.equal(notice, 'uploaded upload-r-1.0.0.molt: loaded r 1.0.0');
   });
 });

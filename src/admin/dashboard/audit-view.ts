@@ -4,7 +4,8 @@ import { clock, num, text } from './format.js';
 import type { AuditEntry } from './wire.js';
 
 const MAX_ROWS = 500;
-const SHOWN = new Set(['seq', 'ts', 'action', 'name']);
+/** Columns of their own, and the hash chain's fields (`molt audit verify` reads those). */
+const NOT_DETAILS = new Set(['seq', 'ts', 'action', 'name', 'prev', 'hash']);
 
 export class AuditView {
   readonly #body: HTMLTableSectionElement;
@@ -21,15 +22,19 @@ export class AuditView {
       .filter((e) => num(e.seq) !== undefined && (this.last === undefined || e.seq > this.last))
       .sort((a, b) => a.seq - b.seq);
     for (const e of fresh) {
-      const rest = Object.fromEntries(Object.entries(e).filter(([k]) => !SHOWN.has(k)));
+      const rest = Object.fromEntries(Object.entries(e).filter(([k]) => !NOT_DETAILS.has(k)));
       this.#body.prepend(
         el(
           'tr',
           { testid: 'audit-row', attrs: { 'data-action': text(e.action, 60) } },
-          el('td', { text: String(e.seq) }),
-          el('td', { text: clock(text(e.ts, 40)), attrs: { title: text(e.ts, 40) } }),
-          el('td', { text: text(e.action, 60), testid: 'audit-action' }),
-          el('td', { text: text(e.name, 200) }),
+          el('td', { text: String(e.seq), className: 'nowrap' }),
+          el('td', {
+            text: clock(text(e.ts, 40)),
+            className: 'nowrap',
+            attrs: { title: text(e.ts, 40) },
+          }),
+          el('td', { text: text(e.action, 60), testid: 'audit-action', className: 'nowrap' }),
+          el('td', { text: text(e.name, 200), className: 'nowrap' }),
           el('td', { text: text(rest), className: 'details' }),
         ),
       );
