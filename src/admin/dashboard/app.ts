@@ -100,11 +100,11 @@ class Session {
 
   #onEvent(name: string, data: unknown): void {
     if (this.#stopped) return;
+    if (TIMELINE_EVENTS.has(name) && data !== undefined) this.#timeline.add(name, data);
     if (name === 'gap' || data === undefined) {
       void this.#poll();
       return;
     }
-    if (TIMELINE_EVENTS.has(name)) this.#timeline.add(name, data);
     const plugin = (data as { name?: unknown }).name;
     if (typeof plugin === 'string') void this.#refresh(plugin);
     void this.#refreshAudit();

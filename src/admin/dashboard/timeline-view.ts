@@ -51,6 +51,8 @@ function title(event: string, p: Payload): string {
       return 'crashed';
     case 'plugin.recovered':
       return 'recovered';
+    case 'gap':
+      return 'events missed';
     default:
       return event;
   }
@@ -72,6 +74,8 @@ function describe(event: string, p: Payload): string {
     }
     case 'plugin.recovered':
       return `${ref(p.to)} after ${text(p.attempts, 10)} attempt(s)`;
+    case 'gap':
+      return `${text(p.dropped, 20)} event(s) dropped by the stream; the table was read again`;
     default:
       return '';
   }
@@ -79,6 +83,6 @@ function describe(event: string, p: Payload): string {
 
 function kindClass(event: string): string {
   if (event === 'reload.failed' || event === 'plugin.crashed') return 'bad';
-  if (event === 'reload.rolledBack') return 'warn';
+  if (event === 'reload.rolledBack' || event === 'gap') return 'warn';
   return 'good';
 }

@@ -65,4 +65,5 @@ export const TIMELINE_EVENTS: ReadonlySet<string> = new Set([
   'reload.rolledBack',
   'plugin.crashed',
   'plugin.recovered',
+  'gap',
 ]);
