@@ -4,8 +4,9 @@
  *
  * The host's emit only serializes the event once and appends it to a bounded log (EventLog); it
  * never touches a socket and costs the same with 0 or 100 subscribers. Each subscriber is a
- * cursor into that log. A flush, a moment later and off the emit path, writes each one what it
- * has not had yet, until its socket pushes back (`write()` returns false); it then waits for
+ * cursor into that log. A flush, on a later turn and off the emit path (at most one every
+ * `flushMs`: a socket write costs the host ~20 µs, so a flood is written in batches), writes
+ * each one what it has not had yet, until its socket pushes back (`write()` returns false); it then waits for
  * 'drain'. A subscriber more than `buffer` events behind has overflowed: with `drop-oldest` it
  * skips to the newest `buffer` and is sent a `gap` event saying which ids it missed; with
  * `disconnect` its response is destroyed.
@@ -36,7 +37,7 @@ export interface EventStreamOptions {
   maxEventChars?: number;
   /** Characters of frames held for replay and for subscribers behind, all together. */
   maxChars?: number;
-  /** How long events are gathered before they are written (0: on the next turn). */
+  /** Least time between two flushes: under a flood, one write per subscriber per `flushMs`. */
   flushMs?: number;
   /** How often an idle stream gets a `: ping` comment (0: never). */
   heartbeatMs?: number;
@@ -84,7 +85,7 @@ const DEFAULTS: Resolved = {
   maxSubscribers: 100,
   maxEventChars: 64 * 1024,
   maxChars: 16 * 1024 * 1024,
-  flushMs: 20,
+  flushMs: 50,
   heartbeatMs: 15_000,
 };
 
@@ -124,6 +125,7 @@ export class EventStream {
   readonly #subscribers = new Set<Subscriber>();
   readonly #unsubscribe: () => void;
   #flushScheduled = false;
+  #flushedAt = Number.NEGATIVE_INFINITY;
   #heartbeat: Timer | undefined;
   #dropped = 0;
   #closed = false;
@@ -252,16 +254,22 @@ export class EventStream {
     this.#subscribers.delete(sub);
   }
 
+  /**
+   * Flushes on the next turn, or, within `flushMs` of the last flush, when that much has passed:
+   * a lone event goes out at once, a flood in at most one write per subscriber per `flushMs`.
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     const run = (): void => {
       this.#flushScheduled = false;
       if (this.#closed) return;
+      this.#flushedAt = this.#clock.now();
       for (const sub of this.#subscribers) this.#flush(sub);
     };
-    if (this.#options.flushMs === 0) setImmediate(run);
-    else this.#clock.setTimeout(run, this.#options.flushMs);
+    const wait = this.#flushedAt + this.#options.flushMs - this.#clock.now();
+    if (wait <= 0 || this.#options.flushMs === 0) setImmediate(run);
+    else this.#clock.setTimeout(run, wait);
   }
 
   /** Applies the overflow policy, then writes what `sub` has not had yet, until it pushes back. */
