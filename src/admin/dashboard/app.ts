@@ -39,7 +39,8 @@ const ui = {
 /** One logged-in session of the page: everything it started stops in `stop()`. */
 class Session {
   readonly #api: Api;
-  readonly #rates = new RateMeter(POLL_MS);
+  // A little under the poll interval, so each poll's reading closes a window despite jitter.
+  readonly #rates = new RateMeter(POLL_MS - 100);
   readonly #plugins: PluginsView;
   readonly #timeline = new TimelineView(byId<HTMLOListElement>('timeline'));
   readonly #audit = new AuditView(byId<HTMLTableSectionElement>('audit'));
