@@ -140,6 +140,10 @@ describe('the dashboard in headless Chromium', { skip }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem('molt.admin.token')), TOKEN);
     assert.equal(await page.evaluate(() => localStorage.length), 0);
     assert.ok(requested.length > 0 && requested.every((u) => !u.includes(TOKEN)), 'token in a URL');
+    // Asked once: a reload of the page (same tab) comes straight back to the plugins.
+    await page.reload();
+    await page.waitForSelector('[data-testid="plugin-row"][data-name="q"]');
+    assert.equal(await page.$eval('[data-testid="login"]', (e) => (e as PageElement).hidden), true);
     // The stream is connected before the next test makes an event the page must see.
     await page.waitForSelector('[data-testid="stream-status"][data-state="live"]');
   });
