@@ -127,6 +127,8 @@ export async function startAdmin(
       'x-content-type-options': 'nosniff',
     };
     if (status === statusOf(ErrorCodes.BUSY)) headers['retry-after'] = 1;
+    if (status === statusOf(ErrorCodes.CONTROL_UNAUTHORIZED))
+      headers['www-authenticate'] = 'Bearer';
     // A body left unread (refused before it was read) is not read on: the connection ends.
     if (!req.complete) headers.connection = 'close';
     res.writeHead(status, headers);

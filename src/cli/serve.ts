@@ -138,6 +138,11 @@ export async function serve(
   line(
     `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`,
   );
+  if (options.adminHost !== undefined) {
+    line(
+      `admin: listening on ${options.adminHost} port ${new URL(admin.url).port} (plain HTTP: the token travels in clear)`,
+    );
+  }
   if (http !== undefined) line(`mcp: ${http.url}`);
   if (stdio !== undefined) line('mcp: stdio');
   /**

@@ -147,6 +147,7 @@ test('every route without the token, with a wrong one or another scheme: 401, an
         continue;
       }
       assert.equal(r.status, 401, `${route.method} ${path} with ${label}`);
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer');
       assert.equal(codeOf(r.body), 'CONTROL_UNAUTHORIZED');
     }
   }
@@ -454,6 +455,21 @@ test('POST /v1/artifacts: a good .molt goes live, is audited, kept in the watche
   assert.deepEqual((await a.req('POST', '/v1/plugins/up/tools/version')).body, {
     result: 'second',
   });
+
+  // `constructor` is a valid plugin name, and a catalog record of its own, not Object's.
+  const odd = await a.req('POST', '/v1/artifacts', {
+    body: await molt1('constructor', '1.0.0', 'odd name'),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  assert.equal(odd.status, 200, JSON.stringify(odd.body));
+  assert.deepEqual((await a.req('POST', '/v1/plugins/constructor/tools/version')).body, {
+    result: 'odd name',
+  });
+  assert.equal(
+    ((await a.req('GET', '/v1/plugins/constructor')).body.plugin as { installed: unknown[] })
+      .installed.length,
+    1,
+  );
 
   const typed = await a.req('POST', '/v1/artifacts', {
     body: bytes,
