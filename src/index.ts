@@ -1,4 +1,12 @@
+export {
+  type AnyEventSource,
+  EventStream,
+  type EventStreamOptions,
+  type OverflowPolicy,
+  type SubscriberQueue,
+} from './admin/event-stream.js';
 export { type ErrorCode, ErrorCodes, isMoltError, MoltError } from './errors/errors.js';
+export type { AnyListener } from './events/bus.js';
 export {
   type ArtifactRef,
   EVENTS,

@@ -10,6 +10,7 @@ import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
 import type { LoadResult } from '../runtime/reload.js';
 import { type AuditPage, auditPage, parseAuditQuery } from './audit-page.js';
+import { serveDashboard } from './dashboard.js';
 import type { UploadAnswer, Uploads } from './uploads.js';
 
 /** The event stream, as its module delivers it: it writes the response itself. */
@@ -224,24 +225,18 @@ export const ROUTES: readonly Route[] = [
       return { text: await c.metrics.render(), contentType: c.metrics.contentType };
     },
   },
-  // The dashboard's page and assets hold no data (the page asks for the token); until the
-  // dashboard is installed they are not found.
-  {
-    method: 'GET',
-    path: '/',
-    access: 'public',
-    handle: async () => {
-      throw notFound('the dashboard is not installed');
-    },
-  },
-  {
-    method: 'GET',
-    path: '/dashboard/*',
-    access: 'public',
-    handle: async () => {
-      throw notFound('the dashboard is not installed');
-    },
-  },
+  // The dashboard's page and assets hold no data (the page asks for the token for every call).
+  ...['/', '/dashboard/*'].map(
+    (path): Route => ({
+      method: 'GET',
+      path,
+      access: 'public',
+      handle: async (c) => {
+        if (!serveDashboard(c.req, c.res)) throw notFound('the dashboard has no such file');
+        return { streamed: true };
+      },
+    }),
+  ),
 ];
 
 /** The route for a method and path segments, with the segments its pattern binds. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
-import { EventBus, type Listener } from '../events/bus.js';
+import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
 import { checkExpected, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
@@ -164,6 +164,14 @@ export class Host {
 
   on<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
     return this.#bus.on(event, listener);
+  }
+
+  /**
+   * Every event, in the order emitted, synchronously like `on`: what the admin API's event
+   * stream feeds on. Returns the function that unsubscribes.
+   */
+  onAny(listener: AnyListener<HostEvents>): () => void {
+    return this.#bus.onAny(listener);
   }
 
   once<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
