@@ -1,7 +1,7 @@
 /** `molt serve DIR`: load every artifact in DIR, watch it, and serve until a signal. */
 import { dirname, join, resolve } from 'node:path';
 import { type ControlServer, startControl } from '../control/server.js';
-import { Deployment, type DeployStep } from '../deploy/deployment.js';
+import { Deployment, type DeploymentOptions, type DeployStep } from '../deploy/deployment.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
 import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
@@ -72,8 +72,10 @@ export async function openDeployment(
   dataDir: string,
   probation?: string,
   isolation?: string,
+  more: Partial<DeploymentOptions> = {},
 ): Promise<Deployment> {
   return Deployment.open({
+    ...more,
     dataDir,
     ...(probation === undefined ? {} : { probationMs: Number(probation) }),
     ...(isolation === undefined ? {} : { isolation: isolation as 'worker' | 'process' }),
