@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { control } from '../control/client.js';
 import { isMoltError, type MoltError } from '../errors/errors.js';
-import type { InspectResult } from '../runtime/host.js';
+import { createHost, type InspectResult } from '../runtime/host.js';
 import { schemaBreak } from '../runtime/schema-compat.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
 import { Store } from '../store/store.js';
@@ -62,7 +62,6 @@ export async function validate(path: string, against?: string): Promise<Validate
 /** What `molt serve` does with a dropped artifact, up to the sandbox's load and no further. */
 async function inspect(path: string, tmp: string): Promise<InspectResult> {
   const stored = await new Store(join(tmp, 'store')).accept(path);
-  const { createHost } = await import('../runtime/host.js');
   const host = await createHost({ standby: 0, probationMs: 0, dataDir: join(tmp, 'data') });
   try {
     return await host.inspect(stored.dir, { expect: stored });
@@ -90,8 +89,12 @@ function checkAgainst(inspected: InspectResult, live: LivePlugin[]): MoltError[]
  * status today; with the admin API this is `GET /v1/plugins` (one plugin: `/v1/plugins/:name`).
  */
 async function livePlugins(dataDir: string): Promise<LivePlugin[]> {
-  const { plugins } = await control<{ plugins: LivePlugin[] }>(dataDir, 'GET', '/v1/status');
-  return plugins;
+  const { plugins } = await control<{ plugins?: unknown }>(dataDir, 'GET', '/v1/status');
+  // Only what has the shape the checks read; anything else is not a plugin to check against.
+  return (Array.isArray(plugins) ? plugins : []).filter(
+    (p): p is LivePlugin =>
+      typeof p?.name === 'string' && typeof p.version === 'string' && Array.isArray(p.tools),
+  );
 }
 
 function problem(err: MoltError): Problem {

@@ -349,6 +349,8 @@ async function start(
 function keepsSchemas(slot: SlotCore, gen: Generation): void {
   const old = slot.active;
   if (old === undefined || slot.deps.options.schemaCompat === 'off') return;
+  // The usual reload keeps its tools: both signatures are already made (step 3 bounds them).
+  if (toolSignature(old.info.tools) === toolSignature(gen.info.tools)) return;
   const refused = schemaBreak(
     slot.name,
     { version: old.version, tools: old.info.tools },

@@ -50,7 +50,7 @@ export interface SchemaChangesOptions {
 
 /** How deep a comparison descends, and how many node pairs one call compares, at most. */
 export const MAX_COMPAT_DEPTH = 32;
-export const MAX_COMPAT_NODES = 50_000;
+export const MAX_COMPAT_NODES = 20_000;
 const MAX_REF_HOPS = 32;
 
 type Schema = Record<string, unknown>;
@@ -131,6 +131,7 @@ class Walk {
   readonly changes: SchemaChange[] = [];
   readonly #max: number;
   #nodes = 0;
+  #spent = false;
   #tool = '';
   #roots: [unknown, unknown] = [undefined, undefined];
   /** Pairs of nodes already compared: a cycle of `$ref`s is walked once. */
@@ -140,8 +141,9 @@ class Walk {
     this.#max = max;
   }
 
+  /** No more changes are kept: the report is capped, or the node budget is spent. */
   get full(): boolean {
-    return this.changes.length >= this.#max;
+    return this.#spent || this.changes.length >= this.#max;
   }
 
   report(tool: string, kind: SchemaChangeKind, path: string, message: string): void {
@@ -163,12 +165,14 @@ class Walk {
 
   #compare(b: unknown, a: unknown, path: string, dir: Direction, depth: number): void {
     if (this.full) return;
-    if (depth > MAX_COMPAT_DEPTH || ++this.#nodes > MAX_COMPAT_NODES) {
-      this.#add(
-        'uncheckable',
-        path,
-        'nested too deep or too large to compare: treated as breaking',
-      );
+    if (++this.#nodes > MAX_COMPAT_NODES) {
+      // One report, then nothing more is walked: the rest of a hostile list costs nothing.
+      this.#add('uncheckable', path, 'too large to compare: treated as breaking');
+      this.#spent = true;
+      return;
+    }
+    if (depth > MAX_COMPAT_DEPTH) {
+      this.#add('uncheckable', path, 'nested too deep to compare: treated as breaking');
       return;
     }
     // Boolean schemas: `true` takes anything, `false` nothing.
@@ -187,7 +191,6 @@ class Walk {
       this.#compareRefs(bs, as, path, dir, depth);
       return;
     }
-    if (this.#visited(bs, as)) return;
     this.#types(bs, as, path, dir);
     this.#enums(bs, as, path, dir);
     this.#bounds(bs, as, path, dir);
@@ -215,6 +218,8 @@ class Walk {
         );
       return;
     }
+    // Cycles only pass through refs: a pair of targets is compared once.
+    if (isObject(bt) && isObject(at) && this.#visited(bt, at)) return;
     this.#compare(bt, at, path, dir, depth + 1);
     // A side without a $ref was compared whole just above: only a ref's siblings remain.
     const bRest = typeof b.$ref === 'string' ? withoutRef(b) : undefined;
@@ -249,6 +254,7 @@ class Walk {
   }
 
   #types(b: Schema, a: Schema, path: string, dir: Direction): void {
+    if (b.type === a.type) return;
     const bt = typeSet(b.type);
     const at = typeSet(a.type);
     const lost = (from: Set<string> | undefined, to: Set<string> | undefined): string[] => {
@@ -276,6 +282,13 @@ class Walk {
   }
 
   #enums(b: Schema, a: Schema, path: string, dir: Direction): void {
+    if (
+      b.enum === undefined &&
+      a.enum === undefined &&
+      b.const === undefined &&
+      a.const === undefined
+    )
+      return;
     const be = allowed(b);
     const ae = allowed(a);
     const [from, to] = dir === 'input' ? [be, ae] : [ae, be];
@@ -327,6 +340,7 @@ class Walk {
   }
 
   #required(b: Schema, a: Schema, path: string, dir: Direction): void {
+    if (b.required === undefined && a.required === undefined) return;
     const br = stringList(b.required);
     const ar = stringList(a.required);
     if (dir === 'input') {
@@ -345,9 +359,12 @@ class Walk {
   }
 
   #properties(b: Schema, a: Schema, path: string, dir: Direction, depth: number): void {
+    if (b.properties === undefined && a.properties === undefined) return;
     const bp = isObject(b.properties) ? b.properties : {};
     const ap = isObject(a.properties) ? a.properties : {};
-    for (const [name, sub] of Object.entries(bp)) {
+    for (const name in bp) {
+      if (this.full) return;
+      const sub = bp[name];
       const at = `${path}/properties/${escapePointer(name)}`;
       if (!Object.hasOwn(ap, name)) {
         this.#add('propertyRemoved', at, `property "${name}" was removed`);
@@ -387,11 +404,16 @@ class Walk {
   }
 
   #unmodelled(b: Schema, a: Schema, path: string): void {
-    const keys = new Set([...Object.keys(b), ...Object.keys(a)]);
-    for (const key of keys) {
-      if (!VALIDATION.has(key)) continue;
-      if (!sameJson(b[key], a[key]))
-        this.#add('constraintChanged', `${path}/${escapePointer(key)}`, `${key} changed`);
+    for (const [node, other] of [
+      [b, undefined],
+      [a, b],
+    ] as const) {
+      for (const key in node) {
+        // A key of both was seen with `b`'s.
+        if (!VALIDATION.has(key) || (other !== undefined && Object.hasOwn(other, key))) continue;
+        if (!sameJson(b[key], a[key]))
+          this.#add('constraintChanged', `${path}/${escapePointer(key)}`, `${key} changed`);
+      }
     }
   }
 }
