@@ -147,7 +147,8 @@ class Walk {
   }
 
   report(tool: string, kind: SchemaChangeKind, path: string, message: string): void {
-    if (!this.full) this.changes.push({ tool, kind, path, message });
+    // Property names are the plugin's and unbounded: the report (and its message) is not.
+    if (!this.full) this.changes.push({ tool, kind, path: cut(path), message: cut(message) });
   }
 
   compareRoot(tool: string, field: string, b: unknown, a: unknown, dir: Direction): void {
@@ -485,6 +486,10 @@ function withoutRef(s: Schema): Schema | undefined {
   }
   return any ? rest : undefined;
 }
+
+const MAX_TEXT = 512;
+const cut = (text: string): string =>
+  text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
 
 const escapePointer = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 

@@ -222,13 +222,28 @@ test('the tools option restricts the comparison (a contract names its tools)', (
   assert.deepEqual(schemaChanges(before, [before[0]!], { tools: ['a'] }), []);
 });
 
-test('hostile schemas: nesting past the bound is reported, not followed; the report is capped', () => {
+test('hostile schemas: nesting past the bound is reported, not followed; the report and its texts are capped', () => {
   let deep: Record<string, unknown> = { type: 'string' };
   for (let i = 0; i < 200; i++) deep = obj({ x: deep });
   let deep2: Record<string, unknown> = { type: 'number' };
   for (let i = 0; i < 200; i++) deep2 = obj({ x: deep2 });
   const [change] = schemaChanges([tool('t', deep)], [tool('t', deep2)]);
   assert.equal(change?.kind, 'uncheckable');
+  // Past the node budget the walk stops at one report, whatever else the list holds.
+  const wide = (type: string) =>
+    obj(Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`p${i}`, { type }])));
+  const spent = schemaChanges(
+    [tool('t', wide('integer')), tool('gone', {})],
+    [tool('t', wide('number'))],
+  );
+  assert.deepEqual(
+    spent.map((c) => [c.kind, c.message]),
+    [['uncheckable', 'too large to compare: treated as breaking']],
+  );
+  const long = 'k'.repeat(100_000);
+  const [removed] = schemaChanges([tool('t', obj({ [long]: {} }))], [tool('t', obj({}))]);
+  assert.equal(removed?.kind, 'propertyRemoved');
+  assert.ok((removed?.path.length ?? 0) < 600 && (removed?.message.length ?? 0) < 600);
   const many = Array.from({ length: 500 }, (_, i) => tool(`t${i}`, { type: 'object' }));
   assert.equal(schemaChanges(many, []).length, 100);
   assert.equal(schemaChanges(many, [], { maxChanges: 7 }).length, 7);
