@@ -19,6 +19,13 @@ export {
   type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
+export { type FrontDoorOptions, McpFrontDoor } from './mcp/front-door.js';
+export {
+  type McpHttpOptions,
+  type McpHttpServer,
+  type McpOAuth,
+  startMcpHttp,
+} from './mcp/http.js';
 export {
   createHost,
   Host,

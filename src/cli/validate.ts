@@ -8,7 +8,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { control } from '../control/client.js';
+import { admin } from '../admin/client.js';
 import { isMoltError, type MoltError } from '../errors/errors.js';
 import { createHost, type InspectResult } from '../runtime/host.js';
 import { schemaBreak } from '../runtime/schema-compat.js';
@@ -84,12 +84,9 @@ function checkAgainst(inspected: InspectResult, live: LivePlugin[]): MoltError[]
   return problems;
 }
 
-/**
- * Every plugin the host at `dataDir` serves, with its tools. Through the control endpoint's
- * status today; with the admin API this is `GET /v1/plugins` (one plugin: `/v1/plugins/:name`).
- */
+/** Every plugin the host at `dataDir` serves, with its tools (the admin API's `GET /v1/plugins`). */
 async function livePlugins(dataDir: string): Promise<LivePlugin[]> {
-  const { plugins } = await control<{ plugins?: unknown }>(dataDir, 'GET', '/v1/status');
+  const { plugins } = await admin<{ plugins?: unknown }>(dataDir, 'GET', '/v1/plugins');
   // Only what has the shape the checks read; anything else is not a plugin to check against.
   return (Array.isArray(plugins) ? plugins : []).filter(
     (p): p is LivePlugin =>
