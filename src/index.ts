@@ -34,9 +34,16 @@ export {
   type McpOAuth,
   startMcpHttp,
 } from './mcp/http.js';
-export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
+export {
+  createHost,
+  Host,
+  type InspectResult,
+  type PluginInfo,
+  type ReloadOptions,
+} from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
+export type { SchemaCompat } from './runtime/schema-compat.js';
 export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
 export type { ToolInfo } from './sandbox/protocol.js';
@@ -47,4 +54,10 @@ export type {
   SandboxFactory,
   SandboxSpec,
 } from './sandbox/sandbox.js';
+export {
+  type SchemaChange,
+  type SchemaChangeKind,
+  type SchemaChangesOptions,
+  schemaChanges,
+} from './schema/compat.js';
 export type { Clock, Timer } from './util/clock.js';

@@ -121,7 +121,8 @@ program
           import('./serve.js'),
         ]);
       const dataDir = resolve(opts.data ?? defaultDataDir(dir));
-      const deployment = await openDeployment(dataDir, '0');
+      // Tools come and go while a plugin is written: no reload is refused for a schema break.
+      const deployment = await openDeployment(dataDir, '0', undefined, { schemaCompat: 'off' });
       const session = new DevSession(dir, deployment, (r) =>
         line(
           r.ok
@@ -151,6 +152,28 @@ program
       const r = await pack(dir, opts.out === undefined ? {} : { outDir: opts.out });
       out(r.file);
       line(`packed ${r.manifest.name}@${r.manifest.version} build ${r.manifest.buildId}`);
+    }),
+  );
+
+program
+  .command('validate')
+  .description(
+    'run the checks the loader runs on an artifact (a .molt file or a plugin folder); exit 0 when it would be accepted',
+  )
+  .argument('<path>', 'the .molt file or plugin folder')
+  .option(
+    '--against <data>',
+    "also check it as a reload of the plugin a running host serves (that host's data folder)",
+  )
+  .option('--json', 'machine-readable output')
+  .action(
+    run(async (path: string, opts: { against?: string; json?: boolean }) => {
+      const { printReport, validate } = await import('./validate.js');
+      const report = await validate(
+        path,
+        opts.against === undefined ? undefined : resolve(opts.against),
+      );
+      process.exitCode = printReport(report, opts.json === true);
     }),
   );
 

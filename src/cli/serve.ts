@@ -2,7 +2,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { type AdminServer, startAdmin } from '../admin/server.js';
 import { readTokenFile } from '../admin/token-file.js';
-import { Deployment, type DeployStep } from '../deploy/deployment.js';
+import { Deployment, type DeploymentOptions, type DeployStep } from '../deploy/deployment.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
@@ -80,8 +80,10 @@ export async function openDeployment(
   dataDir: string,
   probation?: string,
   isolation?: string,
+  more: Partial<DeploymentOptions> = {},
 ): Promise<Deployment> {
   return Deployment.open({
+    ...more,
     dataDir,
     ...(probation === undefined ? {} : { probationMs: Number(probation) }),
     ...(isolation === undefined ? {} : { isolation: isolation as 'worker' | 'process' }),

@@ -10,14 +10,19 @@ import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
-import { checkExpected, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
+import {
+  checkExpected,
+  type ExpectedArtifact,
+  type Manifest,
+  readArtifact,
+} from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
 import { CheckpointFiles } from './checkpoints.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
-import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
+import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
 
 const debug = debuglog('molt');
@@ -37,6 +42,14 @@ export interface PluginInfo {
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
   stats: SlotStats;
+}
+
+export interface InspectResult {
+  name: string;
+  version: string;
+  buildId: string;
+  tools: ToolInfo[];
+  manifest: Manifest;
 }
 
 export interface ReloadOptions {
@@ -121,6 +134,19 @@ export class Host {
       await slot.close(this.#closing === undefined ? 'unload' : 'host');
       throw err;
     }
+  }
+
+  /**
+   * The load's checks on the artifact in `dir`, without making it a plugin: its manifest and
+   * host API, `expect`, its entry evaluated in a sandbox (bytes against buildId, config, tool
+   * schemas); no init runs and the sandbox then ends. Resolves to what it would serve.
+   */
+  async inspect(dir: string, options: ReloadOptions = {}): Promise<InspectResult> {
+    this.#assertOpen();
+    const { artifact, info } = await probe(this.#deps, dir, options.expect);
+    const { manifest } = artifact;
+    const { name, version, buildId } = manifest;
+    return { name, version, buildId, tools: info.tools, manifest };
   }
 
   /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
