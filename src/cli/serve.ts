@@ -1,7 +1,9 @@
 /** `molt serve DIR`: load every artifact in DIR, watch it, and serve until a signal. */
 import { dirname, join, resolve } from 'node:path';
+import { EventStream, type EventStreamOptions, eventStreamOptions } from '../admin/event-stream.js';
 import { type ControlServer, startControl } from '../control/server.js';
 import { Deployment, type DeployStep } from '../deploy/deployment.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
 import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
@@ -18,6 +20,9 @@ export interface ServeOptions {
   metaTools?: boolean;
   sessionTtl?: string;
   isolation?: string;
+  /** `--event-buffer` and `--event-overflow`: the event stream's per-subscriber bound and policy. */
+  eventBuffer?: string;
+  eventOverflow?: string;
   /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
   stdioStreams?: StdioStreams;
 }
@@ -66,6 +71,8 @@ export interface Running {
   stdioClosed: Promise<void> | undefined;
   /** With --http: the URL it listens on (the real port when asked for port 0). */
   mcpUrl: string | undefined;
+  /** Every host event as Server-Sent Events, for the admin API's `GET /v1/events`. */
+  events: EventStream;
 }
 
 export async function openDeployment(
@@ -92,12 +99,16 @@ export async function serve(
   opened?: Deployment,
 ): Promise<Running> {
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
+  // Checked before the data folder is locked or anything loads: a bad flag changes nothing.
+  const eventOptions = eventFlags(options);
   const deployment =
     opened ?? (await openDeployment(dataDir, options.probation, options.isolation));
   const folder = new PluginFolder(dir, deployment, {
     ...(options.stable === undefined ? {} : { stableMs: Number(options.stable) }),
     onEvent: (e) => line(describe(e)),
   });
+  // Listening before the first load, so a subscriber that replays from id 0 sees every event.
+  const events = new EventStream(deployment.host, eventOptions);
   await folder.start();
   killArmed = true;
   const control = await startControl(deployment, dataDir);
@@ -132,10 +143,29 @@ export async function serve(
     await folder.close();
     await http?.close({ drainMs: DRAIN_MS });
     await door?.close();
+    events.close();
     await control.close();
     await deployment.close();
   };
-  return { deployment, control, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
+  return { deployment, control, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url, events };
+}
+
+function eventFlags(options: ServeOptions): EventStreamOptions {
+  try {
+    return eventStreamOptions({
+      ...(options.eventBuffer === undefined ? {} : { buffer: Number(options.eventBuffer) }),
+      ...(options.eventOverflow === undefined
+        ? {}
+        : { policy: options.eventOverflow as EventStreamOptions['policy'] }),
+    });
+  } catch (err) {
+    const flag = isMoltError(err) && err.details?.option === 'policy' ? 'overflow' : 'buffer';
+    throw new MoltError(
+      ErrorCodes.OPTIONS_INVALID,
+      `--event-${flag}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal forces the exit). */
