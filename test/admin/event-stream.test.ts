@@ -404,6 +404,32 @@ test('a throwing every-event listener stops neither the others nor the stream', 
   client.close();
 });
 
+test('a flush to many subscribers yields to the host after every 256 KB it writes', async (t) => {
+  const b = bus();
+  const stream = new EventStream(b, { flushMs: 0 });
+  const { url } = await serveStream(t, stream);
+  const clients: SseClient[] = [];
+  for (let i = 0; i < 8; i++) clients.push(await sseConnect(url));
+  for (let i = 0; i < 3; i++) {
+    b.emit('plugin.log', {
+      name: 'p',
+      generation: 1,
+      level: 'info',
+      msg: 'm',
+      data: 'x'.repeat(30_000),
+    });
+  }
+  // The stream's flush was queued by the first emit; this turn is queued right after it.
+  await new Promise((resolve) => setImmediate(resolve));
+  // 90 KB each: three subscribers fill the turn; the other five wait for the next one.
+  assert.deepEqual(
+    stream.queues().map((q) => q.queued),
+    [0, 0, 0, 3, 3, 3, 3, 3],
+  );
+  await Promise.all(clients.map((c) => c.until(upTo(3))));
+  for (const c of clients) c.close();
+});
+
 test('a heartbeat comment every 15 s keeps an idle stream alive (manual clock)', async (t) => {
   const clock = new ManualClock();
   const b = bus();
