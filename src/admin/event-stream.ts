@@ -132,6 +132,8 @@ export class EventStream {
   readonly #unsubscribe: () => void;
   #flushScheduled = false;
   #flushedAt = Number.NEGATIVE_INFINITY;
+  /** The last chunk `#chunk` built, while the log has not grown since. */
+  #shared: { from: number; last: number; bytes: Buffer; next: number } | undefined;
   #heartbeat: Timer | undefined;
   #dropped = 0;
   #closed = false;
@@ -328,25 +330,39 @@ export class EventStream {
       sub.skip(sub.cursor, oldest - 1);
     }
     let written = 0;
-    while (written < limit) {
-      if (sub.waiting || sub.res.destroyed || sub.res.writableEnded) break;
-      let chunk = '';
-      if (sub.gap !== undefined) {
-        chunk = gapFrame(sub.gap.from, sub.gap.to);
-        sub.gap = undefined;
-      }
-      while (sub.cursor <= log.last && chunk.length < CHUNK_CHARS) {
-        chunk += log.frame(sub.cursor++);
-      }
-      if (chunk === '') break;
-      written += chunk.length;
-      this.#write(sub, chunk);
+    if (sub.gap !== undefined && !sub.waiting && !sub.res.destroyed && !sub.res.writableEnded) {
+      const frame = gapFrame(sub.gap.from, sub.gap.to);
+      sub.gap = undefined;
+      written += frame.length;
+      this.#write(sub, frame);
+    }
+    while (written < limit && this.#hasMore(sub)) {
+      const chunk = this.#chunk(sub.cursor);
+      sub.cursor = chunk.next;
+      written += chunk.bytes.length;
+      this.#write(sub, chunk.bytes);
     }
     return written;
   }
 
+  /**
+   * The frames from `from` on, up to about CHUNK_CHARS, as UTF-8: subscribers that keep up are
+   * all at the same place, so the last chunk built is kept and each of them writes the same
+   * bytes, joined and encoded once.
+   */
+  #chunk(from: number): { bytes: Buffer; next: number } {
+    const log = this.#log;
+    const shared = this.#shared;
+    if (shared !== undefined && shared.from === from && shared.last === log.last) return shared;
+    let text = '';
+    let next = from;
+    while (next <= log.last && text.length < CHUNK_CHARS) text += log.frame(next++);
+    this.#shared = { from, last: log.last, bytes: Buffer.from(text), next };
+    return this.#shared;
+  }
+
   /** Writes to `sub`'s socket; when it pushes back, `sub` waits for 'drain' before the next. */
-  #write(sub: Subscriber, text: string): void {
+  #write(sub: Subscriber, text: string | Buffer): void {
     if (sub.res.write(text)) return;
     sub.waiting = true;
     sub.res.once('drain', () => {
