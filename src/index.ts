@@ -27,6 +27,13 @@ export {
   type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
+export { type FrontDoorOptions, McpFrontDoor } from './mcp/front-door.js';
+export {
+  type McpHttpOptions,
+  type McpHttpServer,
+  type McpOAuth,
+  startMcpHttp,
+} from './mcp/http.js';
 export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';

@@ -84,9 +84,7 @@ export class McpFrontDoor {
 
   /** The tools a client lists now, meta-tools first. */
   tools(): Tool[] {
-    const own = this.#table
-      .list()
-      .map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema }));
+    const own = this.#table.list().map(({ plugin: _p, tool: _t, ...listed }) => listed);
     return this.#options.metaTools ? [...metaTools, ...own] : own;
   }
 

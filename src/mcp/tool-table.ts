@@ -1,21 +1,29 @@
 /**
  * The MCP view of the host's tools: every tool of every active plugin as `<plugin>__<tool>`,
  * with its description and JSON Schema. Rebuilt from the host when a plugin's tools change;
- * `rebuild` says whether what a client would list changed. Arguments are validated by the
+ * `rebuild` says whether what a client would list changed (names, titles,
+ * descriptions, schemas or annotations). Arguments are validated by the
  * runtime (in the plugin's sandbox), for every door alike.
  */
 import { type ErrorCode, ErrorCodes } from '../errors/errors.js';
+import type { ToolAnnotations } from '../plugin/index.js';
 import type { PluginInfo } from '../runtime/host.js';
 
 /** Claude and most clients accept only these tool names. */
 export const MCP_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
+type ObjectSchema = { type: 'object'; [key: string]: unknown };
+
+/** One listed tool: the MCP fields, exactly as a client gets them, and where it comes from. */
 export interface McpTool {
   name: string;
   plugin: string;
   tool: string;
+  title?: string;
   description: string;
-  inputSchema: { type: 'object'; [key: string]: unknown };
+  inputSchema: ObjectSchema;
+  outputSchema?: ObjectSchema;
+  annotations?: ToolAnnotations;
 }
 
 export interface TableProblem {
@@ -45,7 +53,7 @@ export class ToolTable {
     return [...this.#tools.values()];
   }
 
-  /** Recomputes the table; `changed` is true when names, descriptions or schemas differ. */
+  /** Recomputes the table; `changed` is true when anything a client lists differs. */
   rebuild(
     plugins: PluginInfo[],
     reserved: readonly string[] = [],
@@ -74,24 +82,37 @@ export class ToolTable {
           );
           continue;
         }
-        const schema = t.inputSchema as McpTool['inputSchema'];
-        if (schema.type !== 'object') {
-          // MCP lists only object schemas; other doors can still call the tool.
-          problem(ErrorCodes.TOOL_SCHEMA_INVALID, 'inputSchema must have type "object"');
+        const schema = t.inputSchema as ObjectSchema;
+        const output = t.outputSchema as ObjectSchema | undefined;
+        // MCP lists only object schemas; other doors can still call the tool.
+        if (schema.type !== 'object' || (output !== undefined && output.type !== 'object')) {
+          const which = schema.type !== 'object' ? 'inputSchema' : 'outputSchema';
+          problem(ErrorCodes.TOOL_SCHEMA_INVALID, `${which} must have type "object"`);
           continue;
         }
-        next.set(name, {
+        const listed: McpTool = {
           name,
           plugin: p.name,
           tool: t.name,
           description: t.description,
           inputSchema: schema,
-        });
+        };
+        if (t.title !== undefined) listed.title = t.title;
+        if (output !== undefined) listed.outputSchema = output;
+        if (t.annotations !== undefined) listed.annotations = t.annotations;
+        next.set(name, listed);
       }
     }
     this.#tools = next;
     const signature = JSON.stringify(
-      [...next.values()].map((t) => [t.name, t.description, t.inputSchema]),
+      [...next.values()].map((t) => [
+        t.name,
+        t.title,
+        t.description,
+        t.inputSchema,
+        t.outputSchema,
+        t.annotations,
+      ]),
     );
     const changed = signature !== this.#signature;
     this.#signature = signature;

@@ -42,10 +42,32 @@ export interface InitContext<Config = unknown> {
   readonly dataDir: string;
 }
 
+/**
+ * MCP's tool annotations. They are hints a client may show or use to ask before a call; molt
+ * trusts none of them for security. `readOnlyHint` or `idempotentHint` mark a tool safe to repeat.
+ */
+export interface ToolAnnotations {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: a tool's args default to whatever its schema admits
 export interface Tool<Args = any, Result = unknown, Config = unknown> {
+  /** A human-readable name for the tool, shown by clients instead of its key. */
+  title?: string;
   description?: string;
+  /** JSON Schema of the arguments: draft-07 or 2020-12 (by `$schema`; 2020-12 when absent). */
   inputSchema?: JsonSchema;
+  /**
+   * JSON Schema of the structured result: the handler must then return an object (or a full
+   * MCP result with `structuredContent`) that matches it, or the call fails with INVALID_OUTPUT.
+   */
+  outputSchema?: JsonSchema;
+  /** MCP's hints about what the tool does, passed to clients as the plugin states them. */
+  annotations?: ToolAnnotations;
   handler(args: Args, ctx: ToolContext<Config>): Result | Promise<Result>;
 }
 

@@ -565,11 +565,20 @@ function publish(slot: SlotCore, replaced: Generation | undefined, gen: Generati
 
 const signatures = new WeakMap<ToolInfo[], string>();
 
-/** What a client would see of a tool list: names, descriptions, schemas. */
+/** What a client would see of a tool list: every field MCP lists. */
 function toolSignature(tools: ToolInfo[]): string {
   let s = signatures.get(tools);
   if (s === undefined) {
-    s = JSON.stringify(tools.map((t) => [t.name, t.description, t.inputSchema]));
+    s = JSON.stringify(
+      tools.map((t) => [
+        t.name,
+        t.title,
+        t.description,
+        t.inputSchema,
+        t.outputSchema,
+        t.annotations,
+      ]),
+    );
     signatures.set(tools, s);
   }
   return s;

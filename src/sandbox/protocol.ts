@@ -4,7 +4,7 @@
  * so the host checks each message's shape before acting on it (`isSandboxMessage`).
  */
 import type { WireError } from '../errors/errors.js';
-import type { JsonSchema } from '../plugin/index.js';
+import type { JsonSchema, ToolAnnotations } from '../plugin/index.js';
 
 /** Lifecycle operations a host asks of a sandbox (everything but tool calls). */
 export type OpName =
@@ -35,8 +35,11 @@ export interface LoadArg {
 
 export interface ToolInfo {
   name: string;
+  title?: string;
   description: string;
   inputSchema: JsonSchema;
+  outputSchema?: JsonSchema;
+  annotations?: ToolAnnotations;
 }
 
 /** What a sandbox reports after evaluating an entry: the proof of which code runs. */
@@ -145,6 +148,7 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
 export const MAX_TOOLS = 1_024;
 const MAX_TOOL_NAME = 128;
 const MAX_DESCRIPTION = 16_384;
+export const MAX_TITLE = 256;
 
 /**
  * Why `value` is not a load report the host can keep (a shape or a bound it breaks), or
@@ -167,8 +171,34 @@ export function loadedInfoProblem(value: unknown): string | undefined {
       return `a tool name must be 1 to ${MAX_TOOL_NAME} characters`;
     if (typeof t.description !== 'string' || t.description.length > MAX_DESCRIPTION)
       return `tool "${t.name}": a description must be a string of at most ${MAX_DESCRIPTION} characters`;
-    if (typeof t.inputSchema !== 'object' || t.inputSchema === null || Array.isArray(t.inputSchema))
-      return `tool "${t.name}": inputSchema must be an object`;
+    if (!isPlainObject(t.inputSchema)) return `tool "${t.name}": inputSchema must be an object`;
+    if (t.outputSchema !== undefined && !isPlainObject(t.outputSchema))
+      return `tool "${t.name}": outputSchema must be an object`;
+    if (t.title !== undefined && (typeof t.title !== 'string' || t.title.length > MAX_TITLE))
+      return `tool "${t.name}": a title must be a string of at most ${MAX_TITLE} characters`;
+    if (t.annotations !== undefined) {
+      const problem = annotationsProblem(t.annotations);
+      if (problem !== undefined) return `tool "${t.name}": annotations ${problem}`;
+    }
+  }
+  return undefined;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const HINTS = new Set(['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint']);
+
+/** MCP's annotations and nothing else: a client reads every key it is given. */
+export function annotationsProblem(value: unknown): string | undefined {
+  if (!isPlainObject(value)) return 'must be an object';
+  for (const [key, v] of Object.entries(value)) {
+    if (key === 'title') {
+      if (typeof v !== 'string' || v.length > MAX_TITLE)
+        return `title must be a string of at most ${MAX_TITLE} characters`;
+    } else if (HINTS.has(key)) {
+      if (typeof v !== 'boolean') return `${key} must be true or false`;
+    } else return `has "${key.slice(0, 64)}", which MCP does not define`;
   }
   return undefined;
 }

@@ -529,7 +529,7 @@ test('the log evicts its oldest frames past its count or its characters, and siz
   assert.deepEqual([log.first, log.last, log.chars], [6, 6, 30]);
 });
 
-test('molt serve: --event-buffer and --event-overflow shape the stream it hands the admin API; a bad one is refused before anything starts', async (t) => {
+test('molt serve: GET /v1/events on the admin API, behind its token, is the stream --event-buffer and --event-overflow shape; a bad flag is refused before anything starts', async (t) => {
   const root = await tempDir('events-serve');
   t.after(() => rm(root, { recursive: true, force: true }));
   const plugins = join(root, 'plugins');
@@ -563,8 +563,16 @@ test('molt serve: --event-buffer and --event-overflow shape the stream it hands 
   t.after(() => running.stop());
   // The stream listened from before the first load: replaying from 0 gets the load's events.
   assert.ok(running.events.lastId > 0);
-  const { url } = await serveStream(t, running.events);
-  const client = await sseConnect(url, { 'last-event-id': '0' });
+  // Through the admin API, behind its token.
+  const url = `${running.admin.url}/v1/events`;
+  const anonymous = await sseConnect(url);
+  await anonymous.ended;
+  assert.equal(anonymous.status, 401);
+  const client = await sseConnect(url, {
+    'last-event-id': '0',
+    authorization: `Bearer ${running.admin.endpoint.token}`,
+  });
+  assert.equal(client.status, 200);
   await client.until(upTo(running.events.lastId));
   // The buffer of 2 bounds what a subscriber can get back too: a gap names the rest.
   assert.equal(client.events[0]?.event, 'gap');

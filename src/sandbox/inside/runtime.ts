@@ -20,6 +20,7 @@ import {
 } from '../../schema/json-schema.js';
 import { BUDGETS, Budget } from '../budget.js';
 import {
+  annotationsProblem,
   type CallBatch,
   type HostMessage,
   type LoadArg,
@@ -27,6 +28,7 @@ import {
   type LogLevel,
   MAX_ERROR_TEXT,
   MAX_TEXT,
+  MAX_TITLE,
   type ReplyBatch,
   type SandboxMessage,
   type ToolInfo,
@@ -38,6 +40,8 @@ type AnyTool = Tool<unknown, unknown, unknown>;
 interface LoadedTool {
   tool: AnyTool;
   validate: ValidateFn;
+  /** The tool's `outputSchema`, compiled: what its structured result must match. */
+  validateOutput: ValidateFn | undefined;
 }
 
 /** An error raised by this runtime, not by plugin code: only these keep a molt code. */
@@ -259,26 +263,50 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     }
   }
 
+  function usableSchema(schema: unknown, name: string, field: string): ValidateFn {
+    const problems = checkSchema(schema);
+    if (problems.length > 0) {
+      throw schemaError(
+        ErrorCodes.TOOL_SCHEMA_INVALID,
+        `tool "${name}" has an ${field} that cannot be used`,
+        `/tools/${name}/${field}`,
+        problems,
+      );
+    }
+    return compileSchema(schema as Record<string, unknown>);
+  }
+
   function loadTool(name: string, tool: AnyTool): [ToolInfo, LoadedTool] {
     const declared = tool.inputSchema;
     const inputSchema: JsonSchema = declared ?? { type: 'object' };
-    let validate = anyObject;
-    if (declared !== undefined) {
-      const problems = checkSchema(declared);
-      if (problems.length > 0) {
-        throw schemaError(
-          ErrorCodes.TOOL_SCHEMA_INVALID,
-          `tool "${name}" has an inputSchema that cannot be used`,
-          `/tools/${name}/inputSchema`,
-          problems,
-        );
-      }
-      validate = compileSchema(declared as Record<string, unknown>);
+    const validate =
+      declared === undefined ? anyObject : usableSchema(declared, name, 'inputSchema');
+    const info: ToolInfo = { name, description: tool.description ?? '', inputSchema };
+    let validateOutput: ValidateFn | undefined;
+    if (tool.outputSchema !== undefined) {
+      validateOutput = usableSchema(tool.outputSchema, name, 'outputSchema');
+      info.outputSchema = tool.outputSchema;
     }
-    return [
-      { name, description: tool.description ?? '', inputSchema },
-      { tool, validate },
-    ];
+    // Only what MCP defines is listed; the host checks the shapes again (plugin code shares
+    // this sandbox and could have changed them).
+    if (tool.title !== undefined) {
+      if (typeof tool.title !== 'string' || tool.title.length > MAX_TITLE)
+        throw new SandboxError(
+          ErrorCodes.TOOL_SCHEMA_INVALID,
+          `tool "${name}": a title must be a string of at most ${MAX_TITLE} characters`,
+        );
+      info.title = tool.title;
+    }
+    if (tool.annotations !== undefined) {
+      const problem = annotationsProblem(tool.annotations);
+      if (problem !== undefined)
+        throw new SandboxError(
+          ErrorCodes.TOOL_SCHEMA_INVALID,
+          `tool "${name}": annotations ${problem}`,
+        );
+      info.annotations = { ...tool.annotations };
+    }
+    return [info, { tool, validate, validateOutput }];
   }
 
   async function load(arg: LoadArg): Promise<LoadedInfo> {
@@ -459,12 +487,53 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     );
   }
 
-  function settle(id: number, work: Promise<unknown>, isCall: boolean): void {
+  /**
+   * A tool with an `outputSchema` must answer with structured content that matches it: a plain
+   * object, or a full MCP result's `structuredContent`.
+   */
+  function badOutput(
+    toolName: string,
+    check: ValidateFn,
+    value: unknown,
+  ): SandboxError | undefined {
+    const structured =
+      typeof value === 'object' &&
+      value !== null &&
+      Array.isArray((value as { content?: unknown }).content)
+        ? (value as { structuredContent?: unknown }).structuredContent
+        : value;
+    const problems =
+      typeof structured === 'object' && structured !== null && !Array.isArray(structured)
+        ? check(structured)
+        : [{ path: '(root)', message: 'must be an object (the tool declares an outputSchema)' }];
+    if (problems.length === 0) return undefined;
+    return new SandboxError(
+      ErrorCodes.INVALID_OUTPUT,
+      `the result of ${toolName} does not match its outputSchema: ${formatProblems(problems)}`,
+      { problems: problems.map((p) => `${p.path} ${p.message}`) },
+    );
+  }
+
+  /** Why a tool's result may not leave the sandbox, or undefined when it may. */
+  function refusal(toolName: string, loaded: LoadedTool, value: unknown): SandboxError | undefined {
+    return (
+      tooLarge(value) ??
+      (loaded.validateOutput === undefined
+        ? undefined
+        : badOutput(toolName, loaded.validateOutput, value))
+    );
+  }
+
+  function settle(
+    id: number,
+    work: Promise<unknown>,
+    tool?: { name: string; loaded: LoadedTool },
+  ): void {
     work.then(
       (value) => {
         calls.delete(id);
-        const big = isCall ? tooLarge(value) : undefined;
-        if (big !== undefined) post({ t: 'err', id, error: wire(big) });
+        const refused = tool === undefined ? undefined : refusal(tool.name, tool.loaded, value);
+        if (refused !== undefined) post({ t: 'err', id, error: wire(refused) });
         else post({ t: 'ok', id, value });
       },
       (err: unknown) => {
@@ -510,11 +579,15 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         typeof (out as PromiseLike<unknown>).then === 'function')
     ) {
       calls.set(id, ctx);
-      settle(id, Promise.resolve(out), true);
-    } else if (typeof out === 'object' || typeof out === 'string') {
-      const big = tooLarge(out);
-      if (big === undefined) reply(id, out);
-      else post({ t: 'err', id, error: wire(big) });
+      settle(id, Promise.resolve(out), { name: toolName, loaded });
+    } else if (
+      typeof out === 'object' ||
+      typeof out === 'string' ||
+      loaded.validateOutput !== undefined
+    ) {
+      const refused = refusal(toolName, loaded, out);
+      if (refused === undefined) reply(id, out);
+      else post({ t: 'err', id, error: wire(refused) });
     } else {
       reply(id, out);
     }
@@ -533,7 +606,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       }
       switch (msg.t) {
         case 'op':
-          settle(msg.id, runOp(msg.op, msg.arg), false);
+          settle(msg.id, runOp(msg.op, msg.arg));
           return;
         case 'cancel':
           calls.get(msg.id)?.abort(msg.reason);
