@@ -88,6 +88,16 @@ program
     'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',
     'worker',
   )
+  .option(
+    '--event-buffer <n>',
+    'events a subscriber of the event stream (GET /v1/events) may be behind before it overflows',
+    '1000',
+  )
+  .option(
+    '--event-overflow <policy>',
+    "what an overflowing event-stream subscriber gets: drop-oldest (then a 'gap' event) or disconnect",
+    'drop-oldest',
+  )
   .action(
     run(async (dir: string, opts: ServeOptions) => {
       // The client's stdout stays with a relay; the host runs in its child (see stdio-relay.ts).

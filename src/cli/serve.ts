@@ -1,9 +1,10 @@
 /** `molt serve DIR`: load every artifact in DIR, watch it, and serve until a signal. */
 import { dirname, join, resolve } from 'node:path';
+import { EventStream, type EventStreamOptions, eventStreamOptions } from '../admin/event-stream.js';
 import { type AdminServer, startAdmin } from '../admin/server.js';
 import { readTokenFile } from '../admin/token-file.js';
 import { Deployment, type DeploymentOptions, type DeployStep } from '../deploy/deployment.js';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
 import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
@@ -26,6 +27,9 @@ export interface ServeOptions extends HttpSecurityFlags {
   adminHost?: string;
   adminTokenFile?: string;
   metricsPublic?: boolean;
+  /** `--event-buffer` and `--event-overflow`: the event stream's per-subscriber bound and policy. */
+  eventBuffer?: string;
+  eventOverflow?: string;
   /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
   stdioStreams?: StdioStreams;
 }
@@ -74,6 +78,8 @@ export interface Running {
   stdioClosed: Promise<void> | undefined;
   /** With --http: the URL it listens on (the real port when asked for port 0). */
   mcpUrl: string | undefined;
+  /** Every host event as Server-Sent Events, for the admin API's `GET /v1/events`. */
+  events: EventStream;
 }
 
 export async function openDeployment(
@@ -104,6 +110,8 @@ export async function serve(
   // Refused before anything opens: a server that would be unsafe does not start at all.
   const security = options.http === undefined ? undefined : await httpSecurity(options);
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
+  // Checked before the data folder is locked or anything loads: a bad flag changes nothing.
+  const eventOptions = eventFlags(options);
   // A token file that is refused stops the start before the data folder is touched.
   const token =
     options.adminTokenFile === undefined ? undefined : await readTokenFile(options.adminTokenFile);
@@ -113,6 +121,8 @@ export async function serve(
     ...(options.stable === undefined ? {} : { stableMs: Number(options.stable) }),
     onEvent: (e) => line(describe(e)),
   });
+  // Listening before the first load, so a subscriber that replays from id 0 sees every event.
+  const events = new EventStream(deployment.host, eventOptions);
   await folder.start();
   killArmed = true;
   const admin = await startAdmin(deployment, dataDir, {
@@ -121,6 +131,7 @@ export async function serve(
     ...(token === undefined ? {} : { token }),
     metricsPublic: options.metricsPublic === true,
     pluginsDir: resolve(dir),
+    events,
   });
   const door =
     options.stdio || options.http !== undefined
@@ -159,10 +170,11 @@ export async function serve(
     await folder.close();
     await http?.close({ drainMs: DRAIN_MS });
     await door?.close();
+    events.close();
     await admin.close();
     await deployment.close();
   };
-  return { deployment, admin, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
+  return { deployment, admin, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url, events };
 }
 
 function portOption(flag: string, text: string): number {
@@ -174,6 +186,24 @@ function portOption(flag: string, text: string): number {
     );
   }
   return port;
+}
+
+function eventFlags(options: ServeOptions): EventStreamOptions {
+  try {
+    return eventStreamOptions({
+      ...(options.eventBuffer === undefined ? {} : { buffer: Number(options.eventBuffer) }),
+      ...(options.eventOverflow === undefined
+        ? {}
+        : { policy: options.eventOverflow as EventStreamOptions['policy'] }),
+    });
+  } catch (err) {
+    const flag = isMoltError(err) && err.details?.option === 'policy' ? 'overflow' : 'buffer';
+    throw new MoltError(
+      ErrorCodes.OPTIONS_INVALID,
+      `--event-${flag}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal forces the exit). */

@@ -4,18 +4,23 @@
  * a healthy one gets every event in order; a reconnecting one gets back what the log holds.
  */
 import assert from 'node:assert/strict';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, type TestContext, test } from 'node:test';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { EventLog } from '../../src/admin/event-log.js';
 import { EventStream, type EventStreamOptions } from '../../src/admin/event-stream.js';
+import { serve } from '../../src/cli/serve.js';
 import { EventBus } from '../../src/events/bus.js';
 import { createHost, type Host, type HostEvents } from '../../src/index.js';
-import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
+import { cleanArtifacts, sha256, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { molt } from '../helpers/cli.js';
 import { ManualClock } from '../helpers/clock.js';
 import { withCode } from '../helpers/faults-plugins.js';
 import { gatedVersions } from '../helpers/gate.js';
+import { tempDir } from '../helpers/project.js';
 import { type SseClient, sseConnect, stalledConnect } from '../helpers/sse.js';
 
 after(cleanArtifacts);
@@ -399,6 +404,32 @@ test('a throwing every-event listener stops neither the others nor the stream', 
   client.close();
 });
 
+test('a flush to many subscribers yields to the host after every 256 KB it writes', async (t) => {
+  const b = bus();
+  const stream = new EventStream(b, { flushMs: 0 });
+  const { url } = await serveStream(t, stream);
+  const clients: SseClient[] = [];
+  for (let i = 0; i < 8; i++) clients.push(await sseConnect(url));
+  for (let i = 0; i < 3; i++) {
+    b.emit('plugin.log', {
+      name: 'p',
+      generation: 1,
+      level: 'info',
+      msg: 'm',
+      data: 'x'.repeat(30_000),
+    });
+  }
+  // The stream's flush was queued by the first emit; this turn is queued right after it.
+  await new Promise((resolve) => setImmediate(resolve));
+  // 90 KB each: three subscribers fill the turn; the other five wait for the next one.
+  assert.deepEqual(
+    stream.queues().map((q) => q.queued),
+    [0, 0, 0, 3, 3, 3, 3, 3],
+  );
+  await Promise.all(clients.map((c) => c.until(upTo(3))));
+  for (const c of clients) c.close();
+});
+
 test('a heartbeat comment every 15 s keeps an idle stream alive (manual clock)', async (t) => {
   const clock = new ManualClock();
   const b = bus();
@@ -496,4 +527,55 @@ test('the log evicts its oldest frames past its count or its characters, and siz
   assert.deepEqual([log.first, log.last, log.chars], [4, 5, 25]);
   log.append('f'.repeat(30));
   assert.deepEqual([log.first, log.last, log.chars], [6, 6, 30]);
+});
+
+test('molt serve: GET /v1/events on the admin API, behind its token, is the stream --event-buffer and --event-overflow shape; a bad flag is refused before anything starts', async (t) => {
+  const root = await tempDir('events-serve');
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const plugins = join(root, 'plugins');
+  await mkdir(join(plugins, 'p'), { recursive: true });
+  const source = versionPlugin('v1');
+  await writeFile(join(plugins, 'p', 'index.mjs'), source);
+  await writeFile(
+    join(plugins, 'p', 'molt.json'),
+    JSON.stringify({ name: 'p', version: '1.0.0', entry: 'index.mjs', buildId: sha256(source) }),
+  );
+
+  for (const [flag, value, message] of [
+    ['--event-buffer', '0', /--event-buffer: buffer must be an integer/],
+    ['--event-overflow', 'slow-down', /--event-overflow: policy must be/],
+  ] as const) {
+    const data = join(root, `bad${flag}`);
+    const refused = await molt(['serve', plugins, '--data', data, flag, value]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /OPTIONS_INVALID/);
+    assert.match(refused.stderr, message);
+    // Refused before the data folder was made, locked or loaded into.
+    await assert.rejects(readdir(data), { code: 'ENOENT' });
+  }
+
+  const running = await serve(plugins, {
+    data: join(root, 'data'),
+    stable: '0',
+    eventBuffer: '2',
+    eventOverflow: 'disconnect',
+  });
+  t.after(() => running.stop());
+  // The stream listened from before the first load: replaying from 0 gets the load's events.
+  assert.ok(running.events.lastId > 0);
+  // Through the admin API, behind its token.
+  const url = `${running.admin.url}/v1/events`;
+  const anonymous = await sseConnect(url);
+  await anonymous.ended;
+  assert.equal(anonymous.status, 401);
+  const client = await sseConnect(url, {
+    'last-event-id': '0',
+    authorization: `Bearer ${running.admin.endpoint.token}`,
+  });
+  assert.equal(client.status, 200);
+  await client.until(upTo(running.events.lastId));
+  // The buffer of 2 bounds what a subscriber can get back too: a gap names the rest.
+  assert.equal(client.events[0]?.event, 'gap');
+  assert.deepEqual(ids(client.events.slice(1)), [running.events.lastId - 1, running.events.lastId]);
+  client.close();
 });
