@@ -19,12 +19,24 @@ export {
   type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
-export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
+export {
+  type CompletionArgument,
+  type CompletionRef,
+  createHost,
+  Host,
+  type PluginInfo,
+  type ReloadOptions,
+} from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
-export type { ToolInfo } from './sandbox/protocol.js';
+export type {
+  PromptInfo,
+  ResourceInfo,
+  ResourceTemplateInfo,
+  ToolInfo,
+} from './sandbox/protocol.js';
 export type {
   CallOptions,
   Progress,
@@ -32,4 +44,5 @@ export type {
   SandboxFactory,
   SandboxSpec,
 } from './sandbox/sandbox.js';
+export type { CompletionAnswer, PromptAnswer, ReadAnswer } from './sandbox/served.js';
 export type { Clock, Timer } from './util/clock.js';

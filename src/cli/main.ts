@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `molt` command line. Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 no host. */
 import { resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { EXIT, fail, line, ms, out } from './output.js';
 import type { ServeOptions } from './serve.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
@@ -54,6 +54,14 @@ program
     'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
   )
   .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
+  .addOption(
+    new Option(
+      '--tool-names <how>',
+      'MCP names of tools and prompts: prefixed (<plugin>__<tool>) or bare (a collision is left out)',
+    )
+      .choices(['prefixed', 'bare'])
+      .default('prefixed'),
+  )
   .option(
     '--isolation <kind>',
     'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',

@@ -17,6 +17,8 @@ export interface ServeOptions {
   host?: string;
   metaTools?: boolean;
   sessionTtl?: string;
+  /** MCP names of tools and prompts: `prefixed` (default) or `bare`. */
+  toolNames?: 'prefixed' | 'bare';
   isolation?: string;
   /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
   stdioStreams?: StdioStreams;
@@ -105,6 +107,7 @@ export async function serve(
     options.stdio || options.http !== undefined
       ? new McpFrontDoor(deployment.host, {
           metaTools: options.metaTools === true,
+          toolNames: options.toolNames ?? 'prefixed',
           onProblem: (p) => line(`! ${p.plugin}.${p.tool} left out of MCP: ${p.code} ${p.message}`),
         })
       : undefined;

@@ -8,8 +8,18 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
+import type { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import { ErrorCodes, toWireError, type WireError } from '../../errors/errors.js';
-import type { JsonSchema, Logger, Plugin, Tool, ToolContext } from '../../plugin/index.js';
+import type {
+  Completer,
+  JsonSchema,
+  Logger,
+  Plugin,
+  Prompt,
+  Resource,
+  Tool,
+  ToolContext,
+} from '../../plugin/index.js';
 import {
   checkSchema,
   compileSchema,
@@ -22,17 +32,33 @@ import { BUDGETS, Budget } from '../budget.js';
 import {
   annotationsProblem,
   type CallBatch,
+  type CompleteArg,
   type HostMessage,
   type LoadArg,
   type LoadedInfo,
   type LogLevel,
   MAX_ERROR_TEXT,
+  MAX_PROMPT_ARGS,
+  MAX_PROMPTS,
+  MAX_RESOURCES,
   MAX_TEXT,
   MAX_TITLE,
+  MAX_URI,
+  type PromptInfo,
   type ReplyBatch,
+  type ResourceInfo,
+  type ResourceTemplateInfo,
   type SandboxMessage,
+  type ServeTarget,
   type ToolInfo,
 } from '../protocol.js';
+import {
+  matchTemplate,
+  normalizeCompletion,
+  normalizePrompt,
+  normalizeRead,
+  parseTemplate,
+} from '../served.js';
 import { exceedsBytes } from '../size.js';
 
 type AnyTool = Tool<unknown, unknown, unknown>;
@@ -43,6 +69,25 @@ interface LoadedTool {
   /** The tool's `outputSchema`, compiled: what its structured result must match. */
   validateOutput: ValidateFn | undefined;
 }
+
+type AnyResource = Resource<unknown>;
+type AnyPrompt = Prompt<unknown>;
+
+interface LoadedTemplate {
+  uriTemplate: string;
+  template: UriTemplate;
+  resource: AnyResource;
+}
+
+/** What a plugin serves besides tools, as the runtime looks it up per call. */
+interface Served {
+  resources: Map<string, AnyResource>;
+  /** In declaration order: a URI is read by the first template that matches it. */
+  templates: LoadedTemplate[];
+  prompts: Map<string, AnyPrompt>;
+}
+
+const NOTHING_SERVED: Served = { resources: new Map(), templates: [], prompts: new Map() };
 
 /** An error raised by this runtime, not by plugin code: only these keep a molt code. */
 class SandboxError extends Error {
@@ -129,6 +174,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
   /** The plugin's `stateSchema`, compiled: every state is checked before it leaves or enters. */
   let validateState: ValidateFn | undefined;
   let tools = new Map<string, LoadedTool>();
+  let served = NOTHING_SERVED;
   let config: unknown;
   let dataDir = '';
   let artifactDir = '';
@@ -177,6 +223,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
   // would otherwise receive (and hold) every one of them.
   const logBudget = new Budget(BUDGETS.logsPerSecond, 2 * BUDGETS.logsPerSecond);
   const progressBudget = new Budget(BUDGETS.progressPerSecond, 2 * BUDGETS.progressPerSecond);
+  const updateBudget = new Budget(BUDGETS.updatesPerSecond, 2 * BUDGETS.updatesPerSecond);
   let droppedOutputBytes = 0;
   let dropReport: ReturnType<typeof setTimeout> | undefined;
   const reportDrops = (): void => {
@@ -185,6 +232,13 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     const progress = progressBudget.takeDropped();
     const outputBytes = droppedOutputBytes;
     droppedOutputBytes = 0;
+    const updates = updateBudget.takeDropped();
+    if (updates > 0)
+      post({
+        t: 'log',
+        level: 'warn',
+        msg: `dropped ${updates} resourceUpdated note(s) over the budget`,
+      });
     if (logs + progress + outputBytes === 0) return;
     post({
       t: 'log',
@@ -248,6 +302,18 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       this.#abortReason = reason;
       this.#controller?.abort(reason);
     }
+    resourceUpdated(uri: string): void {
+      if (typeof uri !== 'string' || uri.length === 0 || uri.length > MAX_URI)
+        throw new SandboxError(
+          ErrorCodes.RESOURCE_INVALID,
+          `resourceUpdated() needs a URI of 1 to ${MAX_URI} characters`,
+        );
+      if (!updateBudget.take(performance.now())) {
+        dropped();
+        return;
+      }
+      post({ t: 'updated', uri });
+    }
     progress(done: number, total?: number, message?: string): void {
       if (!progressBudget.take(performance.now())) {
         dropped();
@@ -307,6 +373,136 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       info.annotations = { ...tool.annotations };
     }
     return [info, { tool, validate, validateOutput }];
+  }
+
+  /** A title, description or mimeType as declared, if it is a string within `max`. */
+  function text(value: unknown, max: number, what: string, code: string): string | undefined {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value.length > max)
+      throw new SandboxError(code, `${what} must be a string of at most ${max} characters`);
+    return value;
+  }
+
+  function described(
+    r: AnyResource,
+    key: string,
+    what: string,
+  ): { name: string; title?: string; description?: string; mimeType?: string } {
+    const code = ErrorCodes.RESOURCE_INVALID;
+    const out: { name: string; title?: string; description?: string; mimeType?: string } = {
+      name: text(r.name, MAX_URI, `${what}: name`, code) ?? key,
+    };
+    const title = text(r.title, MAX_TITLE, `${what}: title`, code);
+    const description = text(r.description, 16_384, `${what}: description`, code);
+    const mimeType = text(r.mimeType, 256, `${what}: mimeType`, code);
+    if (title !== undefined) out.title = title;
+    if (description !== undefined) out.description = description;
+    if (mimeType !== undefined) out.mimeType = mimeType;
+    return out;
+  }
+
+  /** The plugin's resources, templates and prompts, checked and bounded before any is served. */
+  function loadServed(p: Plugin): {
+    next: Served;
+    resources: ResourceInfo[];
+    resourceTemplates: ResourceTemplateInfo[];
+    prompts: PromptInfo[];
+  } {
+    const next: Served = { resources: new Map(), templates: [], prompts: new Map() };
+    const resources: ResourceInfo[] = [];
+    const resourceTemplates: ResourceTemplateInfo[] = [];
+    const prompts: PromptInfo[] = [];
+    const declared = (p as { resources?: unknown }).resources;
+    if (declared !== undefined) {
+      if (typeof declared !== 'object' || declared === null)
+        throw new SandboxError(ErrorCodes.RESOURCE_INVALID, '"resources" must be an object');
+      const keys = Object.keys(declared);
+      if (keys.length > MAX_RESOURCES)
+        throw new SandboxError(
+          ErrorCodes.RESOURCE_INVALID,
+          `${keys.length} resources: at most ${MAX_RESOURCES} (templates included)`,
+        );
+      for (const key of keys) {
+        const r = (declared as Record<string, AnyResource>)[key]!;
+        const what = `resource "${key.slice(0, 64)}${key.length > 64 ? '…' : ''}"`;
+        if (key.length === 0 || key.length > MAX_URI)
+          throw new SandboxError(
+            ErrorCodes.RESOURCE_INVALID,
+            `${what}: a URI must be 1 to ${MAX_URI} characters`,
+          );
+        if (typeof r?.read !== 'function')
+          throw new SandboxError(ErrorCodes.RESOURCE_INVALID, `${what} has no read function`);
+        if (!key.includes('{') && !key.includes('}')) {
+          next.resources.set(key, r);
+          resources.push({ uri: key, ...described(r, key, what) });
+          continue;
+        }
+        const template = parseTemplate(key);
+        if (typeof template === 'string')
+          throw new SandboxError(ErrorCodes.RESOURCE_INVALID, `${what}: the template ${template}`);
+        if (r.complete !== undefined)
+          checkCompleters(r.complete, what, ErrorCodes.RESOURCE_INVALID);
+        next.templates.push({ uriTemplate: key, template, resource: r });
+        resourceTemplates.push({ uriTemplate: key, ...described(r, key, what) });
+      }
+    }
+    const declaredPrompts = (p as { prompts?: unknown }).prompts;
+    if (declaredPrompts !== undefined) {
+      const code = ErrorCodes.PROMPT_INVALID;
+      if (typeof declaredPrompts !== 'object' || declaredPrompts === null)
+        throw new SandboxError(code, '"prompts" must be an object');
+      const keys = Object.keys(declaredPrompts);
+      if (keys.length > MAX_PROMPTS)
+        throw new SandboxError(code, `${keys.length} prompts: at most ${MAX_PROMPTS}`);
+      for (const name of keys) {
+        const pr = (declaredPrompts as Record<string, AnyPrompt>)[name]!;
+        const what = `prompt "${name.slice(0, 64)}"`;
+        if (name.length === 0 || name.length > 128)
+          throw new SandboxError(code, `${what}: a name must be 1 to 128 characters`);
+        if (typeof pr?.get !== 'function')
+          throw new SandboxError(code, `${what} has no get function`);
+        const info: PromptInfo = { name, arguments: [] };
+        const title = text(pr.title, MAX_TITLE, `${what}: title`, code);
+        const description = text(pr.description, 16_384, `${what}: description`, code);
+        if (title !== undefined) info.title = title;
+        if (description !== undefined) info.description = description;
+        const args = pr.arguments ?? [];
+        if (!Array.isArray(args) || args.length > MAX_PROMPT_ARGS)
+          throw new SandboxError(
+            code,
+            `${what}: arguments must be a list of at most ${MAX_PROMPT_ARGS}`,
+          );
+        for (const a of args as unknown[]) {
+          const arg = a as { name?: unknown; description?: unknown; required?: unknown };
+          if (typeof arg?.name !== 'string' || arg.name.length === 0 || arg.name.length > 128)
+            throw new SandboxError(
+              code,
+              `${what}: an argument needs a name of 1 to 128 characters`,
+            );
+          const out: PromptInfo['arguments'][number] = { name: arg.name };
+          const d = text(arg.description, 16_384, `${what}: argument description`, code);
+          if (d !== undefined) out.description = d;
+          if (arg.required !== undefined) {
+            if (typeof arg.required !== 'boolean')
+              throw new SandboxError(code, `${what}: "required" must be true or false`);
+            out.required = arg.required;
+          }
+          info.arguments.push(out);
+        }
+        if (pr.complete !== undefined) checkCompleters(pr.complete, what, code);
+        next.prompts.set(name, pr);
+        prompts.push(info);
+      }
+    }
+    return { next, resources, resourceTemplates, prompts };
+  }
+
+  function checkCompleters(complete: unknown, what: string, code: string): void {
+    if (typeof complete !== 'object' || complete === null)
+      throw new SandboxError(code, `${what}: complete must be an object of functions`);
+    for (const [k, f] of Object.entries(complete))
+      if (typeof f !== 'function')
+        throw new SandboxError(code, `${what}: complete.${k.slice(0, 64)} is not a function`);
   }
 
   async function load(arg: LoadArg): Promise<LoadedInfo> {
@@ -396,7 +592,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       }
       stateCheck = compileSchema(stateSchema as Record<string, unknown>);
     }
+    const { next: nextServed, resources, resourceTemplates, prompts } = loadServed(p);
     plugin = p;
+    served = nextServed;
     validateState = stateCheck;
     tools = next;
     config = arg.config;
@@ -406,6 +604,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     return {
       buildId,
       tools: infos,
+      resources,
+      resourceTemplates,
+      prompts,
       stateful: typeof p.snapshot === 'function' && typeof p.restore === 'function',
       stateVersion: typeof p.stateVersion === 'number' ? p.stateVersion : 1,
       hasHealth: typeof p.health === 'function',
@@ -543,9 +744,130 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     );
   }
 
+  /** A string-valued record (prompt arguments, completion context), else undefined. */
+  function strings(value: unknown): Record<string, string> | undefined {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    for (const v of Object.values(value)) if (typeof v !== 'string') return undefined;
+    return value as Record<string, string>;
+  }
+
+  /** The resource `uri` names: a static one, else the first template that matches it. */
+  function findResource(uri: string): [AnyResource, Record<string, string>] {
+    const fixed = served.resources.get(uri);
+    if (fixed !== undefined) return [fixed, {}];
+    for (const t of served.templates) {
+      const vars = matchTemplate(t.template, uri);
+      if (vars !== undefined) return [t.resource, vars];
+    }
+    throw new SandboxError(ErrorCodes.UNKNOWN_RESOURCE, `no resource "${uri.slice(0, 256)}"`, {
+      uri: uri.slice(0, MAX_URI),
+    });
+  }
+
+  function findPrompt(name: string): AnyPrompt {
+    const prompt = served.prompts.get(name);
+    if (prompt === undefined)
+      throw new SandboxError(ErrorCodes.UNKNOWN_PROMPT, `no prompt "${name.slice(0, 128)}"`);
+    return prompt;
+  }
+
+  /** A prompt's arguments: strings, the required ones present (checked before `get` runs). */
+  function promptArgs(name: string, prompt: AnyPrompt, args: unknown): Record<string, string> {
+    const given = args === undefined ? {} : strings(args);
+    if (given === undefined)
+      throw new SandboxError(
+        ErrorCodes.INVALID_INPUT,
+        `invalid arguments for prompt ${name}: every argument must be a string`,
+        { problems: ['(root) every argument must be a string'] },
+      );
+    const missing = (prompt.arguments ?? [])
+      .filter((a) => a.required === true && given[a.name] === undefined)
+      .map((a) => a.name);
+    if (missing.length > 0)
+      throw new SandboxError(
+        ErrorCodes.INVALID_INPUT,
+        `invalid arguments for prompt ${name}: missing ${missing.join(', ')}`,
+        { problems: missing.map((m) => `/${m} is required`) },
+      );
+    return given;
+  }
+
+  /**
+   * A call of another kind than a tool (a resource read, a prompt, a completion): the same
+   * context, cancellation and size bound, its answer normalized to MCP's shape here.
+   */
+  function onServe(id: number, target: ServeTarget, args: unknown): void {
+    const ctx = new CallContext(id);
+    let out: unknown;
+    let finish: (value: unknown) => unknown;
+    try {
+      const [kind, key] = target;
+      switch (kind) {
+        case 'read': {
+          const [resource, vars] = findResource(key);
+          finish = (v) => normalizeRead(v, key, resource.mimeType);
+          out = resource.read(key, ctx, vars);
+          break;
+        }
+        case 'prompt': {
+          const prompt = findPrompt(key);
+          finish = normalizePrompt;
+          out = prompt.get(promptArgs(key, prompt, args), ctx);
+          break;
+        }
+        case 'completePrompt':
+        case 'completeTemplate': {
+          const a = args as CompleteArg;
+          let complete: Record<string, Completer<unknown>> | undefined;
+          if (kind === 'completePrompt') complete = findPrompt(key).complete;
+          else {
+            const t = served.templates.find((x) => x.uriTemplate === key);
+            if (t === undefined)
+              throw new SandboxError(
+                ErrorCodes.UNKNOWN_RESOURCE,
+                `no template "${key.slice(0, 256)}"`,
+              );
+            complete = t.resource.complete;
+          }
+          const completer = Object.hasOwn(complete ?? {}, a.name) ? complete?.[a.name] : undefined;
+          finish = normalizeCompletion;
+          out = completer === undefined ? [] : completer(a.value, ctx, a.context);
+          break;
+        }
+        default:
+          throw new SandboxError(ErrorCodes.PROTOCOL_ERROR, `unknown call kind "${String(kind)}"`);
+      }
+    } catch (err) {
+      post({ t: 'err', id, error: wire(err) });
+      return;
+    }
+    calls.set(id, ctx);
+    Promise.resolve(out).then(
+      (value) => {
+        calls.delete(id);
+        const answer = finish(value);
+        const refused =
+          typeof answer === 'string'
+            ? new SandboxError(ErrorCodes.INVALID_OUTPUT, answer)
+            : tooLarge(answer);
+        if (refused !== undefined) post({ t: 'err', id, error: wire(refused) });
+        else post({ t: 'ok', id, value: answer });
+      },
+      (err: unknown) => {
+        calls.delete(id);
+        post({ t: 'err', id, error: wire(err) });
+      },
+    );
+  }
+
   function onCall(id: number, toolName: string, args: unknown): void {
     const loaded = tools.get(toolName);
     if (loaded === undefined) {
+      // Only now, past the tool lookup: a call of another kind carries a [kind, key] pair.
+      if (Array.isArray(toolName)) {
+        onServe(id, toolName as unknown as ServeTarget, args);
+        return;
+      }
       post({
         t: 'err',
         id,
