@@ -328,3 +328,33 @@ test('the host re-checks a forged load report: counts and lengths past their bou
     /no resource, template or prompt list/,
   );
 });
+
+test('in a process sandbox too: a template read, a prompt and a completion', LIMIT, async (t) => {
+  const h = await host(t);
+  await h.load(
+    await writeArtifact({
+      name: 'proc',
+      manifest: { isolation: 'process' },
+      source:
+        plugin(`resources: { 'p://item/{n}': { read: (_u, _c, { n }) => 'item ' + n, complete: { n: (v) => [v + '1'] } } },
+        prompts: { hi: { get: () => 'hi' } }`),
+    }),
+  );
+  assert.equal(h.plugin('proc')?.isolation, 'process');
+  assert.deepEqual((await h.readResource('proc', 'p://item/9')).contents[0], {
+    uri: 'p://item/9',
+    mimeType: 'text/plain',
+    text: 'item 9',
+  });
+  assert.equal((await h.getPrompt('proc', 'hi')).messages.length, 1);
+  assert.deepEqual(
+    (
+      await h.complete(
+        'proc',
+        { type: 'ref/resource', uri: 'p://item/{n}' },
+        { name: 'n', value: '4' },
+      )
+    ).values,
+    ['41'],
+  );
+});
