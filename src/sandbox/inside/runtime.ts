@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
-import type { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import { ErrorCodes, toWireError, type WireError } from '../../errors/errors.js';
 import type {
   Completer,
@@ -38,28 +37,17 @@ import {
   type LoadedInfo,
   type LogLevel,
   MAX_ERROR_TEXT,
-  MAX_PROMPT_ARGS,
-  MAX_PROMPTS,
-  MAX_RESOURCES,
   MAX_TEXT,
   MAX_TITLE,
   MAX_URI,
-  type PromptInfo,
   type ReplyBatch,
-  type ResourceInfo,
-  type ResourceTemplateInfo,
   type SandboxMessage,
   type ServeTarget,
   type ToolInfo,
 } from '../protocol.js';
-import {
-  matchTemplate,
-  normalizeCompletion,
-  normalizePrompt,
-  normalizeRead,
-  parseTemplate,
-} from '../served.js';
+import { matchTemplate, normalizeCompletion, normalizePrompt, normalizeRead } from '../served.js';
 import { exceedsBytes } from '../size.js';
+import { loadServed, NOTHING_SERVED } from './declarations.js';
 
 type AnyTool = Tool<unknown, unknown, unknown>;
 
@@ -72,22 +60,6 @@ interface LoadedTool {
 
 type AnyResource = Resource<unknown>;
 type AnyPrompt = Prompt<unknown>;
-
-interface LoadedTemplate {
-  uriTemplate: string;
-  template: UriTemplate;
-  resource: AnyResource;
-}
-
-/** What a plugin serves besides tools, as the runtime looks it up per call. */
-interface Served {
-  resources: Map<string, AnyResource>;
-  /** In declaration order: a URI is read by the first template that matches it. */
-  templates: LoadedTemplate[];
-  prompts: Map<string, AnyPrompt>;
-}
-
-const NOTHING_SERVED: Served = { resources: new Map(), templates: [], prompts: new Map() };
 
 /** An error raised by this runtime, not by plugin code: only these keep a molt code. */
 class SandboxError extends Error {
@@ -375,136 +347,6 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     return [info, { tool, validate, validateOutput }];
   }
 
-  /** A title, description or mimeType as declared, if it is a string within `max`. */
-  function text(value: unknown, max: number, what: string, code: string): string | undefined {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'string' || value.length > max)
-      throw new SandboxError(code, `${what} must be a string of at most ${max} characters`);
-    return value;
-  }
-
-  function described(
-    r: AnyResource,
-    key: string,
-    what: string,
-  ): { name: string; title?: string; description?: string; mimeType?: string } {
-    const code = ErrorCodes.RESOURCE_INVALID;
-    const out: { name: string; title?: string; description?: string; mimeType?: string } = {
-      name: text(r.name, MAX_URI, `${what}: name`, code) ?? key,
-    };
-    const title = text(r.title, MAX_TITLE, `${what}: title`, code);
-    const description = text(r.description, 16_384, `${what}: description`, code);
-    const mimeType = text(r.mimeType, 256, `${what}: mimeType`, code);
-    if (title !== undefined) out.title = title;
-    if (description !== undefined) out.description = description;
-    if (mimeType !== undefined) out.mimeType = mimeType;
-    return out;
-  }
-
-  /** The plugin's resources, templates and prompts, checked and bounded before any is served. */
-  function loadServed(p: Plugin): {
-    next: Served;
-    resources: ResourceInfo[];
-    resourceTemplates: ResourceTemplateInfo[];
-    prompts: PromptInfo[];
-  } {
-    const next: Served = { resources: new Map(), templates: [], prompts: new Map() };
-    const resources: ResourceInfo[] = [];
-    const resourceTemplates: ResourceTemplateInfo[] = [];
-    const prompts: PromptInfo[] = [];
-    const declared = (p as { resources?: unknown }).resources;
-    if (declared !== undefined) {
-      if (typeof declared !== 'object' || declared === null)
-        throw new SandboxError(ErrorCodes.RESOURCE_INVALID, '"resources" must be an object');
-      const keys = Object.keys(declared);
-      if (keys.length > MAX_RESOURCES)
-        throw new SandboxError(
-          ErrorCodes.RESOURCE_INVALID,
-          `${keys.length} resources: at most ${MAX_RESOURCES} (templates included)`,
-        );
-      for (const key of keys) {
-        const r = (declared as Record<string, AnyResource>)[key]!;
-        const what = `resource "${key.slice(0, 64)}${key.length > 64 ? '…' : ''}"`;
-        if (key.length === 0 || key.length > MAX_URI)
-          throw new SandboxError(
-            ErrorCodes.RESOURCE_INVALID,
-            `${what}: a URI must be 1 to ${MAX_URI} characters`,
-          );
-        if (typeof r?.read !== 'function')
-          throw new SandboxError(ErrorCodes.RESOURCE_INVALID, `${what} has no read function`);
-        if (!key.includes('{') && !key.includes('}')) {
-          next.resources.set(key, r);
-          resources.push({ uri: key, ...described(r, key, what) });
-          continue;
-        }
-        const template = parseTemplate(key);
-        if (typeof template === 'string')
-          throw new SandboxError(ErrorCodes.RESOURCE_INVALID, `${what}: the template ${template}`);
-        if (r.complete !== undefined)
-          checkCompleters(r.complete, what, ErrorCodes.RESOURCE_INVALID);
-        next.templates.push({ uriTemplate: key, template, resource: r });
-        resourceTemplates.push({ uriTemplate: key, ...described(r, key, what) });
-      }
-    }
-    const declaredPrompts = (p as { prompts?: unknown }).prompts;
-    if (declaredPrompts !== undefined) {
-      const code = ErrorCodes.PROMPT_INVALID;
-      if (typeof declaredPrompts !== 'object' || declaredPrompts === null)
-        throw new SandboxError(code, '"prompts" must be an object');
-      const keys = Object.keys(declaredPrompts);
-      if (keys.length > MAX_PROMPTS)
-        throw new SandboxError(code, `${keys.length} prompts: at most ${MAX_PROMPTS}`);
-      for (const name of keys) {
-        const pr = (declaredPrompts as Record<string, AnyPrompt>)[name]!;
-        const what = `prompt "${name.slice(0, 64)}"`;
-        if (name.length === 0 || name.length > 128)
-          throw new SandboxError(code, `${what}: a name must be 1 to 128 characters`);
-        if (typeof pr?.get !== 'function')
-          throw new SandboxError(code, `${what} has no get function`);
-        const info: PromptInfo = { name, arguments: [] };
-        const title = text(pr.title, MAX_TITLE, `${what}: title`, code);
-        const description = text(pr.description, 16_384, `${what}: description`, code);
-        if (title !== undefined) info.title = title;
-        if (description !== undefined) info.description = description;
-        const args = pr.arguments ?? [];
-        if (!Array.isArray(args) || args.length > MAX_PROMPT_ARGS)
-          throw new SandboxError(
-            code,
-            `${what}: arguments must be a list of at most ${MAX_PROMPT_ARGS}`,
-          );
-        for (const a of args as unknown[]) {
-          const arg = a as { name?: unknown; description?: unknown; required?: unknown };
-          if (typeof arg?.name !== 'string' || arg.name.length === 0 || arg.name.length > 128)
-            throw new SandboxError(
-              code,
-              `${what}: an argument needs a name of 1 to 128 characters`,
-            );
-          const out: PromptInfo['arguments'][number] = { name: arg.name };
-          const d = text(arg.description, 16_384, `${what}: argument description`, code);
-          if (d !== undefined) out.description = d;
-          if (arg.required !== undefined) {
-            if (typeof arg.required !== 'boolean')
-              throw new SandboxError(code, `${what}: "required" must be true or false`);
-            out.required = arg.required;
-          }
-          info.arguments.push(out);
-        }
-        if (pr.complete !== undefined) checkCompleters(pr.complete, what, code);
-        next.prompts.set(name, pr);
-        prompts.push(info);
-      }
-    }
-    return { next, resources, resourceTemplates, prompts };
-  }
-
-  function checkCompleters(complete: unknown, what: string, code: string): void {
-    if (typeof complete !== 'object' || complete === null)
-      throw new SandboxError(code, `${what}: complete must be an object of functions`);
-    for (const [k, f] of Object.entries(complete))
-      if (typeof f !== 'function')
-        throw new SandboxError(code, `${what}: complete.${k.slice(0, 64)} is not a function`);
-  }
-
   async function load(arg: LoadArg): Promise<LoadedInfo> {
     // Validate before any plugin code runs: the bytes are the manifest's, the config fits.
     const buildId = await hashFile(arg.entryPath);
@@ -592,7 +434,12 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       }
       stateCheck = compileSchema(stateSchema as Record<string, unknown>);
     }
-    const { next: nextServed, resources, resourceTemplates, prompts } = loadServed(p);
+    const {
+      next: nextServed,
+      resources,
+      resourceTemplates,
+      prompts,
+    } = loadServed(p, (code, message) => new SandboxError(code, message));
     plugin = p;
     served = nextServed;
     validateState = stateCheck;
