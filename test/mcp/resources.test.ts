@@ -486,6 +486,13 @@ test(
         (await client.listPrompts()).prompts.map((p) => p.name),
         ['alpha__explain', 'zeta__explain'],
       );
+      // An unload takes alpha's resources out at once: zeta's, left out until now, are served.
+      await s.host.unload('alpha');
+      assert.equal(readText(await client.readResource({ uri: 'shared://x' })), 'zeta');
+      assert.deepEqual(
+        (await client.listPrompts()).prompts.map((p) => p.name),
+        ['zeta__explain'],
+      );
     } finally {
       await s.close();
     }

@@ -9,6 +9,7 @@ import { after, type TestContext, test } from 'node:test';
 import { createHost, type Host } from '../../src/index.js';
 import { loadedInfoProblem } from '../../src/sandbox/protocol.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
+import { ManualClock } from '../helpers/clock.js';
 import { withCode } from '../helpers/faults-plugins.js';
 import { createGate, gateSource } from '../helpers/gate.js';
 
@@ -358,3 +359,33 @@ test('in a process sandbox too: a template read, a prompt and a completion', LIM
     ['41'],
   );
 });
+
+test(
+  'a read and a prompt have the call deadline: CALL_TIMEOUT at callTimeoutMs',
+  LIMIT,
+  async (t) => {
+    const clock = new ManualClock();
+    const h = await createHost({ probationMs: 0, clock, callTimeoutMs: 500 });
+    const gate = createGate('deadline');
+    t.after(async () => {
+      gate.open();
+      gate.close();
+      await h.close();
+    });
+    await h.load(
+      await writeArtifact({
+        name: 'slow',
+        source:
+          gateSource +
+          plugin(`resources: { 's://slow': { read: () => gate(${JSON.stringify(gate.name)}).then(() => 'late') } },
+        prompts: { slow: { get: () => gate(${JSON.stringify(gate.name)}).then(() => 'late') } }`),
+      }),
+    );
+    const read = h.readResource('slow', 's://slow');
+    const got = h.getPrompt('slow', 'slow');
+    await gate.entered(2);
+    await clock.fire(500);
+    await assert.rejects(read, withCode('CALL_TIMEOUT'));
+    await assert.rejects(got, withCode('CALL_TIMEOUT'));
+  },
+);
