@@ -35,6 +35,8 @@ export {
   startMcpHttp,
 } from './mcp/http.js';
 export {
+  type CompletionArgument,
+  type CompletionRef,
   createHost,
   Host,
   type InspectResult,
@@ -46,7 +48,12 @@ export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { SchemaCompat } from './runtime/schema-compat.js';
 export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
-export type { ToolInfo } from './sandbox/protocol.js';
+export type {
+  PromptInfo,
+  ResourceInfo,
+  ResourceTemplateInfo,
+  ToolInfo,
+} from './sandbox/protocol.js';
 export type {
   CallOptions,
   Progress,
@@ -54,6 +61,7 @@ export type {
   SandboxFactory,
   SandboxSpec,
 } from './sandbox/sandbox.js';
+export type { CompletionAnswer, PromptAnswer, ReadAnswer } from './sandbox/served.js';
 export {
   type SchemaChange,
   type SchemaChangeKind,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `molt` command line. Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 no host. */
 import { resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { EXIT, fail, line, ms, out } from './output.js';
 import type { ServeOptions } from './serve.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
@@ -83,6 +83,14 @@ program
     "the admin API's bearer token (mode 600; default: a random token in DATA/control.json)",
   )
   .option('--metrics-public', 'serve GET /metrics of the admin API without the token')
+  .addOption(
+    new Option(
+      '--tool-names <how>',
+      'MCP names of tools and prompts: prefixed (<plugin>__<tool>) or bare (a collision is left out)',
+    )
+      .choices(['prefixed', 'bare'])
+      .default('prefixed'),
+  )
   .option(
     '--isolation <kind>',
     'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',

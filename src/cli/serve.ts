@@ -21,6 +21,8 @@ export interface ServeOptions extends HttpSecurityFlags {
   host?: string;
   metaTools?: boolean;
   sessionTtl?: string;
+  /** MCP names of tools and prompts: `prefixed` (default) or `bare`. */
+  toolNames?: 'prefixed' | 'bare';
   isolation?: string;
   /** The admin API's port (default: any free one). */
   admin?: string;
@@ -137,6 +139,7 @@ export async function serve(
     options.stdio || options.http !== undefined
       ? new McpFrontDoor(deployment.host, {
           metaTools: options.metaTools === true,
+          toolNames: options.toolNames ?? 'prefixed',
           onProblem: (p) => line(`! ${p.plugin}.${p.tool} left out of MCP: ${p.code} ${p.message}`),
         })
       : undefined;

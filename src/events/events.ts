@@ -1,6 +1,11 @@
 /** The host's events: names in one `as const` object, payload types keyed by name. */
 import type { ErrorCode } from '../errors/errors.js';
-import type { ToolInfo } from '../sandbox/protocol.js';
+import type {
+  PromptInfo,
+  ResourceInfo,
+  ResourceTemplateInfo,
+  ToolInfo,
+} from '../sandbox/protocol.js';
 
 export const EVENTS = {
   generationStarted: 'generation.started',
@@ -10,6 +15,9 @@ export const EVENTS = {
   reloadFailed: 'reload.failed',
   reloadRolledBack: 'reload.rolledBack',
   toolsChanged: 'tools.changed',
+  resourcesChanged: 'resources.changed',
+  promptsChanged: 'prompts.changed',
+  resourceUpdated: 'resource.updated',
   slotState: 'slot.state',
   slotChanged: 'slot.changed',
   pluginCrashed: 'plugin.crashed',
@@ -126,6 +134,17 @@ export interface HostEvents {
   };
   /** Step 8: the plugin's tool list changed (names, descriptions or schemas); empty once unloaded. */
   'tools.changed': { name: string; tools: ToolInfo[]; generation: number | undefined };
+  /** Step 7: the plugin's resources or templates changed (any listed field); empty once unloaded. */
+  'resources.changed': {
+    name: string;
+    resources: ResourceInfo[];
+    resourceTemplates: ResourceTemplateInfo[];
+    generation: number | undefined;
+  };
+  /** Step 7: the plugin's prompts changed (any listed field); empty once unloaded. */
+  'prompts.changed': { name: string; prompts: PromptInfo[]; generation: number | undefined };
+  /** `ctx.resourceUpdated(uri)` in a handler of that generation (rate-bounded). */
+  'resource.updated': { name: string; generation: number; uri: string };
   'slot.state': { name: string; from: SlotState; to: SlotState };
   /**
    * What a restart must come back to changed: the active generation, or the known-good artifact

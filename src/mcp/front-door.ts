@@ -9,25 +9,59 @@
  * the new tools while calls still reach the old handlers, nor the reverse.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CompleteRequestSchema,
   ErrorCode,
+  GetPromptRequestSchema,
+  type GetPromptResult,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  ReadResourceRequestSchema,
+  type ReadResourceResult,
+  type ServerNotification,
+  type ServerRequest,
+  SubscribeRequestSchema,
   type Tool,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { Host } from '../runtime/host.js';
+import { MAX_URI } from '../sandbox/protocol.js';
 import { toToolError, toToolResult } from './result.js';
-import { type NameTool, type TableProblem, ToolTable } from './tool-table.js';
+import { ServedTable } from './served-table.js';
+import {
+  bareNaming,
+  defaultNaming,
+  type NameTool,
+  type TableProblem,
+  ToolTable,
+} from './tool-table.js';
+
+/** MCP's "resource not found" (JSON-RPC error code). */
+export const RESOURCE_NOT_FOUND = -32002;
+
+/** Subscriptions one session may hold; more are refused (InvalidParams). */
+const MAX_SUBSCRIPTIONS = 1_024;
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 export interface FrontDoorOptions {
   /** Adds `molt__list_tools` and `molt__call_tool`, for clients that ignore list_changed. */
   metaTools?: boolean;
-  /** How a plugin's tool is named over MCP (default `<plugin>__<tool>`). */
+  /**
+   * How tools and prompts are named over MCP: `prefixed` (default) `<plugin>__<tool>`, `bare`
+   * the tool's own name (a collision is reported and left out).
+   */
+  toolNames?: 'prefixed' | 'bare';
+  /** A naming of one's own; overrides `toolNames`. */
   naming?: NameTool;
-  /** Told of tools left out of the list (bad name, collision, bad schema). */
+  /** Told of tools, resources and prompts left out (bad name, collision, bad schema). */
   onProblem?: (p: TableProblem) => void;
   serverName?: string;
   serverVersion?: string;
@@ -65,17 +99,26 @@ const metaTools: Tool[] = [
 export class McpFrontDoor {
   readonly #host: Host;
   readonly #table: ToolTable;
+  readonly #served: ServedTable;
   readonly #options: FrontDoorOptions;
-  readonly #servers = new Set<Server>();
-  readonly #unsubscribe: () => void;
-  #reported = new Set<string>();
+  /** Each session's server and the URIs it subscribed to. */
+  readonly #servers = new Map<Server, Set<string>>();
+  readonly #unsubscribe: (() => void)[];
+  #reported = new Map<string, Set<string>>();
 
   constructor(host: Host, options: FrontDoorOptions = {}) {
     this.#host = host;
     this.#options = options;
-    this.#table = new ToolTable(options.naming);
+    const naming = options.naming ?? (options.toolNames === 'bare' ? bareNaming : defaultNaming);
+    this.#table = new ToolTable(naming);
+    this.#served = new ServedTable(naming);
     this.refresh();
-    this.#unsubscribe = host.on('tools.changed', () => this.refresh());
+    this.#unsubscribe = [
+      host.on('tools.changed', () => this.#refreshTools()),
+      host.on('resources.changed', () => this.#refreshResources()),
+      host.on('prompts.changed', () => this.#refreshPrompts()),
+      host.on('resource.updated', ({ name, uri }) => this.#updated(name, uri)),
+    ];
   }
 
   get sessions(): number {
@@ -88,43 +131,77 @@ export class McpFrontDoor {
     return this.#options.metaTools ? [...metaTools, ...own] : own;
   }
 
-  /** Rebuilds the table; tells every session if the list changed. */
+  /** Rebuilds every table; tells every session of each list that changed. */
   refresh(): void {
+    this.#refreshTools();
+    this.#refreshResources();
+    this.#refreshPrompts();
+  }
+
+  #refreshTools(): void {
     const reserved = this.#options.metaTools ? [META_LIST, META_CALL] : [];
     const { changed, problems } = this.#table.rebuild(this.#host.plugins(), reserved);
-    // Each problem is reported once, when it appears, not again on every later rebuild.
-    const reported = new Set<string>();
+    this.#report('tools', problems);
+    if (changed) this.#tell((s) => s.sendToolListChanged());
+  }
+
+  #refreshResources(): void {
+    const { changed, problems } = this.#served.rebuildResources(this.#host.plugins());
+    this.#report('resources', problems);
+    if (changed) this.#tell((s) => s.sendResourceListChanged());
+  }
+
+  #refreshPrompts(): void {
+    const { changed, problems } = this.#served.rebuildPrompts(this.#host.plugins());
+    this.#report('prompts', problems);
+    if (changed) this.#tell((s) => s.sendPromptListChanged());
+  }
+
+  /** Each problem is reported once, when it appears, not again on every later rebuild. */
+  #report(kind: string, problems: TableProblem[]): void {
+    const before = this.#reported.get(kind) ?? new Set<string>();
+    const now = new Set<string>();
     for (const p of problems) {
       const key = `${p.code}\0${p.plugin}\0${p.tool}\0${p.message}`;
-      reported.add(key);
-      if (!this.#reported.has(key)) this.#options.onProblem?.(p);
+      now.add(key);
+      if (!before.has(key)) this.#options.onProblem?.(p);
     }
-    this.#reported = reported;
-    if (!changed) return;
-    for (const server of this.#servers) {
-      // A session whose transport is gone fails here; it is removed on its own close.
-      server.sendToolListChanged().catch(() => {});
-    }
+    this.#reported.set(kind, now);
+  }
+
+  #tell(send: (server: Server) => Promise<void>): void {
+    // A session whose transport is gone fails here; it is removed on its own close.
+    for (const server of this.#servers.keys()) send(server).catch(() => {});
+  }
+
+  /** Only the sessions subscribed to `uri`, and only if `plugin` is the one serving it. */
+  #updated(plugin: string, uri: string): void {
+    if (this.#served.route(uri) !== plugin) return;
+    for (const [server, subscribed] of this.#servers)
+      if (subscribed.has(uri)) server.sendResourceUpdated({ uri }).catch(() => {});
   }
 
   /** A new SDK server for one session, registered until its transport closes. */
   createServer(session: SessionContext = { calls: new Map() }): Server {
     const server = new Server(
       { name: this.#options.serverName ?? 'molt', version: this.#options.serverVersion ?? '0.1.0' },
-      { capabilities: { tools: { listChanged: true } } },
+      {
+        capabilities: {
+          tools: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          prompts: { listChanged: true },
+          completions: {},
+        },
+      },
     );
+    const subscribed = new Set<string>();
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: this.tools() }));
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const { name, arguments: args = {} } = request.params;
       const progressToken = request.params._meta?.progressToken;
-      const controller = new AbortController();
-      const onAbort = (): void => controller.abort(extra.signal.reason);
-      if (extra.signal.aborted) controller.abort(extra.signal.reason);
-      else extra.signal.addEventListener('abort', onAbort, { once: true });
-      session.calls.set(extra.requestId, controller);
-      try {
-        return await this.#call(name, args, {
-          signal: controller.signal,
+      return this.#tracked(session, extra, (signal) =>
+        this.#call(name, args, {
+          signal,
           onProgress:
             progressToken === undefined
               ? undefined
@@ -140,14 +217,97 @@ export class McpFrontDoor {
                       },
                     })
                     .catch(() => {}),
-        });
-      } finally {
-        extra.signal.removeEventListener('abort', onAbort);
-        session.calls.delete(extra.requestId);
-        session.settled?.();
-      }
+        }),
+      );
     });
-    this.#servers.add(server);
+    server.setRequestHandler(ListResourcesRequestSchema, async () => ({
+      resources: this.#served.resources(),
+    }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({
+      resourceTemplates: this.#served.templates(),
+    }));
+    server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
+      const { uri } = request.params;
+      const plugin = this.#resourceOwner(uri);
+      return this.#tracked(session, extra, (signal) =>
+        this.#host
+          .readResource(plugin, uri, { signal })
+          .then((r) => r as ReadResourceResult)
+          .catch((err: unknown) => {
+            throw mcpError(err, 'resource');
+          }),
+      );
+    });
+    server.setRequestHandler(SubscribeRequestSchema, async (request) => {
+      const { uri } = request.params;
+      this.#resourceOwner(uri);
+      if (!subscribed.has(uri) && subscribed.size >= MAX_SUBSCRIPTIONS)
+        throw new McpError(
+          ErrorCode.InvalidParams,
+          `a session may subscribe to at most ${MAX_SUBSCRIPTIONS} resources`,
+        );
+      subscribed.add(uri);
+      return {};
+    });
+    server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
+      subscribed.delete(request.params.uri);
+      return {};
+    });
+    server.setRequestHandler(ListPromptsRequestSchema, async () => ({
+      prompts: this.#served.prompts(),
+    }));
+    server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
+      const { name, arguments: args = {} } = request.params;
+      const found = this.#served.prompt(name);
+      if (found === undefined)
+        throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name.slice(0, 256)}`);
+      return this.#tracked(session, extra, (signal) =>
+        this.#host
+          .getPrompt(found.plugin, found.prompt, args, { signal })
+          .then((r) => r as GetPromptResult)
+          .catch((err: unknown) => {
+            throw mcpError(err, 'prompt');
+          }),
+      );
+    });
+    server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
+      const { ref, argument, context } = request.params;
+      const target =
+        ref.type === 'ref/prompt'
+          ? this.#served.prompt(ref.name)
+          : (() => {
+              const plugin = this.#served.templateOwner(ref.uri);
+              return plugin === undefined ? undefined : { plugin, ref };
+            })();
+      if (target === undefined) {
+        if (ref.type === 'ref/prompt')
+          throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${ref.name.slice(0, 256)}`);
+        throw new McpError(RESOURCE_NOT_FOUND, 'Resource not found', {
+          uri: ref.uri.slice(0, MAX_URI),
+        });
+      }
+      const inner =
+        ref.type === 'ref/prompt'
+          ? { type: 'ref/prompt' as const, name: (target as { prompt: string }).prompt }
+          : { type: 'ref/resource' as const, uri: ref.uri };
+      return this.#tracked(session, extra, async (signal) => {
+        try {
+          const completion = await this.#host.complete(
+            target.plugin,
+            inner,
+            {
+              ...argument,
+              ...(context?.arguments === undefined ? {} : { context: context.arguments }),
+            },
+            { signal },
+          );
+          return { completion };
+        } catch (err) {
+          throw mcpError(err, ref.type === 'ref/prompt' ? 'prompt' : 'resource');
+        }
+      });
+    });
+    this.#servers.set(server, subscribed);
     server.onclose = () => {
       this.#servers.delete(server);
       for (const c of session.calls.values())
@@ -155,6 +315,37 @@ export class McpFrontDoor {
       session.calls.clear();
     };
     return server;
+  }
+
+  /** The plugin serving `uri`, or MCP's "resource not found". */
+  #resourceOwner(uri: string): string {
+    const plugin = uri.length > MAX_URI ? undefined : this.#served.route(uri);
+    if (plugin === undefined)
+      throw new McpError(RESOURCE_NOT_FOUND, 'Resource not found', { uri: uri.slice(0, MAX_URI) });
+    return plugin;
+  }
+
+  /**
+   * Runs one request as a call the session can cancel: the client's `notifications/cancelled`
+   * and a dropped stream both abort the plugin's `ctx.signal`, and a graceful stop waits for it.
+   */
+  async #tracked<T>(
+    session: SessionContext,
+    extra: Extra,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(extra.signal.reason);
+    if (extra.signal.aborted) controller.abort(extra.signal.reason);
+    else extra.signal.addEventListener('abort', onAbort, { once: true });
+    session.calls.set(extra.requestId, controller);
+    try {
+      return await run(controller.signal);
+    } finally {
+      extra.signal.removeEventListener('abort', onAbort);
+      session.calls.delete(extra.requestId);
+      session.settled?.();
+    }
   }
 
   async #call(
@@ -204,8 +395,30 @@ export class McpFrontDoor {
   }
 
   async close(): Promise<void> {
-    this.#unsubscribe();
-    await Promise.allSettled([...this.#servers].map((s) => s.close()));
+    for (const off of this.#unsubscribe) off();
+    await Promise.allSettled([...this.#servers.keys()].map((s) => s.close()));
     this.#servers.clear();
   }
+}
+
+/**
+ * A failed read, get or completion as the JSON-RPC error MCP defines: an unknown resource is
+ * -32002, bad or missing arguments and an unknown prompt -32602, anything else (a plugin error,
+ * a timeout, a crash) an internal error naming molt's code.
+ */
+function mcpError(err: unknown, kind: 'resource' | 'prompt'): McpError {
+  if (!isMoltError(err)) return new McpError(ErrorCode.InternalError, String(err));
+  const data = { code: err.code };
+  if (
+    err.code === ErrorCodes.UNKNOWN_RESOURCE ||
+    (kind === 'resource' && err.code === ErrorCodes.UNKNOWN_PLUGIN)
+  )
+    return new McpError(RESOURCE_NOT_FOUND, `Resource not found: ${err.message}`, data);
+  if (
+    err.code === ErrorCodes.UNKNOWN_PROMPT ||
+    err.code === ErrorCodes.INVALID_INPUT ||
+    err.code === ErrorCodes.UNKNOWN_PLUGIN
+  )
+    return new McpError(ErrorCode.InvalidParams, `${err.code}: ${err.message}`, data);
+  return new McpError(ErrorCode.InternalError, `${err.code}: ${err.message}`, data);
 }

@@ -35,6 +35,8 @@ export interface TableProblem {
 
 export type NameTool = (plugin: string, tool: string) => string;
 export const defaultNaming: NameTool = (plugin, tool) => `${plugin}__${tool}`;
+/** `--tool-names bare`: a tool (or prompt) under its own name. */
+export const bareNaming: NameTool = (_plugin, tool) => tool;
 
 export class ToolTable {
   readonly #name: NameTool;

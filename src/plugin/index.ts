@@ -31,6 +31,12 @@ export interface ToolContext<Config = unknown> {
    * is the one place the plugin may write unless its manifest grants more.
    */
   readonly dataDir: string;
+  /**
+   * Tells the MCP sessions that subscribed to `uri` (`resources/subscribe`) that it changed
+   * (`notifications/resources/updated`); the host event is `resource.updated`. Rate-bounded like
+   * logs: past the budget, notes are dropped and counted.
+   */
+  resourceUpdated(uri: string): void;
 }
 
 export interface InitContext<Config = unknown> {
@@ -71,9 +77,88 @@ export interface Tool<Args = any, Result = unknown, Config = unknown> {
   handler(args: Args, ctx: ToolContext<Config>): Result | Promise<Result>;
 }
 
+/** One item of a resource's contents, as MCP defines it: text or base64 bytes. */
+export type ResourceContents =
+  | { uri: string; mimeType?: string; text: string }
+  | { uri: string; mimeType?: string; blob: string };
+
+/**
+ * What `read` returns: a string (text of the resource's `mimeType`, default `text/plain`),
+ * `{ blob: <base64>, mimeType? }`, `{ text, mimeType? }`, or MCP's whole `contents` array (or
+ * `{ contents }`). Every item's `uri` defaults to the URI read.
+ */
+export type ReadResult =
+  | string
+  | { blob: string; mimeType?: string }
+  | { text: string; mimeType?: string }
+  | Partial<ResourceContents>[]
+  | { contents: Partial<ResourceContents>[] };
+
+/** Suggests values for a partly typed argument; at most 100 are sent (MCP's cap). */
+export type Completer<Config = unknown> = (
+  value: string,
+  ctx: ToolContext<Config>,
+  /** The other arguments the client has already filled in (MCP's `context.arguments`). */
+  context: Record<string, string>,
+) => string[] | Promise<string[]>;
+
+/**
+ * A resource. Its key in `resources` is its URI, or a URI template with `{var}` segments
+ * (RFC 6570 level 1): the template serves every URI it matches, and `read` gets the variables.
+ */
+export interface Resource<Config = unknown> {
+  /** Defaults to the URI (or template). */
+  name?: string;
+  title?: string;
+  description?: string;
+  /** Of the text a `read` returning a string gives; default `text/plain`. */
+  mimeType?: string;
+  read(
+    uri: string,
+    ctx: ToolContext<Config>,
+    vars: Record<string, string>,
+  ): ReadResult | Promise<ReadResult>;
+  /** A template's completers, by variable name (`completion/complete` with `ref/resource`). */
+  complete?: Record<string, Completer<Config>>;
+}
+
+export interface PromptArgument {
+  name: string;
+  description?: string;
+  /** A `prompts/get` without it fails with INVALID_INPUT before `get` runs. */
+  required?: boolean;
+}
+
+type PromptContent =
+  | { type: 'text'; text: string }
+  | { type: 'image' | 'audio'; data: string; mimeType: string }
+  | { type: 'resource'; resource: ResourceContents }
+  | { type: 'resource_link'; uri: string; name: string; [key: string]: unknown };
+
+export interface PromptMessage {
+  role: 'user' | 'assistant';
+  content: PromptContent;
+}
+
+/** What `get` returns: a string (one user message) or MCP's `{ description?, messages }`. */
+export type PromptResult = string | { description?: string; messages: PromptMessage[] };
+
+export interface Prompt<Config = unknown> {
+  title?: string;
+  description?: string;
+  arguments?: PromptArgument[];
+  get(args: Record<string, string>, ctx: ToolContext<Config>): PromptResult | Promise<PromptResult>;
+  /** Completers by argument name (`completion/complete` with `ref/prompt`). */
+  complete?: Record<string, Completer<Config>>;
+}
+
 interface PluginCommon<Config> {
   // biome-ignore lint/suspicious/noExplicitAny: each tool of a plugin has its own args type
   tools: Record<string, Tool<any, unknown, Config>>;
+  /** Resources by URI or URI template (`notes://note/{id}`). */
+  resources?: Record<string, Resource<Config>>;
+  /** Prompt templates by name. */
+  prompts?: Record<string, Prompt<Config>>;
   init?(ctx: InitContext<Config>): void | Promise<void>;
   /** Throw (or reject) to fail the health check; the reload is then abandoned. */
   health?(): unknown;

@@ -7,7 +7,7 @@ import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
-import type { LoadedInfo } from '../sandbox/protocol.js';
+import type { CallTarget, LoadedInfo } from '../sandbox/protocol.js';
 import type { CallOptions, CallTracker, Sandbox, SandboxExit } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
@@ -149,8 +149,15 @@ export class Generation implements CallTracker {
    * The hot path: pin this generation for the call's whole life. `deadline` is set for a call
    * that already waited (its one deadline runs from when the host accepted it).
    */
-  call(tool: string, args: unknown, options?: CallOptions, deadline?: number): Promise<unknown> {
-    if (!this.#tools.has(tool)) {
+  call(
+    tool: CallTarget,
+    args: unknown,
+    options?: CallOptions,
+    deadline?: number,
+  ): Promise<unknown> {
+    // A call of another kind (a [kind, key] pair) misses the tool set and is looked up by the
+    // runtime, which knows the URIs its templates match.
+    if (!this.#tools.has(tool as string) && typeof tool === 'string') {
       return Promise.reject(
         new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
           details: { plugin: this.name, tool },

@@ -18,8 +18,23 @@ import {
 } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
-import type { ToolInfo } from '../sandbox/protocol.js';
+import {
+  MAX_COMPLETION_TEXT,
+  MAX_URI,
+  type PromptInfo,
+  type ResourceInfo,
+  type ResourceTemplateInfo,
+  type ToolInfo,
+} from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
+import {
+  type CompletionAnswer,
+  completionAnswerProblem,
+  type PromptAnswer,
+  promptAnswerProblem,
+  type ReadAnswer,
+  readAnswerProblem,
+} from '../sandbox/served.js';
 import { CheckpointFiles } from './checkpoints.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
@@ -35,6 +50,10 @@ export interface PluginInfo {
   generation: number;
   inFlight: number;
   tools: ToolInfo[];
+  /** Resources at fixed URIs, templates of URIs, and prompts, as the plugin declared them. */
+  resources: ResourceInfo[];
+  resourceTemplates: ResourceTemplateInfo[];
+  prompts: PromptInfo[];
   /** The sandbox kind the active generation runs in. */
   isolation: Isolation;
   /** The plugin's own data folder (`ctx.dataDir`). */
@@ -59,6 +78,36 @@ export interface ReloadOptions {
    * sandbox starts.
    */
   expect?: ExpectedArtifact;
+}
+
+/** What a completion completes: a prompt's argument, or a URI template's variable. */
+export type CompletionRef =
+  | { type: 'ref/prompt'; name: string }
+  | { type: 'ref/resource'; uri: string };
+
+export interface CompletionArgument {
+  name: string;
+  value: string;
+  /** The arguments already filled in (MCP's `context.arguments`). */
+  context?: Record<string, string>;
+}
+
+/** A plugin's answer of another kind than a tool's, checked on the host: plugin code shares the
+ * sandbox with the runtime that built it. */
+function checked<T>(name: string, problem: (v: unknown) => string | undefined) {
+  return (value: unknown): T => {
+    const p = problem(value);
+    if (p !== undefined)
+      throw new MoltError(
+        ErrorCodes.INVALID_OUTPUT,
+        `plugin "${name}" answered out of shape: ${p}`,
+      );
+    return value as T;
+  };
+}
+
+function invalid(message: string): MoltError {
+  return new MoltError(ErrorCodes.INVALID_INPUT, message, { details: { problems: [message] } });
 }
 
 export class Host {
@@ -173,6 +222,65 @@ export class Host {
     return slot.call(tool, args, options);
   }
 
+  /**
+   * Reads a resource of plugin `name`: a URI it serves, or one its templates match. Resolves to
+   * MCP's `{ contents }`. A call of its own kind, pinned to one generation like a tool call.
+   */
+  readResource(name: string, uri: string, options?: CallOptions): Promise<ReadAnswer> {
+    const slot = this.#slots.get(name);
+    if (slot === undefined) return Promise.reject(this.#unknown(name));
+    if (typeof uri !== 'string' || uri.length === 0 || uri.length > MAX_URI)
+      return Promise.reject(invalid(`a URI must be 1 to ${MAX_URI} characters`));
+    return slot
+      .call(['read', uri], undefined, options)
+      .then(checked<ReadAnswer>(name, readAnswerProblem));
+  }
+
+  /** Gets a prompt: `args` are strings, the required ones present (else INVALID_INPUT). */
+  getPrompt(
+    name: string,
+    prompt: string,
+    args: Record<string, string> = {},
+    options?: CallOptions,
+  ): Promise<PromptAnswer> {
+    const slot = this.#slots.get(name);
+    if (slot === undefined) return Promise.reject(this.#unknown(name));
+    return slot
+      .call(['prompt', String(prompt)], args, options)
+      .then(checked<PromptAnswer>(name, promptAnswerProblem));
+  }
+
+  /**
+   * Suggests values for a prompt's argument or a template's variable: at most 100, with the
+   * `total` the completer found and whether there are more. No completer: no values.
+   */
+  complete(
+    name: string,
+    ref: CompletionRef,
+    argument: CompletionArgument,
+    options?: CallOptions,
+  ): Promise<CompletionAnswer> {
+    const slot = this.#slots.get(name);
+    if (slot === undefined) return Promise.reject(this.#unknown(name));
+    const key = ref.type === 'ref/prompt' ? ref.name : ref.uri;
+    if (
+      typeof key !== 'string' ||
+      key.length > MAX_URI ||
+      typeof argument?.name !== 'string' ||
+      typeof argument.value !== 'string' ||
+      argument.value.length > MAX_COMPLETION_TEXT
+    )
+      return Promise.reject(invalid('a completion needs a ref and an argument { name, value }'));
+    const context = argument.context ?? {};
+    return slot
+      .call(
+        [ref.type === 'ref/prompt' ? 'completePrompt' : 'completeTemplate', key],
+        { name: argument.name, value: argument.value, context },
+        options,
+      )
+      .then(checked<CompletionAnswer>(name, completionAnswerProblem));
+  }
+
   plugins(): PluginInfo[] {
     const out: PluginInfo[] = [];
     for (const slot of this.#slots.values()) {
@@ -234,6 +342,9 @@ export class Host {
       generation: gen.id,
       inFlight: slot.inFlight,
       tools: gen.info.tools,
+      resources: gen.info.resources,
+      resourceTemplates: gen.info.resourceTemplates,
+      prompts: gen.info.prompts,
       isolation: gen.isolation,
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,

@@ -32,6 +32,12 @@ import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
 import { type CallCounters, Generation } from './generation.js';
 import { generationLimits, type ResolvedOptions, sandboxSpec } from './options.js';
 import { schemaBreak } from './schema-compat.js';
+import {
+  MAX_SERVED_JSON,
+  promptSignature,
+  publishServed,
+  resourceSignature,
+} from './served-changes.js';
 
 export interface RuntimeDeps {
   pool: SandboxPool;
@@ -294,6 +300,8 @@ async function start(
           ...(dropped === undefined ? {} : { dropped }),
         }),
       onOutput: (stream, chunk) => options.output(name, stream, chunk),
+      onResourceUpdated: (uri) =>
+        bus.emit('resource.updated', { name, generation: gen?.id ?? 0, uri }),
     }),
   );
   sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
@@ -324,6 +332,15 @@ async function start(
       throw new MoltError(
         ErrorCodes.LOAD_FAILED,
         `${name}@${manifest.version}: the tool list is larger than ${MAX_TOOLS_JSON} bytes of JSON`,
+      );
+    }
+    if (
+      resourceSignature(info).length > MAX_SERVED_JSON ||
+      promptSignature(info).length > MAX_SERVED_JSON
+    ) {
+      throw new MoltError(
+        ErrorCodes.LOAD_FAILED,
+        `${name}@${manifest.version}: the resource or prompt list is larger than ${MAX_SERVED_JSON} bytes of JSON`,
       );
     }
     if (info.buildId !== manifest.buildId) {
@@ -593,6 +610,7 @@ function swap(slot: SlotCore, gen: Generation): Generation | undefined {
  * the old handlers), tell the front doors if the tool list changed.
  */
 function publish(slot: SlotCore, replaced: Generation | undefined, gen: Generation): void {
+  publishServed(slot.deps.bus, slot.name, replaced?.info, gen.info, gen.id);
   if (
     replaced !== undefined &&
     toolSignature(replaced.info.tools) === toolSignature(gen.info.tools)

@@ -8,6 +8,7 @@ import { debuglog } from 'node:util';
 import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef, SlotState } from '../events/events.js';
 import { type Artifact, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
+import type { CallTarget } from '../sandbox/protocol.js';
 import type { CallOptions, SandboxExit } from '../sandbox/sandbox.js';
 import { estimateBytes } from '../sandbox/size.js';
 import type { Timer } from '../util/clock.js';
@@ -23,6 +24,7 @@ import {
   type SlotCore,
   type SlotStats,
 } from './reload.js';
+import { unpublishServed } from './served-changes.js';
 
 const moves: Record<SlotState, readonly SlotState[]> = {
   loading: ['reloading', 'closing'],
@@ -188,7 +190,7 @@ export class Slot {
   }
 
   /** The hot path: one flag and one pointer read, then the pinned generation does the rest. */
-  call(tool: string, args: unknown, options?: CallOptions): Promise<unknown> {
+  call(tool: CallTarget, args: unknown, options?: CallOptions): Promise<unknown> {
     this.#dirty = true;
     if (this.#routing) return this.#active!.call(tool, args, options);
     if (this.#closing !== undefined) return Promise.reject(this.#closedError());
@@ -266,8 +268,10 @@ export class Slot {
       this.#clearProbation();
       this.#recovery?.clear();
       // Step 8 for an unload: the plugin's tools leave every front door at once.
-      if (published)
+      if (published) {
         this.#deps.bus.emit('tools.changed', { name: this.name, tools: [], generation: undefined });
+        unpublishServed(this.#deps.bus, this.name, this.#active!.info);
+      }
       await this.#tail;
       this.#checkpointTimer?.clear();
       this.#checkpointTimer = undefined;

@@ -49,6 +49,8 @@ export class Budget {
 export const BUDGETS = {
   /** `ctx.log` lines a second (a burst of twice that). */
   logsPerSecond: 1_000,
+  /** `ctx.resourceUpdated` notes a second, over all calls of a generation. */
+  updatesPerSecond: 100,
   /** `ctx.progress` notes a second, over all calls of a generation. */
   progressPerSecond: 1_000,
   /** stdout + stderr bytes a second, each (a burst of 1 MiB). */

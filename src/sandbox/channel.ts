@@ -16,6 +16,7 @@ import type { Clock, Timer } from '../util/clock.js';
 import { BUDGETS, Budget } from './budget.js';
 import {
   type CallBatch,
+  type CallTarget,
   type HostMessage,
   isSandboxMessage,
   type LoadArg,
@@ -102,6 +103,7 @@ export class Channel implements Sandbox {
     2 * BUDGETS.progressPerSecond,
     4 * BUDGETS.progressPerSecond,
   );
+  readonly #updateBudget = new Budget(2 * BUDGETS.updatesPerSecond, 4 * BUDGETS.updatesPerSecond);
   readonly #outputBudget = {
     stdout: new Budget(BUDGETS.outputBytesPerSecond, BUDGETS.outputBurstBytes),
     stderr: new Budget(BUDGETS.outputBytesPerSecond, BUDGETS.outputBurstBytes),
@@ -188,7 +190,7 @@ export class Channel implements Sandbox {
   }
 
   call(
-    tool: string,
+    tool: CallTarget,
     args: unknown,
     options: CallOptions | undefined,
     tracker: CallTracker | undefined,
@@ -421,6 +423,10 @@ export class Channel implements Sandbox {
                 },
           );
         } else this.#dropped();
+        return;
+      case 'updated':
+        // Over the host's budget a note is dropped: subscribers re-read on the next one.
+        if (this.#updateBudget.take(this.#clock.now())) this.#hooks.onResourceUpdated?.(m.uri);
         return;
       default: {
         const unreachable: never = m;

@@ -37,6 +37,9 @@ class DeferredHooks implements SandboxHooks {
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void {
     this.target.onOutput?.(stream, chunk);
   }
+  onResourceUpdated(uri: string): void {
+    this.target.onResourceUpdated?.(uri);
+  }
 }
 
 export class SandboxPool {

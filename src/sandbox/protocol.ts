@@ -42,10 +42,55 @@ export interface ToolInfo {
   annotations?: ToolAnnotations;
 }
 
+/** A resource at one URI. */
+export interface ResourceInfo {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+}
+
+/** Resources of a URI template (RFC 6570 level 1: `{var}` segments). */
+export interface ResourceTemplateInfo {
+  uriTemplate: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+}
+
+export interface PromptInfo {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments: { name: string; description?: string; required?: boolean }[];
+}
+
+/**
+ * What a call serves besides a tool, carried where a tool's name goes in a call batch: a tool
+ * name is a string, so the runtime looks these up only when a name misses its tool map, and
+ * tool calls pay nothing for them. `read`: a URI; `prompt`: a prompt's name; `complete*`: the
+ * prompt's name or the template.
+ */
+export type ServeKind = 'read' | 'prompt' | 'completePrompt' | 'completeTemplate';
+export type ServeTarget = readonly [kind: ServeKind, key: string];
+export type CallTarget = string | ServeTarget;
+
+/** The argument of a completion call. */
+export interface CompleteArg {
+  name: string;
+  value: string;
+  context: Record<string, string>;
+}
+
 /** What a sandbox reports after evaluating an entry: the proof of which code runs. */
 export interface LoadedInfo {
   buildId: string;
   tools: ToolInfo[];
+  resources: ResourceInfo[];
+  resourceTemplates: ResourceTemplateInfo[];
+  prompts: PromptInfo[];
   stateful: boolean;
   stateVersion: number;
   hasHealth: boolean;
@@ -73,7 +118,9 @@ export type SandboxMessage =
       total?: number | undefined;
       message?: string | undefined;
     }
-  | { t: 'log'; level: LogLevel; msg: string; data?: unknown; dropped?: DropCounts };
+  | { t: 'log'; level: LogLevel; msg: string; data?: unknown; dropped?: DropCounts }
+  /** `ctx.resourceUpdated(uri)`: subscribers of `uri` are told. */
+  | { t: 'updated'; uri: string };
 
 /** What a sandbox dropped over its budgets since its last report. */
 export interface DropCounts {
@@ -132,6 +179,8 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
         (m.total === undefined || typeof m.total === 'number') &&
         (m.message === undefined || isText(m.message))
       );
+    case 'updated':
+      return typeof m.uri === 'string' && m.uri.length > 0 && m.uri.length <= MAX_URI;
     case 'log':
       return (
         typeof m.level === 'string' &&
@@ -149,6 +198,17 @@ export const MAX_TOOLS = 1_024;
 const MAX_TOOL_NAME = 128;
 const MAX_DESCRIPTION = 16_384;
 export const MAX_TITLE = 256;
+/** Resources and templates together, and prompts: each at most this many per plugin. */
+export const MAX_RESOURCES = 1_024;
+export const MAX_PROMPTS = 1_024;
+export const MAX_PROMPT_ARGS = 64;
+/** A URI or template; also a resource's name (which defaults to its URI). */
+export const MAX_URI = 4_096;
+const MAX_MIME = 256;
+/** MCP's cap on the values of one completion. */
+export const MAX_COMPLETIONS = 100;
+/** Each completion value, cut to this many characters. */
+export const MAX_COMPLETION_TEXT = 4_096;
 
 /**
  * Why `value` is not a load report the host can keep (a shape or a bound it breaks), or
@@ -179,6 +239,76 @@ export function loadedInfoProblem(value: unknown): string | undefined {
     if (t.annotations !== undefined) {
       const problem = annotationsProblem(t.annotations);
       if (problem !== undefined) return `tool "${t.name}": annotations ${problem}`;
+    }
+  }
+  const served = servedProblem(v);
+  if (served !== undefined) return served;
+  return undefined;
+}
+
+const isOptText = (v: unknown, max: number): boolean =>
+  v === undefined || (typeof v === 'string' && v.length <= max);
+
+/** The common fields of a resource or a template. */
+function describedProblem(r: Record<string, unknown>, what: string): string | undefined {
+  if (typeof r.name !== 'string' || r.name.length === 0 || r.name.length > MAX_URI)
+    return `${what}: a name must be 1 to ${MAX_URI} characters`;
+  if (!isOptText(r.title, MAX_TITLE))
+    return `${what}: title must be at most ${MAX_TITLE} characters`;
+  if (!isOptText(r.description, MAX_DESCRIPTION))
+    return `${what}: description must be at most ${MAX_DESCRIPTION} characters`;
+  if (!isOptText(r.mimeType, MAX_MIME))
+    return `${what}: mimeType must be at most ${MAX_MIME} characters`;
+  return undefined;
+}
+
+const isUri = (v: unknown): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= MAX_URI;
+
+/** The resources, templates and prompts of a load report, each bounded. */
+function servedProblem(v: Record<string, unknown>): string | undefined {
+  const { resources, resourceTemplates, prompts } = v;
+  if (!Array.isArray(resources) || !Array.isArray(resourceTemplates) || !Array.isArray(prompts))
+    return 'the load report has no resource, template or prompt list';
+  if (resources.length + resourceTemplates.length > MAX_RESOURCES)
+    return `more than ${MAX_RESOURCES} resources and templates`;
+  if (prompts.length > MAX_PROMPTS) return `more than ${MAX_PROMPTS} prompts`;
+  for (const r of resources as Record<string, unknown>[]) {
+    if (!isPlainObject(r) || !isUri(r.uri))
+      return `a resource URI must be 1 to ${MAX_URI} characters`;
+    const problem = describedProblem(r, `resource "${r.uri.slice(0, 64)}"`);
+    if (problem !== undefined) return problem;
+  }
+  for (const r of resourceTemplates as Record<string, unknown>[]) {
+    if (!isPlainObject(r) || !isUri(r.uriTemplate))
+      return `a URI template must be 1 to ${MAX_URI} characters`;
+    const problem = describedProblem(r, `template "${r.uriTemplate.slice(0, 64)}"`);
+    if (problem !== undefined) return problem;
+  }
+  for (const p of prompts as Record<string, unknown>[]) {
+    if (!isPlainObject(p)) return 'a prompt is not an object';
+    if (typeof p.name !== 'string' || p.name.length === 0 || p.name.length > MAX_TOOL_NAME)
+      return `a prompt name must be 1 to ${MAX_TOOL_NAME} characters`;
+    const what = `prompt "${p.name}"`;
+    if (!isOptText(p.title, MAX_TITLE))
+      return `${what}: title must be at most ${MAX_TITLE} characters`;
+    if (!isOptText(p.description, MAX_DESCRIPTION))
+      return `${what}: description must be at most ${MAX_DESCRIPTION} characters`;
+    if (!Array.isArray(p.arguments) || p.arguments.length > MAX_PROMPT_ARGS)
+      return `${what}: arguments must be a list of at most ${MAX_PROMPT_ARGS}`;
+    for (const a of p.arguments as Record<string, unknown>[]) {
+      if (
+        !isPlainObject(a) ||
+        typeof a.name !== 'string' ||
+        a.name.length === 0 ||
+        a.name.length > MAX_TOOL_NAME
+      )
+        return `${what}: an argument name must be 1 to ${MAX_TOOL_NAME} characters`;
+      if (
+        !isOptText(a.description, MAX_DESCRIPTION) ||
+        (a.required !== undefined && typeof a.required !== 'boolean')
+      )
+        return `${what}: argument "${a.name}" has a bad description or required flag`;
     }
   }
   return undefined;

@@ -7,7 +7,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import type { ErrorCode } from '../errors/errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Grants, Isolation } from './permissions.js';
-import type { LoadArg, LoadedInfo, LogLevel, OpName } from './protocol.js';
+import type { CallTarget, LoadArg, LoadedInfo, LogLevel, OpName } from './protocol.js';
 
 export interface Progress {
   done: number;
@@ -48,6 +48,8 @@ export interface SandboxHooks {
   /** A log line; `dropped` is set on the report of what was dropped over the budgets. */
   onLog?(level: LogLevel, msg: string, data: unknown, dropped?: Dropped): void;
   onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** `ctx.resourceUpdated(uri)` in the plugin (within the host's rate budget). */
+  onResourceUpdated?(uri: string): void;
 }
 
 export interface Sandbox {
@@ -73,10 +75,10 @@ export interface Sandbox {
    * told once when the handler is done. `deadline` (on the sandbox's clock) is set for a call
    * that already waited, whose one deadline runs from when the host accepted it; otherwise the
    * call gets the sandbox's call timeout from now. Separate arguments, not an options object:
-   * this runs for every call.
+   * this runs for every call. `tool` is a tool's name, or what a call of another kind serves.
    */
   call(
-    tool: string,
+    tool: CallTarget,
     args: unknown,
     options: CallOptions | undefined,
     tracker: CallTracker | undefined,

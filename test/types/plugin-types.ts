@@ -86,3 +86,32 @@ export const byParameter = definePlugin<{ n: number }>({
   snapshot: () => ({ n: 1 }),
   restore: (s) => void s.n,
 });
+
+export const serving = definePlugin({
+  tools: {},
+  resources: {
+    'notes://all': {
+      read: (_uri, ctx) => {
+        ctx.resourceUpdated('notes://all');
+        return 'text';
+      },
+    },
+    'notes://note/{id}': {
+      mimeType: 'application/json',
+      read: (uri, _ctx, vars) => ({ contents: [{ uri, text: vars.id ?? '' }] }),
+      complete: { id: (value) => [value] },
+    },
+    'notes://logo': { read: async () => ({ blob: 'AA==', mimeType: 'image/png' }) },
+    // @ts-expect-error read must return text, a blob or contents
+    'notes://bad': { read: () => 42 },
+  },
+  prompts: {
+    summarize: {
+      arguments: [{ name: 'tag', required: false }],
+      get: ({ tag }) => `summarize ${tag}`,
+      complete: { tag: async () => ['todo'] },
+    },
+    // @ts-expect-error a message's role is user or assistant
+    bad: { get: () => ({ messages: [{ role: 'system', content: { type: 'text', text: '' } }] }) },
+  },
+});

@@ -9,7 +9,16 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, toWireError, type WireError } from '../../errors/errors.js';
-import type { JsonSchema, Logger, Plugin, Tool, ToolContext } from '../../plugin/index.js';
+import type {
+  Completer,
+  JsonSchema,
+  Logger,
+  Plugin,
+  Prompt,
+  Resource,
+  Tool,
+  ToolContext,
+} from '../../plugin/index.js';
 import {
   checkSchema,
   compileSchema,
@@ -22,6 +31,7 @@ import { BUDGETS, Budget } from '../budget.js';
 import {
   annotationsProblem,
   type CallBatch,
+  type CompleteArg,
   type HostMessage,
   type LoadArg,
   type LoadedInfo,
@@ -29,11 +39,15 @@ import {
   MAX_ERROR_TEXT,
   MAX_TEXT,
   MAX_TITLE,
+  MAX_URI,
   type ReplyBatch,
   type SandboxMessage,
+  type ServeTarget,
   type ToolInfo,
 } from '../protocol.js';
+import { matchTemplate, normalizeCompletion, normalizePrompt, normalizeRead } from '../served.js';
 import { exceedsBytes } from '../size.js';
+import { loadServed, NOTHING_SERVED } from './declarations.js';
 
 type AnyTool = Tool<unknown, unknown, unknown>;
 
@@ -43,6 +57,9 @@ interface LoadedTool {
   /** The tool's `outputSchema`, compiled: what its structured result must match. */
   validateOutput: ValidateFn | undefined;
 }
+
+type AnyResource = Resource<unknown>;
+type AnyPrompt = Prompt<unknown>;
 
 /** An error raised by this runtime, not by plugin code: only these keep a molt code. */
 class SandboxError extends Error {
@@ -129,6 +146,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
   /** The plugin's `stateSchema`, compiled: every state is checked before it leaves or enters. */
   let validateState: ValidateFn | undefined;
   let tools = new Map<string, LoadedTool>();
+  let served = NOTHING_SERVED;
   let config: unknown;
   let dataDir = '';
   let artifactDir = '';
@@ -177,6 +195,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
   // would otherwise receive (and hold) every one of them.
   const logBudget = new Budget(BUDGETS.logsPerSecond, 2 * BUDGETS.logsPerSecond);
   const progressBudget = new Budget(BUDGETS.progressPerSecond, 2 * BUDGETS.progressPerSecond);
+  const updateBudget = new Budget(BUDGETS.updatesPerSecond, 2 * BUDGETS.updatesPerSecond);
   let droppedOutputBytes = 0;
   let dropReport: ReturnType<typeof setTimeout> | undefined;
   const reportDrops = (): void => {
@@ -185,6 +204,13 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     const progress = progressBudget.takeDropped();
     const outputBytes = droppedOutputBytes;
     droppedOutputBytes = 0;
+    const updates = updateBudget.takeDropped();
+    if (updates > 0)
+      post({
+        t: 'log',
+        level: 'warn',
+        msg: `dropped ${updates} resourceUpdated note(s) over the budget`,
+      });
     if (logs + progress + outputBytes === 0) return;
     post({
       t: 'log',
@@ -247,6 +273,18 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       const reason = Object.assign(new Error(w.message), { name: 'AbortError', code: w.code });
       this.#abortReason = reason;
       this.#controller?.abort(reason);
+    }
+    resourceUpdated(uri: string): void {
+      if (typeof uri !== 'string' || uri.length === 0 || uri.length > MAX_URI)
+        throw new SandboxError(
+          ErrorCodes.RESOURCE_INVALID,
+          `resourceUpdated() needs a URI of 1 to ${MAX_URI} characters`,
+        );
+      if (!updateBudget.take(performance.now())) {
+        dropped();
+        return;
+      }
+      post({ t: 'updated', uri });
     }
     progress(done: number, total?: number, message?: string): void {
       if (!progressBudget.take(performance.now())) {
@@ -396,7 +434,14 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       }
       stateCheck = compileSchema(stateSchema as Record<string, unknown>);
     }
+    const {
+      next: nextServed,
+      resources,
+      resourceTemplates,
+      prompts,
+    } = loadServed(p, (code, message) => new SandboxError(code, message));
     plugin = p;
+    served = nextServed;
     validateState = stateCheck;
     tools = next;
     config = arg.config;
@@ -406,6 +451,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     return {
       buildId,
       tools: infos,
+      resources,
+      resourceTemplates,
+      prompts,
       stateful: typeof p.snapshot === 'function' && typeof p.restore === 'function',
       stateVersion: typeof p.stateVersion === 'number' ? p.stateVersion : 1,
       hasHealth: typeof p.health === 'function',
@@ -543,9 +591,130 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     );
   }
 
+  /** A string-valued record (prompt arguments, completion context), else undefined. */
+  function strings(value: unknown): Record<string, string> | undefined {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    for (const v of Object.values(value)) if (typeof v !== 'string') return undefined;
+    return value as Record<string, string>;
+  }
+
+  /** The resource `uri` names: a static one, else the first template that matches it. */
+  function findResource(uri: string): [AnyResource, Record<string, string>] {
+    const fixed = served.resources.get(uri);
+    if (fixed !== undefined) return [fixed, {}];
+    for (const t of served.templates) {
+      const vars = matchTemplate(t.template, uri);
+      if (vars !== undefined) return [t.resource, vars];
+    }
+    throw new SandboxError(ErrorCodes.UNKNOWN_RESOURCE, `no resource "${uri.slice(0, 256)}"`, {
+      uri: uri.slice(0, MAX_URI),
+    });
+  }
+
+  function findPrompt(name: string): AnyPrompt {
+    const prompt = served.prompts.get(name);
+    if (prompt === undefined)
+      throw new SandboxError(ErrorCodes.UNKNOWN_PROMPT, `no prompt "${name.slice(0, 128)}"`);
+    return prompt;
+  }
+
+  /** A prompt's arguments: strings, the required ones present (checked before `get` runs). */
+  function promptArgs(name: string, prompt: AnyPrompt, args: unknown): Record<string, string> {
+    const given = args === undefined ? {} : strings(args);
+    if (given === undefined)
+      throw new SandboxError(
+        ErrorCodes.INVALID_INPUT,
+        `invalid arguments for prompt ${name}: every argument must be a string`,
+        { problems: ['(root) every argument must be a string'] },
+      );
+    const missing = (prompt.arguments ?? [])
+      .filter((a) => a.required === true && given[a.name] === undefined)
+      .map((a) => a.name);
+    if (missing.length > 0)
+      throw new SandboxError(
+        ErrorCodes.INVALID_INPUT,
+        `invalid arguments for prompt ${name}: missing ${missing.join(', ')}`,
+        { problems: missing.map((m) => `/${m} is required`) },
+      );
+    return given;
+  }
+
+  /**
+   * A call of another kind than a tool (a resource read, a prompt, a completion): the same
+   * context, cancellation and size bound, its answer normalized to MCP's shape here.
+   */
+  function onServe(id: number, target: ServeTarget, args: unknown): void {
+    const ctx = new CallContext(id);
+    let out: unknown;
+    let finish: (value: unknown) => unknown;
+    try {
+      const [kind, key] = target;
+      switch (kind) {
+        case 'read': {
+          const [resource, vars] = findResource(key);
+          finish = (v) => normalizeRead(v, key, resource.mimeType);
+          out = resource.read(key, ctx, vars);
+          break;
+        }
+        case 'prompt': {
+          const prompt = findPrompt(key);
+          finish = normalizePrompt;
+          out = prompt.get(promptArgs(key, prompt, args), ctx);
+          break;
+        }
+        case 'completePrompt':
+        case 'completeTemplate': {
+          const a = args as CompleteArg;
+          let complete: Record<string, Completer<unknown>> | undefined;
+          if (kind === 'completePrompt') complete = findPrompt(key).complete;
+          else {
+            const t = served.templates.find((x) => x.uriTemplate === key);
+            if (t === undefined)
+              throw new SandboxError(
+                ErrorCodes.UNKNOWN_RESOURCE,
+                `no template "${key.slice(0, 256)}"`,
+              );
+            complete = t.resource.complete;
+          }
+          const completer = Object.hasOwn(complete ?? {}, a.name) ? complete?.[a.name] : undefined;
+          finish = normalizeCompletion;
+          out = completer === undefined ? [] : completer(a.value, ctx, a.context);
+          break;
+        }
+        default:
+          throw new SandboxError(ErrorCodes.PROTOCOL_ERROR, `unknown call kind "${String(kind)}"`);
+      }
+    } catch (err) {
+      post({ t: 'err', id, error: wire(err) });
+      return;
+    }
+    calls.set(id, ctx);
+    Promise.resolve(out).then(
+      (value) => {
+        calls.delete(id);
+        const answer = finish(value);
+        const refused =
+          typeof answer === 'string'
+            ? new SandboxError(ErrorCodes.INVALID_OUTPUT, answer)
+            : tooLarge(answer);
+        if (refused !== undefined) post({ t: 'err', id, error: wire(refused) });
+        else post({ t: 'ok', id, value: answer });
+      },
+      (err: unknown) => {
+        calls.delete(id);
+        post({ t: 'err', id, error: wire(err) });
+      },
+    );
+  }
+
   function onCall(id: number, toolName: string, args: unknown): void {
     const loaded = tools.get(toolName);
     if (loaded === undefined) {
+      // Only now, past the tool lookup: a call of another kind carries a [kind, key] pair.
+      if (Array.isArray(toolName)) {
+        onServe(id, toolName as unknown as ServeTarget, args);
+        return;
+      }
       post({
         t: 'err',
         id,

@@ -5,7 +5,9 @@
  * so they survive a restart of the host. The `stateSchema` is checked before any state is
  * restored; `examples/next/notes` is a v2 that changes the state's shape (and knows the way back).
  *
- * Served over MCP as `notes__add`, `notes__list` and `notes__delete`.
+ * Served over MCP as `notes__add`, `notes__list` and `notes__delete`; the notes are also
+ * resources (`notes://all`, and `notes://note/{id}` with its ids completed) that subscribers hear
+ * change, and `notes__summarize` is a prompt over them.
  */
 import { definePlugin } from 'molt/plugin';
 
@@ -43,6 +45,8 @@ const stateSchema = {
 let nextId = 1;
 const notes = new Map<number, Note>();
 
+const line = (n: Note): string => `#${n.id} [${n.tags.join(', ')}] ${n.text}`;
+
 export default definePlugin({
   stateVersion: 1,
   stateSchema,
@@ -64,9 +68,10 @@ export default definePlugin({
         required: ['text'],
         additionalProperties: false,
       },
-      handler: ({ text, tags = [] }: { text: string; tags?: string[] }): Note => {
+      handler: ({ text, tags = [] }: { text: string; tags?: string[] }, ctx): Note => {
         const note = { id: nextId++, text, tags, createdAt: new Date().toISOString() };
         notes.set(note.id, note);
+        ctx.resourceUpdated('notes://all');
         return note;
       },
     },
@@ -107,11 +112,51 @@ export default definePlugin({
         required: ['id'],
         additionalProperties: false,
       },
-      handler: ({ id }: { id: number }) => {
+      handler: ({ id }: { id: number }, ctx) => {
         const note = notes.get(id);
         if (note === undefined) throw new Error(`there is no note with id ${id}`);
         notes.delete(id);
+        ctx.resourceUpdated('notes://all');
+        ctx.resourceUpdated(`notes://note/${id}`);
         return { deleted: note };
+      },
+    },
+  },
+
+  resources: {
+    'notes://all': {
+      name: 'All notes',
+      description: 'Every saved note, oldest first, one per line as "#id [tags] text".',
+      read: () => [...notes.values()].map(line).join('\n'),
+    },
+    'notes://note/{id}': {
+      name: 'A note',
+      description: 'One note as JSON, by its id.',
+      mimeType: 'application/json',
+      read: (uri, _ctx, { id }) => {
+        const note = notes.get(Number(id));
+        if (note === undefined) throw new Error(`there is no note at ${uri}`);
+        return JSON.stringify(note);
+      },
+      complete: {
+        id: (value) => [...notes.keys()].map(String).filter((id) => id.startsWith(value)),
+      },
+    },
+  },
+
+  prompts: {
+    summarize: {
+      description: 'Asks the model to summarize the saved notes, optionally only those with a tag.',
+      arguments: [{ name: 'tag', description: 'Only notes with this tag.' }],
+      get: ({ tag }) => {
+        const chosen = [...notes.values()].filter((n) => tag === undefined || n.tags.includes(tag));
+        return `Summarize these ${chosen.length} note(s) in a few bullet points:\n\n${chosen.map(line).join('\n')}`;
+      },
+      complete: {
+        tag: (value) =>
+          [...new Set([...notes.values()].flatMap((n) => n.tags))].filter((t) =>
+            t.startsWith(value),
+          ),
       },
     },
   },
