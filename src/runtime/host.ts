@@ -10,12 +10,25 @@ import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
-import { checkExpected, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
+import {
+  type Artifact,
+  checkExpected,
+  type ExpectedArtifact,
+  readArtifact,
+} from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
 import { defaultSandboxFactory, SandboxPool } from '../sandbox/pool.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
 import { CheckpointFiles } from './checkpoints.js';
+import {
+  Contracts,
+  type HostTools,
+  loadOrder,
+  provisionsOf,
+  type Requirement,
+  requirementsOf,
+} from './contracts.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
@@ -37,6 +50,15 @@ export interface PluginInfo {
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
   stats: SlotStats;
+  /** The contracts it serves, with their versions. */
+  provides: Record<string, string>;
+  /** What it requires, and who serves each now (`null`: nobody; only optional ones can be). */
+  requires: (Requirement & { providedBy: string | null })[];
+}
+
+export interface UnloadOptions {
+  /** Unload the plugins that need this one first, instead of refusing (HAS_DEPENDENTS). */
+  cascade?: boolean;
 }
 
 export interface ReloadOptions {
@@ -54,6 +76,7 @@ export class Host {
   readonly #pool: SandboxPool;
   readonly #slots = new Map<string, Slot>();
   readonly #deps: RuntimeDeps;
+  readonly #contracts: Contracts;
   /** Holds each plugin's data folder; a temporary one (removed at close) without `dataDir`. */
   readonly #dataRoot: string;
   readonly #tempData: boolean;
@@ -79,7 +102,9 @@ export class Host {
     if (this.#options.isolation === 'worker') {
       this.#pool.warm(sandboxSpec(undefined, this.#options, this.#dataRoot));
     }
+    this.#contracts = new Contracts(() => this.#slots.values(), clock);
     this.#deps = {
+      contracts: this.#contracts,
       pool: this.#pool,
       bus: this.#bus,
       options: this.#options,
@@ -97,7 +122,61 @@ export class Host {
   /** Loads the artifact in `dir` (a folder holding molt.json and its entry) as a new plugin. */
   async load(dir: string, options: SlotLoadOptions = {}): Promise<LoadResult> {
     this.#assertOpen();
-    const artifact = await readArtifact(dir);
+    return this.#load(await readArtifact(dir), options);
+  }
+
+  /**
+   * Loads plugins that may need each other, in dependency order (providers first; the members
+   * of a cycle together), all or nothing: if one fails, those already loaded are unloaded
+   * again and the first error rejects. Their requirements may be met inside the set.
+   */
+  async loadAll(dirs: readonly string[]): Promise<LoadResult[]> {
+    this.#assertOpen();
+    const artifacts = await Promise.all(dirs.map((d) => readArtifact(d)));
+    const manifests = artifacts.map((a) => a.manifest);
+    const names = new Set<string>();
+    for (const m of manifests) {
+      if (names.has(m.name))
+        throw new MoltError(ErrorCodes.ALREADY_LOADED, `plugin "${m.name}" is in the set twice`, {
+          details: { plugin: m.name },
+        });
+      names.add(m.name);
+    }
+    // Every member is checked before any starts: a set that cannot load starts nothing.
+    for (const m of manifests) this.#contracts.assertSatisfied(m, manifests);
+    const results: LoadResult[] = [];
+    const loaded: string[] = [];
+    try {
+      for (const group of loadOrder(artifacts)) {
+        // The first failure in time is the cause: the members of a cycle that fail after it
+        // fail because it went away.
+        let first: { error: unknown } | undefined;
+        const settled = await Promise.allSettled(
+          group.map((a) =>
+            this.#load(a, { alsoProviding: manifests }).catch((error: unknown) => {
+              first ??= { error };
+              throw error;
+            }),
+          ),
+        );
+        for (const [i, r] of settled.entries()) {
+          if (r.status === 'fulfilled') {
+            results.push(r.value);
+            loaded.push(group[i]!.manifest.name);
+          }
+        }
+        if (first !== undefined) throw first.error;
+      }
+      return results;
+    } catch (err) {
+      for (const name of loaded.reverse()) {
+        if (this.#slots.has(name)) await this.#unloadNow(name).catch(() => {});
+      }
+      throw err;
+    }
+  }
+
+  async #load(artifact: Artifact, options: SlotLoadOptions): Promise<LoadResult> {
     // close() may have run while the manifest was read: nothing may start after it.
     this.#assertOpen();
     const name = artifact.manifest.name;
@@ -112,6 +191,7 @@ export class Host {
         { details: { plugin: name } },
       );
     }
+    this.#contracts.assertSatisfied(artifact.manifest, options.alsoProviding);
     const slot = new Slot(name, this.#deps);
     this.#slots.set(name, slot);
     try {
@@ -132,7 +212,28 @@ export class Host {
     return this.#slot(name).rollback(options);
   }
 
-  async unload(name: string): Promise<void> {
+  /**
+   * Refused with HAS_DEPENDENTS while a live plugin needs a contract only this one serves;
+   * `cascade: true` unloads those dependents first (and theirs, transitively).
+   */
+  async unload(name: string, options: UnloadOptions = {}): Promise<void> {
+    this.#slot(name);
+    const dependents = this.#contracts.dependentsOf(name);
+    if (dependents.length > 0) {
+      if (options.cascade !== true) {
+        throw new MoltError(
+          ErrorCodes.HAS_DEPENDENTS,
+          `${dependents.join(', ')} need${dependents.length === 1 ? 's' : ''} a contract only "${name}" provides; unload ${dependents.length === 1 ? 'it' : 'them'} first, or pass { cascade: true }`,
+          { details: { plugin: name, dependents } },
+        );
+      }
+      for (const d of dependents) if (this.#slots.has(d)) await this.unload(d, options);
+    }
+    await this.#unloadNow(name);
+  }
+
+  async #unloadNow(name: string): Promise<void> {
+    // A cascade awaited before this: the plugin may have gone meanwhile.
     const slot = this.#slot(name);
     this.#slots.delete(name);
     this.#bus.emit('plugin.unloaded', { name });
@@ -145,6 +246,16 @@ export class Host {
     const slot = this.#slots.get(name);
     if (slot === undefined) return Promise.reject(this.#unknown(name));
     return slot.call(tool, args, options);
+  }
+
+  /**
+   * The embedding application serves a contract to plugins (they `require` it and `ctx.call`
+   * it like any other): `host.provide('clock', '1.0.0', { now: () => Date.now() })`. Each
+   * function gets the plugin's arguments and `{ signal }`; its result must be cloneable.
+   */
+  provide(contract: string, version: string, tools: HostTools): void {
+    this.#assertOpen();
+    this.#contracts.provide(contract, version, tools);
   }
 
   plugins(): PluginInfo[] {
@@ -204,6 +315,16 @@ export class Host {
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       stats: { ...slot.stats },
+      provides: Object.fromEntries(
+        provisionsOf(gen.artifact.manifest).map((p) => [p.contract, p.version]),
+      ),
+      requires: requirementsOf(gen.artifact.manifest).map((req) => {
+        const p = this.#contracts.resolve(req, slot.name);
+        return {
+          ...req,
+          providedBy: p === undefined ? null : p.kind === 'host' ? 'host' : p.slot.name,
+        };
+      }),
     };
   }
 

@@ -29,6 +29,7 @@ import { loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
 import type { SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
+import type { Contracts } from './contracts.js';
 import { type CallCounters, Generation } from './generation.js';
 import { generationLimits, type ResolvedOptions, sandboxSpec } from './options.js';
 
@@ -41,6 +42,8 @@ export interface RuntimeDeps {
   dataDirOf(name: string): Promise<string>;
   /** Where checkpoints are kept on disk: only when the host has a data folder. */
   checkpoints: CheckpointFiles | undefined;
+  /** Contracts between plugins: `ctx.call`'s router, and the checks a provider's change passes. */
+  contracts: Contracts;
 }
 
 export interface LoadResult {
@@ -262,6 +265,9 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
     );
   }
   if (plan.expect !== undefined) checkExpected(artifact, plan.expect);
+  // A new version must still serve every live dependent's range. A rollback is not refused:
+  // it is the way back from a bad version, and a crash recovery has no choice.
+  if (plan.kind === 'reload') slot.deps.contracts.assertNotBreaking(slot.name, manifest);
   return artifact;
 }
 
@@ -292,6 +298,10 @@ async function start(
           ...(dropped === undefined ? {} : { dropped }),
         }),
       onOutput: (stream, chunk) => options.output(name, stream, chunk),
+      onAsk: (ask) =>
+        gen === undefined
+          ? Promise.reject(new MoltError(ErrorCodes.CANCELLED, 'the generation is not ready'))
+          : slot.deps.contracts.route(gen, ask),
     }),
   );
   sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
