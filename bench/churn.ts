@@ -30,17 +30,20 @@ interface Reloader {
   stop(): Promise<void>;
 }
 
-/** Reloads `name` every `everyMs`, alternating two artifacts, until stopped (bounded in time). */
-function reloadEvery(
+/**
+ * Reloads `name` every `everyMs`, alternating two artifacts, until stopped (or for `maxMs`).
+ */
+export function reloadEvery(
   host: Host,
   name: string,
   dirs: [string, string],
   everyMs: number,
   count: { reloads: number; errors: number },
+  maxMs = WINDOW_MS + 1_000,
 ): Reloader {
   let running = true;
   const done = (async () => {
-    const deadline = performance.now() + WINDOW_MS + 1_000;
+    const deadline = performance.now() + maxMs;
     for (let next = performance.now(); running && performance.now() < deadline; ) {
       next += everyMs;
       try {

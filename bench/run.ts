@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f` runs a subset (e: the process
- * sandbox beside the worker; f: state checkpoints); `--drift` runs the worker RSS-drift
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g` runs a subset (e: the process
+ * sandbox beside the worker; f: state checkpoints; g: the event stream); `--drift` runs the worker RSS-drift
  * experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
@@ -10,6 +10,7 @@ import { benchCalls } from './calls.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchChurn } from './churn.js';
 import { benchDrift } from './drift.js';
+import { benchEvents } from './events.js';
 import { benchMemory } from './memory.js';
 import { benchProcess } from './process.js';
 import { benchReload } from './reload.js';
@@ -17,7 +18,7 @@ import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -41,6 +42,7 @@ try {
     if (only.has('d')) summary.memory = await benchMemory();
     if (only.has('e')) summary.process = await benchProcess();
     if (only.has('f')) summary.checkpoints = await benchCheckpoints();
+    if (only.has('g')) summary.events = await benchEvents();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

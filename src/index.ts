@@ -1,4 +1,12 @@
+export {
+  type AnyEventSource,
+  EventStream,
+  type EventStreamOptions,
+  type OverflowPolicy,
+  type SubscriberQueue,
+} from './admin/event-stream.js';
 export { type ErrorCode, ErrorCodes, isMoltError, MoltError } from './errors/errors.js';
+export type { AnyListener } from './events/bus.js';
 export {
   type ArtifactRef,
   EVENTS,
@@ -19,9 +27,23 @@ export {
   type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
-export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
+export { type FrontDoorOptions, McpFrontDoor } from './mcp/front-door.js';
+export {
+  type McpHttpOptions,
+  type McpHttpServer,
+  type McpOAuth,
+  startMcpHttp,
+} from './mcp/http.js';
+export {
+  createHost,
+  Host,
+  type InspectResult,
+  type PluginInfo,
+  type ReloadOptions,
+} from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
+export type { SchemaCompat } from './runtime/schema-compat.js';
 export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
 export type { ToolInfo } from './sandbox/protocol.js';
@@ -32,4 +54,10 @@ export type {
   SandboxFactory,
   SandboxSpec,
 } from './sandbox/sandbox.js';
+export {
+  type SchemaChange,
+  type SchemaChangeKind,
+  type SchemaChangesOptions,
+  schemaChanges,
+} from './schema/compat.js';
 export type { Clock, Timer } from './util/clock.js';

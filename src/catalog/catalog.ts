@@ -89,8 +89,8 @@ export class Catalog {
   }
 
   plugin(name: string): PluginRecord | undefined {
-    const p = this.#data.plugins[name];
-    return p === undefined ? undefined : structuredClone(p);
+    if (!Object.hasOwn(this.#data.plugins, name)) return undefined;
+    return structuredClone(this.#data.plugins[name]);
   }
 
   /** Applies `change` to a copy of the record and persists it; the live record moves only once it is on disk. */
@@ -107,6 +107,9 @@ export class Catalog {
 }
 
 export function record(data: CatalogData, name: string): PluginRecord {
-  data.plugins[name] ??= { installed: [], active: null, knownGood: null, pendingDelete: [] };
-  return data.plugins[name];
+  // Own properties only: `constructor` is a valid plugin name and Object.prototype's too.
+  if (!Object.hasOwn(data.plugins, name)) {
+    data.plugins[name] = { installed: [], active: null, knownGood: null, pendingDelete: [] };
+  }
+  return data.plugins[name] as PluginRecord;
 }

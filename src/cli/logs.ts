@@ -13,7 +13,9 @@ interface Ref {
 function format(e: AuditEntry): string {
   const v = (r: unknown): string =>
     r && typeof r === 'object' ? `${(r as Ref).version ?? '?'}` : '-';
-  const parts = [e.ts, e.action.padEnd(9), e.name];
+  // An older molt's lines have no seq.
+  const seq = typeof e.seq === 'number' ? `#${e.seq}` : '#-';
+  const parts = [seq.padStart(5), e.ts, e.action.padEnd(9), e.name];
   if (e.from !== undefined || e.to !== undefined) parts.push(`${v(e.from)} → ${v(e.to)}`);
   const err = e.error as { code?: string; message?: string } | undefined;
   if (err?.code) parts.push(`${err.code}: ${err.message ?? ''}`);

@@ -16,7 +16,7 @@ const program = new Command('molt')
 
 const dataOption = [
   '--data <dir>',
-  'data folder of the host (store, catalog, audit log, control endpoint)',
+  'data folder of the host (store, catalog, audit log, admin endpoint)',
 ] as const;
 
 /** Runs a command's body, mapping errors to their exit code. */
@@ -36,7 +36,7 @@ program
   .argument('<dir>', 'the plugins folder')
   .option(
     '--data <dir>',
-    'data folder: store, catalog, audit log, control endpoint (default: .molt beside DIR)',
+    'data folder: store, catalog, audit log, admin endpoint (default: .molt beside DIR)',
   )
   .option('--probation <ms>', 'how long a replaced version stays warm for rollback', '30000')
   .option('--stable <ms>', 'how long a file must stay unchanged before it is read', '200')
@@ -54,6 +54,35 @@ program
     'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
   )
   .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
+  // MCP over HTTP, safe by default (see mcp-http-security.ts).
+  .option(
+    '--max-sessions <n>',
+    'most MCP HTTP sessions at once (503 to an initialize over it)',
+    '1000',
+  )
+  .option(
+    '--token-file <file>',
+    'bearer token MCP HTTP clients must send (mode 600; or env MOLT_MCP_TOKEN)',
+  )
+  .option(
+    '--allowed-hosts <list>',
+    'more Host names served over MCP HTTP (name or name:port, comma-separated)',
+  )
+  .option(
+    '--allowed-origins <list>',
+    'more browser Origins allowed over MCP HTTP (comma-separated)',
+  )
+  .option('--insecure-no-auth', 'serve MCP HTTP on a non-loopback --host with no token')
+  .option('--admin <port>', 'port of the admin API (default: any free port)')
+  .option(
+    '--admin-host <addr>',
+    'address of the admin API (default 127.0.0.1; every route but the dashboard wants the token)',
+  )
+  .option(
+    '--admin-token-file <file>',
+    "the admin API's bearer token (mode 600; default: a random token in DATA/control.json)",
+  )
+  .option('--metrics-public', 'serve GET /metrics of the admin API without the token')
   .option(
     '--isolation <kind>',
     'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',
@@ -81,18 +110,19 @@ program
   .argument('<dir>', 'a plugin project, or a folder of plugin projects')
   .option(
     '--data <dir>',
-    'data folder: store, catalog, audit log, control endpoint (default: .molt beside DIR)',
+    'data folder: store, catalog, audit log, admin endpoint (default: .molt beside DIR)',
   )
   .action(
     run(async (dir: string, opts: { data?: string }) => {
-      const [{ startControl }, { DevSession }, { defaultDataDir, openDeployment, untilSignal }] =
+      const [{ startAdmin }, { DevSession }, { defaultDataDir, openDeployment, untilSignal }] =
         await Promise.all([
-          import('../control/server.js'),
+          import('../admin/server.js'),
           import('../dev/dev.js'),
           import('./serve.js'),
         ]);
       const dataDir = resolve(opts.data ?? defaultDataDir(dir));
-      const deployment = await openDeployment(dataDir, '0');
+      // Tools come and go while a plugin is written: no reload is refused for a schema break.
+      const deployment = await openDeployment(dataDir, '0', undefined, { schemaCompat: 'off' });
       const session = new DevSession(dir, deployment, (r) =>
         line(
           r.ok
@@ -101,11 +131,11 @@ program
         ),
       );
       await session.start();
-      const control = await startControl(deployment, dataDir);
-      line(`ready: watching ${resolve(dir)} (data ${dataDir})`);
+      const admin = await startAdmin(deployment, dataDir);
+      line(`ready: watching ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`);
       untilSignal(async () => {
         await session.close();
-        await control.close();
+        await admin.close();
         await deployment.close();
       });
     }),
@@ -122,6 +152,28 @@ program
       const r = await pack(dir, opts.out === undefined ? {} : { outDir: opts.out });
       out(r.file);
       line(`packed ${r.manifest.name}@${r.manifest.version} build ${r.manifest.buildId}`);
+    }),
+  );
+
+program
+  .command('validate')
+  .description(
+    'run the checks the loader runs on an artifact (a .molt file or a plugin folder); exit 0 when it would be accepted',
+  )
+  .argument('<path>', 'the .molt file or plugin folder')
+  .option(
+    '--against <data>',
+    "also check it as a reload of the plugin a running host serves (that host's data folder)",
+  )
+  .option('--json', 'machine-readable output')
+  .action(
+    run(async (path: string, opts: { against?: string; json?: boolean }) => {
+      const { printReport, validate } = await import('./validate.js');
+      const report = await validate(
+        path,
+        opts.against === undefined ? undefined : resolve(opts.against),
+      );
+      process.exitCode = printReport(report, opts.json === true);
     }),
   );
 
@@ -186,6 +238,22 @@ program
     run(async (opts: { data: string; follow?: boolean; lines?: string; json?: boolean }) => {
       const { logs } = await import('./logs.js');
       await logs(resolve(opts.data), opts);
+    }),
+  );
+
+program
+  .command('audit')
+  .description('the audit log itself')
+  .command('verify')
+  .description(
+    "check the audit log's hash chain: exit 0 if intact, else 1 naming the first bad line",
+  )
+  .option(...dataOption, '.molt')
+  .option('--json', 'machine-readable output')
+  .action(
+    run(async (opts: { data: string; json?: boolean }) => {
+      const { verify } = await import('./audit.js');
+      process.exitCode = await verify(resolve(opts.data), opts.json === true);
     }),
   );
 

@@ -12,8 +12,17 @@ export function out(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
+/** A command line that cannot work as given (exit 2): the message says what to change. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 /** Prints an error as `molt: CODE message` and returns the exit code it maps to. */
 export function fail(err: unknown): number {
+  if (err instanceof UsageError) {
+    line(`molt: ${err.message}`);
+    return EXIT.usage;
+  }
   if (isMoltError(err)) {
     line(`molt: ${err.code} ${err.message}`);
     return err.code === 'CONTROL_UNREACHABLE' ? EXIT.unreachable : EXIT.failed;

@@ -1,11 +1,11 @@
-/** `molt status`, `molt reload NAME`, `molt rollback NAME`: ask a running host. */
-import { control } from '../control/client.js';
+/** `molt status`, `molt reload NAME`, `molt rollback NAME`, `molt call`: ask a running host. */
+import { admin } from '../admin/client.js';
 import type { PluginStatus } from '../deploy/deployment.js';
 import type { LoadResult } from '../runtime/reload.js';
 import { ms, out, table } from './output.js';
 
 export async function status(dataDir: string, json: boolean): Promise<void> {
-  const { plugins } = await control<{ plugins: PluginStatus[] }>(dataDir, 'GET', '/v1/status');
+  const { plugins } = await admin<{ plugins: PluginStatus[] }>(dataDir, 'GET', '/v1/plugins');
   if (json) return out(JSON.stringify(plugins, null, 2));
   if (plugins.length === 0) return out('no plugins loaded');
   const rows = [
@@ -45,7 +45,7 @@ export async function act(
   name: string,
   options: { discardState?: boolean } = {},
 ): Promise<void> {
-  const r = await control<LoadResult>(
+  const r = await admin<LoadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
@@ -63,7 +63,7 @@ export async function call(
   json: string | undefined,
 ): Promise<void> {
   const args: unknown = json === undefined ? {} : JSON.parse(json);
-  const path = `/v1/plugins/${encodeURIComponent(name)}/call/${encodeURIComponent(tool)}`;
-  const { result } = await control<{ result: unknown }>(dataDir, 'POST', path, args);
+  const path = `/v1/plugins/${encodeURIComponent(name)}/tools/${encodeURIComponent(tool)}`;
+  const { result } = await admin<{ result: unknown }>(dataDir, 'POST', path, args);
   out(typeof result === 'string' ? result : JSON.stringify(result, null, 2));
 }

@@ -1,14 +1,17 @@
 /** `molt serve DIR`: load every artifact in DIR, watch it, and serve until a signal. */
 import { dirname, join, resolve } from 'node:path';
-import { type ControlServer, startControl } from '../control/server.js';
-import { Deployment, type DeployStep } from '../deploy/deployment.js';
+import { type AdminServer, startAdmin } from '../admin/server.js';
+import { readTokenFile } from '../admin/token-file.js';
+import { Deployment, type DeploymentOptions, type DeployStep } from '../deploy/deployment.js';
+import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { McpFrontDoor } from '../mcp/front-door.js';
 import { startMcpHttp } from '../mcp/http.js';
 import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
 import { type FolderEvent, PluginFolder } from '../watch/plugin-folder.js';
+import { type HttpSecurityFlags, httpSecurity } from './mcp-http-security.js';
 import { line, ms } from './output.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends HttpSecurityFlags {
   data?: string;
   probation?: string;
   stable?: string;
@@ -18,6 +21,11 @@ export interface ServeOptions {
   metaTools?: boolean;
   sessionTtl?: string;
   isolation?: string;
+  /** The admin API's port (default: any free one). */
+  admin?: string;
+  adminHost?: string;
+  adminTokenFile?: string;
+  metricsPublic?: boolean;
   /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
   stdioStreams?: StdioStreams;
 }
@@ -60,7 +68,7 @@ export function describe(e: FolderEvent): string {
 
 export interface Running {
   deployment: Deployment;
-  control: ControlServer;
+  admin: AdminServer;
   stop(): Promise<void>;
   /** With --stdio: resolves when the client closes stdin (the server then stops). */
   stdioClosed: Promise<void> | undefined;
@@ -72,8 +80,10 @@ export async function openDeployment(
   dataDir: string,
   probation?: string,
   isolation?: string,
+  more: Partial<DeploymentOptions> = {},
 ): Promise<Deployment> {
   return Deployment.open({
+    ...more,
     dataDir,
     ...(probation === undefined ? {} : { probationMs: Number(probation) }),
     ...(isolation === undefined ? {} : { isolation: isolation as 'worker' | 'process' }),
@@ -91,7 +101,12 @@ export async function serve(
   options: ServeOptions,
   opened?: Deployment,
 ): Promise<Running> {
+  // Refused before anything opens: a server that would be unsafe does not start at all.
+  const security = options.http === undefined ? undefined : await httpSecurity(options);
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
+  // A token file that is refused stops the start before the data folder is touched.
+  const token =
+    options.adminTokenFile === undefined ? undefined : await readTokenFile(options.adminTokenFile);
   const deployment =
     opened ?? (await openDeployment(dataDir, options.probation, options.isolation));
   const folder = new PluginFolder(dir, deployment, {
@@ -100,7 +115,13 @@ export async function serve(
   });
   await folder.start();
   killArmed = true;
-  const control = await startControl(deployment, dataDir);
+  const admin = await startAdmin(deployment, dataDir, {
+    ...(options.admin === undefined ? {} : { port: portOption('--admin', options.admin) }),
+    ...(options.adminHost === undefined ? {} : { host: options.adminHost }),
+    ...(token === undefined ? {} : { token }),
+    metricsPublic: options.metricsPublic === true,
+    pluginsDir: resolve(dir),
+  });
   const door =
     options.stdio || options.http !== undefined
       ? new McpFrontDoor(deployment.host, {
@@ -114,14 +135,20 @@ export async function serve(
           port: Number(options.http),
           ...(options.host === undefined ? {} : { host: options.host }),
           ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: Number(options.sessionTtl) }),
+          ...security,
         })
       : undefined;
   const stdio =
     door !== undefined && options.stdio ? await serveStdio(door, options.stdioStreams) : undefined;
   const count = deployment.status().length;
   line(
-    `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, control ${control.endpoint.url})`,
+    `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`,
   );
+  if (options.adminHost !== undefined) {
+    line(
+      `admin: listening on ${options.adminHost} port ${new URL(admin.url).port} (plain HTTP: the token travels in clear)`,
+    );
+  }
   if (http !== undefined) line(`mcp: ${http.url}`);
   if (stdio !== undefined) line('mcp: stdio');
   /**
@@ -132,10 +159,21 @@ export async function serve(
     await folder.close();
     await http?.close({ drainMs: DRAIN_MS });
     await door?.close();
-    await control.close();
+    await admin.close();
     await deployment.close();
   };
-  return { deployment, control, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
+  return { deployment, admin, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url };
+}
+
+function portOption(flag: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port > 65535) {
+    throw new MoltError(
+      ErrorCodes.OPTIONS_INVALID,
+      `${flag} must be a port from 0 to 65535, got ${text}`,
+    );
+  }
+  return port;
 }
 
 /** Runs until SIGINT/SIGTERM, then shuts down gracefully (a second signal forces the exit). */

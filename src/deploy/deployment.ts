@@ -32,6 +32,7 @@ import type { RollbackOptions } from '../runtime/slot.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
 import { lockDataDir } from './lock.js';
+import { ReloadHistory } from './reload-history.js';
 
 /** Points a test can stop the process at, in the order a change passes them. */
 export type DeployStep =
@@ -61,6 +62,8 @@ export class Deployment {
   readonly catalog: Catalog;
   readonly audit: AuditLog;
   readonly dataDir: string;
+  /** Each plugin's last load, reload, rollback or recovery, with its outcome and step timings. */
+  readonly reloads: ReloadHistory;
   readonly #onStep: (step: DeployStep, name: string) => void;
   readonly #chains = new Map<string, Promise<unknown>>();
   /** Per plugin, the newest write of what its slot reported (see `#persist`). */
@@ -82,6 +85,7 @@ export class Deployment {
     this.catalog = parts.catalog;
     this.audit = parts.audit;
     this.dataDir = parts.dataDir;
+    this.reloads = new ReloadHistory(parts.host);
     this.#onStep = parts.options.onStep ?? (() => {});
     // The slot owns probation and known-good; the catalog records what it reports, so what is
     // active after any swap (a reload, a rollback, a crash's swap back) is what a restart loads.
@@ -108,7 +112,7 @@ export class Deployment {
     const catalog = await Catalog.open(join(dataDir, 'catalog.json'));
     const store = new Store(join(dataDir, 'store'));
     await store.sweep();
-    const audit = new AuditLog(join(dataDir, 'audit.jsonl'));
+    const audit = await AuditLog.open(join(dataDir, 'audit.jsonl'));
     const host = await createHost(options);
     const self = new Deployment({ host, store, catalog, audit, dataDir, options, unlock });
     attachAudit(host, audit);

@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
-import { EventBus, type Listener } from '../events/bus.js';
+import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
 import {
   type Artifact,
   checkExpected,
   type ExpectedArtifact,
+  type Manifest,
   readArtifact,
 } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
@@ -30,7 +31,7 @@ import {
   requirementsOf,
 } from './contracts.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
-import type { LoadResult, RuntimeDeps, SlotStats } from './reload.js';
+import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
 
 const debug = debuglog('molt');
@@ -59,6 +60,14 @@ export interface PluginInfo {
 export interface UnloadOptions {
   /** Unload the plugins that need this one first, instead of refusing (HAS_DEPENDENTS). */
   cascade?: boolean;
+}
+
+export interface InspectResult {
+  name: string;
+  version: string;
+  buildId: string;
+  tools: ToolInfo[];
+  manifest: Manifest;
 }
 
 export interface ReloadOptions {
@@ -203,6 +212,19 @@ export class Host {
     }
   }
 
+  /**
+   * The load's checks on the artifact in `dir`, without making it a plugin: its manifest and
+   * host API, `expect`, its entry evaluated in a sandbox (bytes against buildId, config, tool
+   * schemas); no init runs and the sandbox then ends. Resolves to what it would serve.
+   */
+  async inspect(dir: string, options: ReloadOptions = {}): Promise<InspectResult> {
+    this.#assertOpen();
+    const { artifact, info } = await probe(this.#deps, dir, options.expect);
+    const { manifest } = artifact;
+    const { name, version, buildId } = manifest;
+    return { name, version, buildId, tools: info.tools, manifest };
+  }
+
   /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
   async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<LoadResult> {
     return this.#slot(name).reload(dir, options.expect);
@@ -275,6 +297,14 @@ export class Host {
 
   on<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
     return this.#bus.on(event, listener);
+  }
+
+  /**
+   * Every event, in the order emitted, synchronously like `on`: what the admin API's event
+   * stream feeds on. Returns the function that unsubscribes.
+   */
+  onAny(listener: AnyListener<HostEvents>): () => void {
+    return this.#bus.onAny(listener);
   }
 
   once<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {

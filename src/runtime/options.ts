@@ -6,6 +6,7 @@ import { type Isolation, pickEnv, resolveGrants } from '../sandbox/permissions.j
 import type { SandboxFactory, SandboxSpec } from '../sandbox/sandbox.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import type { GenerationLimits } from './generation.js';
+import type { SchemaCompat } from './schema-compat.js';
 
 export interface HostOptions {
   /** How long a new version is on trial: the replaced one is kept warm to swap back to. */
@@ -54,6 +55,11 @@ export interface HostOptions {
   sandboxFactory?: SandboxFactory;
   /** Replaces the clock of every timeout (tests advance a manual one). */
   clock?: Clock;
+  /**
+   * `'refuse'` (default): a reload within the active version's caret range that breaks a tool's
+   * schema fails with SCHEMA_BREAKING. `'off'`: no check (a dev loop, where tools come and go).
+   */
+  schemaCompat?: SchemaCompat;
 }
 
 export interface ResolvedOptions {
@@ -73,6 +79,7 @@ export interface ResolvedOptions {
   output: (plugin: string, stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   sandboxFactory: SandboxFactory | undefined;
   clock: Clock;
+  schemaCompat: SchemaCompat;
 }
 
 /** [minimum, maximum] of each numeric option; the manifest's own limits share their ranges. */
@@ -125,7 +132,17 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     output: o.output ?? ((_plugin, _stream, chunk) => process.stderr.write(chunk)),
     sandboxFactory: o.sandboxFactory,
     clock: o.clock ?? systemClock,
+    schemaCompat: schemaCompatOption(o.schemaCompat),
   };
+}
+
+function schemaCompatOption(value: unknown): SchemaCompat {
+  if (value === undefined || value === 'refuse' || value === 'off') return value ?? 'refuse';
+  throw new MoltError(
+    ErrorCodes.OPTIONS_INVALID,
+    `schemaCompat must be "refuse" or "off", not ${JSON.stringify(value)}`,
+    { details: { option: 'schemaCompat', value } },
+  );
 }
 
 function isolationOption(value: unknown): Isolation {

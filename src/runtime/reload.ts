@@ -25,13 +25,14 @@ import {
   readArtifact,
 } from '../manifest/manifest.js';
 import type { SandboxPool } from '../sandbox/pool.js';
-import { loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
+import { type LoadedInfo, loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
 import type { SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
 import type { Contracts } from './contracts.js';
 import { type CallCounters, Generation } from './generation.js';
 import { generationLimits, type ResolvedOptions, sandboxSpec } from './options.js';
+import { schemaBreak } from './schema-compat.js';
 
 export interface RuntimeDeps {
   pool: SandboxPool;
@@ -156,6 +157,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
       );
       try {
         gen = await start(slot, artifact, spec, timings);
+        if (plan.kind === 'reload') keepsSchemas(slot, gen);
         await timed(timings, 'init', () => init(gen!));
         await health(gen, timings);
       } finally {
@@ -276,7 +278,7 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
  * its bytes hash to the manifest's buildId, and reports the buildId of what it evaluated.
  */
 async function start(
-  slot: SlotCore,
+  slot: Pick<SlotCore, 'deps'> & { stats: CallCounters },
   artifact: Artifact,
   spec: SandboxSpec,
   timings: StepTimings,
@@ -346,6 +348,46 @@ async function start(
   } catch (err) {
     await started.discard('start failed');
     throw err;
+  }
+}
+
+/**
+ * Between steps 3 and 4, for a reload only (a rollback or a recovery goes back to what served
+ * before): a version in the active one's caret range keeps its tools' schemas compatible.
+ * Checked before `init`, so a refused version never runs its init side effects.
+ */
+function keepsSchemas(slot: SlotCore, gen: Generation): void {
+  const old = slot.active;
+  if (old === undefined || slot.deps.options.schemaCompat === 'off') return;
+  // The usual reload keeps its tools: both signatures are already made (step 3 bounds them).
+  if (toolSignature(old.info.tools) === toolSignature(gen.info.tools)) return;
+  const refused = schemaBreak(
+    slot.name,
+    { version: old.version, tools: old.info.tools },
+    { version: gen.version, tools: gen.info.tools },
+  );
+  if (refused !== undefined) throw refused;
+}
+
+/**
+ * Steps 2 and 3 and nothing after, outside any slot: the manifest and host API, the build the
+ * caller expects, the entry evaluated in a sandbox that checks its bytes, config and tool
+ * schemas; then the sandbox ends. No init runs. What `molt validate` runs (through host.inspect).
+ */
+export async function probe(
+  deps: RuntimeDeps,
+  dir: string,
+  expect?: ExpectedArtifact,
+): Promise<{ artifact: Artifact; info: LoadedInfo }> {
+  const artifact = await readArtifact(dir);
+  if (expect !== undefined) checkExpected(artifact, expect);
+  const { manifest } = artifact;
+  const spec = sandboxSpec(manifest, deps.options, await deps.dataDirOf(manifest.name));
+  const gen = await start({ deps, stats: { calls: 0, errors: 0 } }, artifact, spec, { total: 0 });
+  try {
+    return { artifact, info: gen.info };
+  } finally {
+    await gen.discard('inspected');
   }
 }
 

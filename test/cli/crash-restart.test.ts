@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { control } from '../../src/control/client.js';
+import { admin } from '../../src/admin/client.js';
+import { verifyAudit } from '../../src/catalog/audit-verify.js';
 import type { DeployStep } from '../../src/deploy/deployment.js';
 import { MoltProcess, packCalcVersions } from '../helpers/cli.js';
 import { placeArtifact, tempDir } from '../helpers/project.js';
@@ -68,10 +69,10 @@ for (const step of steps) {
         .map((l) => JSON.parse(l));
       const loads = audit.filter((e: { action: string }) => e.action === 'load');
       assert.equal(loads.at(-1).to.version, activeBefore, 'restored the active version first');
-      const { result } = await control<{ result: unknown }>(
+      const { result } = await admin<{ result: unknown }>(
         data,
         'POST',
-        '/v1/plugins/calc/call/version',
+        '/v1/plugins/calc/tools/version',
         {},
       );
       assert.equal(result, 'two');
@@ -86,5 +87,7 @@ for (const step of steps) {
     } finally {
       await second.stop();
     }
+    const verdict = await verifyAudit(join(data, 'audit.jsonl'));
+    assert.equal(verdict.ok, true, `the audit chain survives the kill: ${JSON.stringify(verdict)}`);
   });
 }

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { admin } from '../../src/admin/client.js';
 import { AuditLog } from '../../src/catalog/audit.js';
-import { control } from '../../src/control/client.js';
 import { sha256 } from '../helpers/artifact.js';
 import { MoltProcess, molt, packCalcVersions } from '../helpers/cli.js';
 import { connectHttp, textOf } from '../helpers/mcp.js';
@@ -45,7 +45,7 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     await placeArtifact(packed[0]!, plugins);
     await host.waitFor(/✓ calc@1\.0\.0 \w{12} loaded/);
     const call = (tool: string, args: unknown = {}): Promise<{ result: unknown }> =>
-      control(data, 'POST', `/v1/plugins/calc/call/${tool}`, args);
+      admin(data, 'POST', `/v1/plugins/calc/tools/${tool}`, args);
     assert.deepEqual(await call('add', { a: 2, b: 3 }), { result: 5 });
     assert.equal((await molt(['call', 'calc', 'version', '--data', data])).stdout.trim(), 'one');
 
@@ -138,6 +138,8 @@ test('pack → serve → drop in → reload under calls → status → rollback 
     await host.stop();
   }
   assert.equal((await molt(['status', '--data', data])).code, 3, 'no host: exit code 3');
+  const verified = await molt(['audit', 'verify', '--data', data]);
+  assert.equal(verified.code, 0, `the host's audit log verifies: ${verified.stdout}`);
 
   const again = new MoltProcess(['serve', plugins, '--data', data, '--stable', '50']);
   try {

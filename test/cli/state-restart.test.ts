@@ -8,7 +8,7 @@ import { watch } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { control } from '../../src/control/client.js';
+import { admin } from '../../src/admin/client.js';
 import { sha256 } from '../helpers/artifact.js';
 import { MoltProcess } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
@@ -76,7 +76,7 @@ test('molt serve SIGKILLed after a checkpoint interval comes back with every wri
   await rename(staged, join(plugins, 'counter'));
   const args = ['serve', plugins, '--data', data];
   const call = (tool: string) =>
-    control<{ result: unknown }>(data, 'POST', `/v1/plugins/counter/call/${tool}`, {});
+    admin<{ result: unknown }>(data, 'POST', `/v1/plugins/counter/tools/${tool}`, {});
 
   const first = new MoltProcess(args);
   try {

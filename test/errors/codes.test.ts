@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, type TestContext, test } from 'node:test';
-import { errorAnswer } from '../../src/control/server.js';
+import { errorAnswer } from '../../src/admin/answers.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import { createHost, type Host, MoltError, type PluginInfo } from '../../src/index.js';
 import { McpFrontDoor } from '../../src/mcp/front-door.js';

@@ -11,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { findRepoRoot } from '../../examples/example-plugins.js';
-import { control } from '../../src/control/client.js';
+import { admin } from '../../src/admin/client.js';
 import { pack } from '../../src/pack/index.js';
 import { MoltProcess } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
@@ -155,10 +155,10 @@ test('a second npm start on the same folders fails with DATA_LOCKED having touch
   );
   assert.ok(!second.lines.some((l) => l.startsWith('packing')), 'it packed nothing');
   assert.deepEqual(await snapshot(), before, 'the served folder is untouched');
-  const status = await control<{ plugins: { name: string; version: string }[] }>(
+  const status = await admin<{ plugins: { name: string; version: string }[] }>(
     join(demoDir, 'data'),
     'GET',
-    '/v1/status',
+    '/v1/plugins',
   );
   assert.equal(
     status.plugins.find((p) => p.name === 'text')?.version,

@@ -48,15 +48,36 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
+export interface ConnectOptions {
+  name?: string;
+  /** Headers sent on every request (`authorization`, `origin`). */
+  headers?: Record<string, string>;
+  /**
+   * false: the client never opens its GET stream (its GET is answered 405 without reaching the
+   * server, as a server without one would), so the session has nothing open between calls.
+   */
+  stream?: boolean;
+}
+
 /** Connects an SDK `Client` over Streamable HTTP. */
-export async function connectHttp(url: string, name = 'molt-test'): Promise<HttpClient> {
+export async function connectHttp(
+  url: string,
+  options: string | ConnectOptions = {},
+): Promise<HttpClient> {
+  const {
+    name = 'molt-test',
+    headers,
+    stream = true,
+  } = typeof options === 'string' ? { name: options } : options;
   let opened!: () => void;
   const streamOpen = new Promise<void>((resolve) => {
     opened = resolve;
   });
   const transport = new StreamableHTTPClientTransport(new URL(url), {
+    ...(headers === undefined ? {} : { requestInit: { headers } }),
     // The server registers the GET stream before it answers the GET, so its response is the sign.
     fetch: async (input, init) => {
+      if (init?.method === 'GET' && !stream) return new Response(null, { status: 405 });
       const res = await fetch(input, init);
       if (init?.method === 'GET' && res.ok) opened();
       return res;

@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type JSONRPCMessage, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createHost, type Host } from '../../src/index.js';
 import { type FrontDoorOptions, McpFrontDoor } from '../../src/mcp/front-door.js';
-import { type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
+import { type McpHttpOptions, type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
 import { createGate, gatedVersions, gateSource } from '../helpers/gate.js';
 import {
+  type ConnectOptions,
   connectHttp,
   createProbe,
   errorText,
@@ -35,13 +36,18 @@ interface Served {
   http: McpHttpServer;
   /** Every SDK server the door made, one per session, in order. */
   servers: Server[];
-  connect(): Promise<HttpClient>;
+  connect(options?: ConnectOptions): Promise<HttpClient>;
   close(): Promise<void>;
 }
 
 /** A host, its MCP front door and HTTP server; `close` ends clients, server, door and host. */
 async function serve(
-  options: { door?: FrontDoorOptions; sessionTtlMs?: number; clock?: ManualClock } = {},
+  options: {
+    door?: FrontDoorOptions;
+    sessionTtlMs?: number;
+    clock?: ManualClock;
+    http?: Partial<McpHttpOptions>;
+  } = {},
 ): Promise<Served> {
   const host = await createHost({ probationMs: 0 });
   const door = new McpFrontDoor(host, options.door);
@@ -56,6 +62,7 @@ async function serve(
     port: 0,
     ...(options.sessionTtlMs === undefined ? {} : { sessionTtlMs: options.sessionTtlMs }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...options.http,
   });
   const clients: HttpClient[] = [];
   return {
@@ -63,8 +70,8 @@ async function serve(
     door,
     http,
     servers,
-    async connect() {
-      const c = await connectHttp(http.url);
+    async connect(connectOptions) {
+      const c = await connectHttp(http.url, connectOptions);
       clients.push(c);
       return c;
     },
@@ -526,7 +533,8 @@ test('a session idle past its TTL is closed; its id then gets 404', LIMIT, async
   const s = await serve({ sessionTtlMs: 1_000, clock });
   try {
     await s.host.load(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
-    const c = await s.connect();
+    // No GET stream: between its calls the session has nothing open, so it can be idle.
+    const c = await s.connect({ stream: false });
     assert.equal(textOf(await c.client.callTool({ name: 'p__version' })), 'v1');
     const id = c.transport.sessionId;
     assert.ok(id !== undefined);
@@ -654,6 +662,195 @@ test(
         /^UNKNOWN_TOOL: no tool named "m__gone"/,
       );
       assert.deepEqual(errors, []);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+/** Lets the event loop run (network I/O included) until `done`, a bounded number of turns. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(done(), `still waiting for: ${what}`);
+}
+
+test(
+  'a session holding its GET stream open outlives the TTL and still calls; its idle time starts when the stream ends',
+  LIMIT,
+  async () => {
+    const clock = new ManualClock();
+    const s = await serve({ sessionTtlMs: 1_000, clock });
+    try {
+      await s.host.load(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
+      const held = await s.connect();
+      await held.streamOpen;
+      const idle = await s.connect({ stream: false });
+      const idleId = idle.transport.sessionId;
+      assert.equal(textOf(await held.client.callTool({ name: 'p__version' })), 'v1');
+      assert.equal(s.http.sessions(), 2);
+
+      // Three TTLs with nothing but the GET stream (the sweep runs every 500 ms).
+      for (let i = 0; i < 6; i++) clock.advance(500);
+      await until(() => s.http.sessions() === 1, 'the session without a stream to be reaped');
+      const gone = await post(s.http.url, rpc('tools/list', 2), { 'mcp-session-id': idleId! });
+      assert.equal(gone.status, 404);
+      await gone.body?.cancel();
+      // The session with the stream was kept: a call on it works, no re-initialize.
+      assert.equal(textOf(await held.client.callTool({ name: 'p__version' })), 'v1');
+      for (let i = 0; i < 6; i++) clock.advance(500);
+      assert.equal(s.http.sessions(), 1);
+
+      assert.deepEqual(held.errors, []);
+      // The client drops its stream (no DELETE): idle from now, not from its last POST.
+      await held.client.close();
+      await until(() => s.http.streams() === 0, 'the server to see the stream end');
+      clock.advance(500);
+      assert.equal(s.http.sessions(), 1, 'idle for half its TTL only since the stream ended');
+      clock.advance(500);
+      await until(() => s.http.sessions() === 0, 'the session to be reaped a TTL after its stream');
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+test(
+  'over --max-sessions an initialize gets 503 and nothing is created; a session ended makes room',
+  LIMIT,
+  async () => {
+    const s = await serve({ http: { maxSessions: 2 } });
+    try {
+      await s.host.load(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
+      const first = await s.connect();
+      await s.connect();
+      assert.equal(s.http.sessions(), 2);
+
+      await assert.rejects(connectHttp(s.http.url), (err: unknown) => {
+        assert.equal((err as { code?: unknown }).code, 503);
+        assert.match(String(err), /2 MCP sessions are open, the most this server keeps/);
+        return true;
+      });
+      assert.equal(s.http.sessions(), 2);
+      assert.equal(s.door.sessions, 2, 'no server was created for the refused initialize');
+      assert.equal(s.servers.length, 2);
+
+      // A session being opened counts: the next initialize, while the first is held between
+      // the cap check and its registration, is refused.
+      await first.transport.terminateSession();
+      await until(() => s.http.sessions() === 1, 'the DELETE to end the session');
+      let entered!: () => void;
+      const opening = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const make = s.door.createServer.bind(s.door);
+      s.door.createServer = (session) => {
+        s.door.createServer = make;
+        const server = make(session);
+        const connect = server.connect.bind(server);
+        server.connect = async (transport) => {
+          entered();
+          await gate;
+          return connect(transport);
+        };
+        return server;
+      };
+      const held = connectHttp(s.http.url);
+      await opening;
+      await assert.rejects(connectHttp(s.http.url), (err: unknown) => {
+        assert.equal((err as { code?: unknown }).code, 503);
+        return true;
+      });
+      release();
+      const third = await held;
+      assert.equal(s.http.sessions(), 2);
+      await third.close();
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+test('GET and DELETE without a session id get 405 with Allow: POST', LIMIT, async () => {
+  const s = await serve();
+  try {
+    for (const method of ['GET', 'DELETE']) {
+      const res = await fetch(s.http.url, { method, headers: { accept: 'text/event-stream' } });
+      assert.equal(res.status, 405, method);
+      assert.equal(res.headers.get('allow'), 'POST');
+      const body = (await res.json()) as { jsonrpc: string; error: { message: string } };
+      assert.equal(body.jsonrpc, '2.0');
+      assert.match(body.error.message, new RegExp(`^${method} needs a session`));
+    }
+    assert.equal(s.http.sessions(), 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test(
+  "server→client messages go to the right session: progress only to the caller's, list_changed to each once",
+  LIMIT,
+  async () => {
+    const s = await serve();
+    try {
+      const work = `work: {
+    inputSchema: { type: 'object', properties: { steps: { type: 'integer' } } },
+    handler: async ({ steps }, ctx) => { for (let i = 1; i <= steps; i++) ctx.progress(i, steps); return 'done'; },
+  },`;
+      await s.host.load(await writeArtifact({ name: 'p', source: versionPlugin('v1', work) }));
+      const a = await s.connect({ name: 'a' });
+      const b = await s.connect({ name: 'b' });
+      await Promise.all([a.streamOpen, b.streamOpen]);
+      // Everything b's transport receives, whatever it is.
+      const toB: { method?: string }[] = [];
+      const onB = b.transport.onmessage;
+      b.transport.onmessage = (m: JSONRPCMessage) => {
+        toB.push(m as { method?: string });
+        onB?.(m);
+      };
+      const [serverA, serverB] = s.servers;
+      assert.ok(serverA !== undefined && serverB !== undefined);
+
+      const seen: unknown[] = [];
+      const result = await a.client.callTool(
+        { name: 'p__work', arguments: { steps: 3 } },
+        undefined,
+        {
+          onprogress: (p) => seen.push(p.progress),
+        },
+      );
+      assert.equal(textOf(result), 'done');
+      assert.deepEqual(seen, [1, 2, 3]);
+      // A ping on b's stream comes after anything sent to b before it.
+      await serverB.ping();
+      assert.deepEqual(
+        toB.filter((m) => m.method !== undefined && m.method !== 'ping').map((m) => m.method),
+        [],
+        "a's progress must not reach b",
+      );
+
+      const reloaded = Promise.all([a.listChanged.reached(1), b.listChanged.reached(1)]);
+      await s.host.reload(
+        'p',
+        await writeArtifact({
+          name: 'p',
+          version: '1.1.0',
+          source: versionPlugin('v2', `${work} more: { handler: () => 'more' },`),
+        }),
+      );
+      await reloaded;
+      await Promise.all([serverA.ping(), serverB.ping()]);
+      assert.equal(a.listChanged.count, 1);
+      assert.equal(b.listChanged.count, 1);
+      assert.deepEqual(
+        toB.filter((m) => m.method !== undefined && m.method !== 'ping').map((m) => m.method),
+        ['notifications/tools/list_changed'],
+      );
+      assert.deepEqual([...a.errors, ...b.errors], []);
     } finally {
       await s.close();
     }

@@ -32,12 +32,15 @@ export default {
 `;
 }
 
-/** v1 with a `hold` tool that blocks on `gate` until the test opens it, and a plain v2. */
+/**
+ * v1 with a `hold` tool that blocks on `gate` until the test opens it, and a plain v2: a new
+ * major, since dropping `hold` within 1.x would be refused (SCHEMA_BREAKING).
+ */
 async function gatedCounters(gate: Gate): Promise<{ v1: string; v2: string }> {
   const hold = `hold: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return ++count; } },`;
   return {
     v1: await writeArtifact({ name: 'c', source: gateSource + counter('v1', { extra: hold }) }),
-    v2: await writeArtifact({ name: 'c', version: '1.1.0', source: counter('v2') }),
+    v2: await writeArtifact({ name: 'c', version: '2.0.0', source: counter('v2') }),
   };
 }
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, type TestContext, test } from 'node:test';
-import { control } from '../../src/control/client.js';
-import { startControl } from '../../src/control/server.js';
+import { admin } from '../../src/admin/client.js';
+import { startAdmin } from '../../src/admin/server.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import { createHost, type Host, type HostOptions, type MoltError } from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
@@ -113,14 +113,14 @@ test('molt call (the control endpoint) gets the same check: 400 INVALID_INPUT', 
   const data = await tempDir('validate-control');
   dirs.push(data);
   const d = await Deployment.open({ dataDir: data, probationMs: 0 });
-  const server = await startControl(d, data);
+  const server = await startAdmin(d, data);
   try {
     await d.install(await writeArtifact({ name: 'g', source: greeter }));
-    await assert.rejects(control(data, 'POST', '/v1/plugins/g/call/greet', { who: 3 }), {
+    await assert.rejects(admin(data, 'POST', '/v1/plugins/g/tools/greet', { who: 3 }), {
       code: 'INVALID_INPUT',
       message: /\/who must be string/,
     });
-    assert.deepEqual(await control(data, 'POST', '/v1/plugins/g/call/greet', { who: 'Bo' }), {
+    assert.deepEqual(await admin(data, 'POST', '/v1/plugins/g/tools/greet', { who: 'Bo' }), {
       result: 'hello Bo',
     });
   } finally {

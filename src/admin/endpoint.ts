@@ -1,4 +1,4 @@
-/** Where a running host's control endpoint is: `<data>/control.json`, readable by its owner only. */
+/** Where a running host's admin API is: `<data>/control.json`, readable by its owner only. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, MoltError } from '../errors/errors.js';

@@ -1,0 +1,45 @@
+/** The CLI's side of the admin API: the host found through its data folder's `control.json`. */
+import { ErrorCodes, isErrorCode, MoltError } from '../errors/errors.js';
+import { readEndpoint } from './endpoint.js';
+
+export async function admin<T>(
+  dataDir: string,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const endpoint = await readEndpoint(dataDir);
+  let res: Response;
+  try {
+    res = await fetch(`${endpoint.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${endpoint.token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(120_000),
+    });
+  } catch (err) {
+    throw new MoltError(
+      ErrorCodes.CONTROL_UNREACHABLE,
+      `the molt host at ${endpoint.url} (pid ${endpoint.pid}) does not answer`,
+      { cause: err },
+    );
+  }
+  let answer: T & { error?: { code?: unknown; message?: unknown } };
+  try {
+    answer = (await res.json()) as typeof answer;
+  } catch (err) {
+    throw new MoltError(
+      ErrorCodes.INTERNAL,
+      `the molt host at ${endpoint.url} answered HTTP ${res.status} without JSON`,
+      { cause: err },
+    );
+  }
+  if (!res.ok) {
+    const e = answer.error;
+    throw new MoltError(
+      isErrorCode(e?.code) ? e.code : ErrorCodes.INTERNAL,
+      typeof e?.message === 'string' ? e.message : `HTTP ${res.status}`,
+    );
+  }
+  return answer;
+}
