@@ -7,7 +7,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
 import {
@@ -57,6 +57,11 @@ export interface PluginInfo {
   requires: (Requirement & { providedBy: string | null })[];
 }
 
+export interface ReloadResult extends LoadResult {
+  /** The dependents reloaded after it (`reloadWithDependencies`), in the order they were. */
+  cascaded: string[];
+}
+
 export interface UnloadOptions {
   /** Unload the plugins that need this one first, instead of refusing (HAS_DEPENDENTS). */
   cascade?: boolean;
@@ -86,6 +91,9 @@ export class Host {
   readonly #slots = new Map<string, Slot>();
   readonly #deps: RuntimeDeps;
   readonly #contracts: Contracts;
+  /** The cascade running now, if any: the next one starts after it. */
+  #cascades: Promise<unknown> = Promise.resolve();
+  #cascading = 0;
   /** Holds each plugin's data folder; a temporary one (removed at close) without `dataDir`. */
   readonly #dataRoot: string;
   readonly #tempData: boolean;
@@ -225,9 +233,100 @@ export class Host {
     return { name, version, buildId, tools: info.tools, manifest };
   }
 
-  /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
-  async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<LoadResult> {
-    return this.#slot(name).reload(dir, options.expect);
+  /**
+   * Resolves after the swap; rejects with a typed error and leaves the old version serving.
+   * Plugins that opted in (`reloadWithDependencies`) and use a contract this one serves are
+   * then reloaded too (fresh generations of their current artifacts, state handed over), in
+   * dependency order, each once, transitively: all or nothing. If one fails, every plugin
+   * already swapped in the cascade goes back (versions and states) and the reload rejects
+   * with CASCADE_FAILED. `cascaded` names the plugins reloaded after this one.
+   */
+  async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
+    const slot = this.#slot(name);
+    if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
+      return { ...(await slot.reload(dir, options.expect)), cascaded: [] };
+    }
+    // Cascades run one at a time: two must never interleave over a shared dependency.
+    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options));
+    this.#cascades = run.catch(() => {});
+    return run;
+  }
+
+  async #reloadCascading(name: string, dir: string, options: ReloadOptions): Promise<ReloadResult> {
+    this.#cascading++;
+    try {
+      const result = await this.#slot(name).reload(dir, options.expect);
+      const swapped: string[] = [name];
+      const cascaded: string[] = [];
+      for (const artifact of this.#cascadeSet(name)) {
+        const { manifest } = artifact;
+        const dependent = this.#slots.get(manifest.name);
+        if (dependent === undefined) continue;
+        try {
+          await dependent.reload(
+            artifact.dir,
+            { name: manifest.name, version: manifest.version, buildId: manifest.buildId },
+            name,
+          );
+        } catch (err) {
+          throw await this.#undoCascade(name, swapped, manifest.name, err);
+        }
+        swapped.push(manifest.name);
+        cascaded.push(manifest.name);
+      }
+      return { ...result, cascaded };
+    } finally {
+      this.#cascading--;
+    }
+  }
+
+  /**
+   * The minimal reload set after `name` changed: the opted-in dependents of what changed,
+   * transitively, each once (so a cycle ends), providers before their dependents.
+   */
+  #cascadeSet(name: string): Artifact[] {
+    const seen = new Set([name]);
+    const found: Artifact[] = [];
+    const queue = this.#contracts.cascadeOf(name);
+    while (queue.length > 0) {
+      const next = queue.shift()!;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      const artifact = this.#slots.get(next)?.active?.artifact;
+      if (artifact === undefined) continue;
+      found.push(artifact);
+      queue.push(...this.#contracts.cascadeOf(next));
+    }
+    return loadOrder(found).flat();
+  }
+
+  /** Puts back every plugin a failed cascade swapped; the error to reject with. */
+  async #undoCascade(
+    name: string,
+    swapped: readonly string[],
+    failed: string,
+    err: unknown,
+  ): Promise<MoltError> {
+    const stuck: { plugin: string; error: string }[] = [];
+    // The provider first: a dependent's fresh generation then starts (and inits) against the
+    // version it had before, exactly as before the cascade.
+    for (const plugin of swapped) {
+      const slot = this.#slots.get(plugin);
+      if (slot === undefined) continue;
+      try {
+        await slot.rollback({}, name);
+      } catch (e) {
+        stuck.push({ plugin, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    const cause = isMoltError(err)
+      ? { code: err.code, message: err.message }
+      : { code: ErrorCodes.INTERNAL, message: String(err) };
+    return new MoltError(
+      ErrorCodes.CASCADE_FAILED,
+      `reloading ${name} cascaded to ${failed}, which failed (${cause.code}: ${cause.message}); ${swapped.join(', ')} went back${stuck.length > 0 ? `, except ${stuck.map((s) => `${s.plugin} (${s.error})`).join(', ')}` : ''}`,
+      { cause: err, details: { plugin: failed, error: cause, rolledBack: swapped, stuck } },
+    );
   }
 
   async rollback(name: string, options: RollbackOptions = {}): Promise<LoadResult> {

@@ -239,7 +239,11 @@ export class Slot {
   }
 
   /** Serialized per slot; requests that arrive while one waits coalesce into the newest. */
-  reload(dir: string, expect?: ExpectedArtifact): Promise<LoadResult> {
+  reload(dir: string, expect?: ExpectedArtifact, cascadeOf?: string): Promise<LoadResult> {
+    // A cascade's step is its own run: it must not merge into (or absorb) another request.
+    if (cascadeOf !== undefined) {
+      return this.#serial(() => this.#run({ kind: 'reload', source: { dir }, expect, cascadeOf }));
+    }
     if (this.#pendingReload !== undefined) {
       this.#pendingReload.dir = dir;
       this.#pendingReload.expect = expect;
@@ -254,12 +258,17 @@ export class Slot {
     return pending.promise;
   }
 
-  rollback(options: RollbackOptions = {}): Promise<LoadResult> {
+  /** `cascadeOf`: undoing this plugin's part in a failed cascade (reason `cascade`). */
+  rollback(options: RollbackOptions = {}, cascadeOf?: string): Promise<LoadResult> {
     const discardState = options.discardState === true;
+    const why =
+      cascadeOf === undefined
+        ? { reason: 'manual' as const }
+        : { reason: 'cascade' as const, cascadeOf };
     return this.#serial(() => {
       const warm = this.#previous;
       if (warm?.alive) {
-        return this.#run({ kind: 'rollback', source: { warm }, reason: 'manual', discardState });
+        return this.#run({ kind: 'rollback', source: { warm }, ...why, discardState });
       }
       const target = this.#rollbackTo;
       if (target === undefined) {
@@ -271,7 +280,7 @@ export class Slot {
       return this.#run({
         kind: 'rollback',
         source: { artifact: target },
-        reason: 'manual',
+        ...why,
         discardState,
       });
     });

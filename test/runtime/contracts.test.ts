@@ -428,3 +428,169 @@ test(
     }
   },
 );
+
+/** A stateful provider: `bump` counts; `kind` says which version answers. */
+function counterProvider(version: string, kind: string): Promise<string> {
+  return writeArtifact({
+    name: 'geo',
+    version,
+    manifest: { provides: { geo: version } },
+    source: `let n = 0;
+      export default {
+        tools: {
+          bump: { handler: () => ++n },
+          kind: { handler: () => ${JSON.stringify(kind)} },
+        },
+        snapshot: () => n,
+        restore: (s) => { n = s; },
+      };`,
+  });
+}
+
+/**
+ * A stateful dependent of geo: its init asks geo's `kind` and refuses one it does not accept;
+ * `count` counts its own calls (its state); `gen` says which init ran.
+ */
+function dependent(name: string, optIn: boolean, refuse = 'none'): Promise<string> {
+  return writeArtifact({
+    name,
+    manifest: { requires: { geo: '^1' }, reloadWithDependencies: optIn },
+    source: `let n = 0; let seen; const inits = (globalThis.inits = (globalThis.inits ?? 0) + 1);
+      export default {
+        tools: {
+          count: { handler: () => ++n },
+          seen: { handler: () => ({ seen, inits }) },
+        },
+        async init(ctx) {
+          seen = await ctx.call('geo', 'kind');
+          if (seen === ${JSON.stringify(refuse)}) throw new Error('${name} cannot work with ' + seen);
+        },
+        snapshot: () => n,
+        restore: (s) => { n = s; },
+      };`,
+  });
+}
+
+test(
+  'a provider reload cascades to opted-in dependents (state kept), not to the others',
+  LIMIT,
+  () =>
+    withHost(async (host) => {
+      await host.load(await counterProvider('1.0.0', 'v1'));
+      await host.load(await dependent('eager', true));
+      await host.load(await dependent('lazy', false));
+      await host.call('eager', 'count', {});
+      await host.call('eager', 'count', {});
+      const eagerGen = host.plugin('eager')?.generation;
+      const lazyGen = host.plugin('lazy')?.generation;
+      const cascadeEvents: string[] = [];
+      host.on('reload.succeeded', (e) => {
+        if (e.cascadeOf !== undefined) cascadeEvents.push(`${e.name}<${e.cascadeOf}`);
+      });
+
+      const result = await host.reload('geo', await counterProvider('1.1.0', 'v2'));
+      assert.equal(result.version, '1.1.0');
+      assert.deepEqual(result.cascaded, ['eager']);
+      assert.deepEqual(cascadeEvents, ['eager<geo']);
+      // eager: a new generation whose init saw the new provider, its state handed over.
+      assert.notEqual(host.plugin('eager')?.generation, eagerGen);
+      assert.equal(((await host.call('eager', 'seen', {})) as { seen: string }).seen, 'v2');
+      assert.equal(await host.call('eager', 'count', {}), 3);
+      // lazy did not opt in: the same generation, which saw v1 at its init.
+      assert.equal(host.plugin('lazy')?.generation, lazyGen);
+      assert.equal(((await host.call('lazy', 'seen', {})) as { seen: string }).seen, 'v1');
+    }),
+);
+
+test(
+  'all or nothing: a dependent failing against the new provider puts everything back (CASCADE_FAILED)',
+  LIMIT,
+  () =>
+    withHost(async (host) => {
+      await host.load(await counterProvider('1.0.0', 'v1'));
+      await host.load(await dependent('first', true));
+      await host.load(await dependent('picky', true, 'v2'));
+      assert.equal(await host.call('geo', 'bump', {}), 1);
+      assert.equal(await host.call('first', 'count', {}), 1);
+      assert.equal(await host.call('picky', 'count', {}), 1);
+      const before = {
+        geo: host.plugin('geo')?.version,
+        first: host.plugin('first')?.buildId,
+        picky: host.plugin('picky')?.generation,
+      };
+      const rolledBack: string[] = [];
+      host.on('reload.rolledBack', (e) => rolledBack.push(`${e.name}:${e.reason}`));
+
+      await assert.rejects(
+        host.reload('geo', await counterProvider('1.1.0', 'v2')),
+        (err: Error & { code?: string; details?: Record<string, unknown> }) => {
+          assert.equal(err.code, 'CASCADE_FAILED', err.message);
+          assert.match(err.message, /picky.*INIT_FAILED.*cannot work with v2/);
+          assert.equal(err.details?.plugin, 'picky');
+          assert.deepEqual(err.details?.rolledBack, ['geo', 'first']);
+          return true;
+        },
+      );
+      assert.deepEqual(rolledBack.sort(), ['first:cascade', 'geo:cascade']);
+      // Versions and states as they were: geo 1.0.0 counting on from 1, first and picky too.
+      assert.equal(host.plugin('geo')?.version, before.geo);
+      assert.equal(await host.call('geo', 'kind', {}), 'v1');
+      assert.equal(await host.call('geo', 'bump', {}), 2);
+      assert.equal(host.plugin('first')?.buildId, before.first);
+      assert.equal(await host.call('first', 'count', {}), 2);
+      // Its generation started again after geo went back: its init saw v1, as before.
+      assert.equal(((await host.call('first', 'seen', {})) as { seen: string }).seen, 'v1');
+      // picky never swapped: the generation it had, still serving.
+      assert.equal(host.plugin('picky')?.generation, before.picky);
+      assert.equal(await host.call('picky', 'count', {}), 2);
+    }),
+);
+
+test('a cycle of opted-in plugins cascades once each and ends', LIMIT, () =>
+  withHost(async (host) => {
+    const make = (name: string, provides: string, requires: string, version = '1.0.0') =>
+      writeArtifact({
+        name,
+        version,
+        manifest: {
+          provides: { [provides]: version },
+          requires: { [requires]: '^1' },
+          reloadWithDependencies: true,
+        },
+        source: `export default { tools: { ping: { handler: () => ${JSON.stringify(`${name}@${version}`)} } } };`,
+      });
+    await host.loadAll([await make('a', 'alpha', 'beta'), await make('b', 'beta', 'alpha')]);
+    const reloads: string[] = [];
+    host.on('reload.succeeded', (e) => reloads.push(e.name));
+    const result = await host.reload('a', await make('a', 'alpha', 'beta', '1.0.1'));
+    assert.deepEqual(result.cascaded, ['b']);
+    assert.deepEqual(reloads, ['a', 'b']);
+    assert.equal(await host.call('a', 'ping', {}), 'a@1.0.1');
+  }),
+);
+
+test('a provider that keeps its major but breaks a contract tool is SCHEMA_BREAKING', LIMIT, () =>
+  withHost(async (host) => {
+    const provider = (version: string, contract: string, schema: Record<string, unknown>) =>
+      writeArtifact({
+        name: 'geo',
+        version,
+        manifest: { provides: { geo: { version: contract, tools: ['lookup'] } } },
+        source: `export default { tools: {
+          lookup: { inputSchema: ${JSON.stringify(schema)}, handler: () => 'ok' },
+          other: { handler: () => 'x' },
+        } };`,
+      });
+    const open = { type: 'object', properties: { city: { type: 'string' } } };
+    const strict = { ...open, required: ['city'] };
+    await host.load(await provider('1.0.0', '1.0.0', open));
+    // The plugin's major moves, the contract's does not: its tool must stay compatible.
+    await assert.rejects(host.reload('geo', await provider('2.0.0', '1.1.0', strict)), {
+      code: 'SCHEMA_BREAKING',
+    });
+    assert.equal(host.plugin('geo')?.version, '1.0.0');
+    // Both majors move: allowed.
+    await host.reload('geo', await provider('2.0.0', '2.0.0', strict));
+    assert.equal(host.plugin('geo')?.version, '2.0.0');
+  }),
+);
