@@ -98,7 +98,13 @@ export type StateOutcome =
 export interface HostEvents {
   'generation.started': { name: string; to: VersionRef; timings: StepTimings };
   'generation.retired': { name: string; from: VersionRef; drainMs: number; forced: boolean };
-  'reload.started': { name: string; from: VersionRef | undefined; kind: ReloadKind };
+  'reload.started': {
+    name: string;
+    from: VersionRef | undefined;
+    kind: ReloadKind;
+    /** Set when the run is part of the cascade a reload of that plugin started. */
+    cascadeOf?: string;
+  };
   'reload.succeeded': {
     name: string;
     from: VersionRef | undefined;
@@ -113,6 +119,7 @@ export interface HostEvents {
      * (they finish there) and calls waiting in the hold queue (they run on the new one).
      */
     atSwap: { inFlight: number; queued: number };
+    cascadeOf?: string;
   };
   'reload.failed': {
     name: string;
@@ -121,12 +128,15 @@ export interface HostEvents {
     kind: ReloadKind;
     error: ErrorInfo;
     timings: StepTimings;
+    cascadeOf?: string;
   };
   'reload.rolledBack': {
     name: string;
     from: VersionRef;
     to: VersionRef;
-    reason: 'crash' | 'manual';
+    /** `cascade`: a cascade this plugin was part of failed further on, so it went back too. */
+    reason: 'crash' | 'manual' | 'cascade';
+    cascadeOf?: string;
     /** The state the older version serves with (see `StateOutcome`). */
     state: StateOutcome;
     /** With `state: 'checkpoint'`: how old the restored state is (writes since are lost). */

@@ -45,8 +45,12 @@ export interface Manifest {
   entry: string;
   buildId: string;
   hostApi?: string;
-  provides?: Record<string, string>;
-  requires?: Record<string, string>;
+  /** Contracts this plugin serves other plugins: a version, and optionally which tools. */
+  provides?: Record<string, string | { version: string; tools?: string[] }>;
+  /** Contracts this plugin may call (`ctx.call`): a semver range, optional or not. */
+  requires?: Record<string, string | { range: string; optional?: boolean }>;
+  /** Reload this plugin (a fresh generation, state handed over) after a provider it uses reloads. */
+  reloadWithDependencies?: boolean;
   limits?: ManifestLimits;
   permissions?: ManifestPermissions;
   isolation?: 'worker' | 'process';

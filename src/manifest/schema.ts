@@ -7,6 +7,11 @@ const pathList = {
   items: { type: 'string', minLength: 1, maxLength: 4096, pattern: '^[^\\u0000,]*$' },
 } as const;
 
+/** A contract's name: what `provides`, `requires` and `ctx.call` use. */
+const CONTRACT_NAME = '^[a-z0-9][a-z0-9._-]{0,127}$';
+const semverString = { type: 'string', maxLength: 256, format: 'semver' } as const;
+const rangeString = { type: 'string', maxLength: 256, format: 'semver-range' } as const;
+
 /** JSON Schema of `molt.json`. Everything but name, version, entry and buildId is optional. */
 export const manifestSchema = {
   type: 'object',
@@ -27,15 +32,44 @@ export const manifestSchema = {
     provides: {
       type: 'object',
       maxProperties: 256,
-      propertyNames: { pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' },
-      additionalProperties: { type: 'string', maxLength: 256, format: 'semver' },
+      propertyNames: { pattern: CONTRACT_NAME },
+      additionalProperties: {
+        anyOf: [
+          semverString,
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['version'],
+            properties: {
+              version: semverString,
+              tools: {
+                type: 'array',
+                maxItems: 1024,
+                uniqueItems: true,
+                items: { type: 'string', minLength: 1, maxLength: 128 },
+              },
+            },
+          },
+        ],
+      },
     },
     requires: {
       type: 'object',
       maxProperties: 256,
-      propertyNames: { pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' },
-      additionalProperties: { type: 'string', maxLength: 256, format: 'semver-range' },
+      propertyNames: { pattern: CONTRACT_NAME },
+      additionalProperties: {
+        anyOf: [
+          rangeString,
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['range'],
+            properties: { range: rangeString, optional: { type: 'boolean' } },
+          },
+        ],
+      },
     },
+    reloadWithDependencies: { type: 'boolean' },
     limits: {
       type: 'object',
       additionalProperties: false,

@@ -13,6 +13,7 @@ export const MOLT_FIELDS = [
   'hostApi',
   'provides',
   'requires',
+  'reloadWithDependencies',
   'limits',
   'permissions',
   'isolation',

@@ -18,6 +18,19 @@ export interface Logger {
   error(msg: string, data?: unknown): void;
 }
 
+/**
+ * Calls a tool of a contract this plugin `requires`, through the host: it reaches the live
+ * provider (another plugin, or the embedding application) whose version satisfies the range,
+ * with this call's deadline and cancellation. A contract not in `requires` is
+ * CONTRACT_UNDECLARED; no live provider, CONTRACT_UNSATISFIED. `signal` abandons it early.
+ */
+export type CallContract = <Result = unknown>(
+  contract: string,
+  tool: string,
+  args?: unknown,
+  options?: { signal?: AbortSignal },
+) => Promise<Result>;
+
 export interface ToolContext<Config = unknown> {
   /** Aborted when the caller cancels, the call times out, or the host forces the sandbox down. */
   readonly signal: AbortSignal;
@@ -37,6 +50,8 @@ export interface ToolContext<Config = unknown> {
    * logs: past the budget, notes are dropped and counted.
    */
   resourceUpdated(uri: string): void;
+  /** See `CallContract`. */
+  readonly call: CallContract;
 }
 
 export interface InitContext<Config = unknown> {
@@ -46,6 +61,12 @@ export interface InitContext<Config = unknown> {
   readonly artifactDir: string;
   /** The plugin's own data folder: see `ToolContext.dataDir`. */
   readonly dataDir: string;
+  /**
+   * See `CallContract`: `init` may call its providers ("register dependencies or fetch
+   * configuration"), bounded by the init timeout; a cycle of inits waiting on each other fails
+   * with DEPENDENCY_CYCLE instead of hanging.
+   */
+  readonly call: CallContract;
 }
 
 /**

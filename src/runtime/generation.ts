@@ -8,7 +8,13 @@ import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
 import type { CallTarget, LoadedInfo } from '../sandbox/protocol.js';
-import type { CallOptions, CallTracker, Sandbox, SandboxExit } from '../sandbox/sandbox.js';
+import type {
+  CallOptions,
+  CallTracker,
+  InnerCallOptions,
+  Sandbox,
+  SandboxExit,
+} from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
 
@@ -166,6 +172,15 @@ export class Generation implements CallTracker {
     }
     this.#inFlight++;
     this.#counters.calls++;
+    if (options !== undefined && 'chain' in options) {
+      // A call through the host: its chain now passes this generation too.
+      const inner = options as InnerCallOptions;
+      const next: InnerCallOptions = {
+        ...inner,
+        chain: inner.chain.includes(this) ? inner.chain : [...inner.chain, this],
+      };
+      return this.sandbox.call(tool, args, next, this, deadline ?? inner.deadline);
+    }
     return this.sandbox.call(tool, args, options, this, deadline);
   }
 

@@ -7,10 +7,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
 import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
 import {
+  type Artifact,
   checkExpected,
   type ExpectedArtifact,
   type Manifest,
@@ -36,6 +37,14 @@ import {
   readAnswerProblem,
 } from '../sandbox/served.js';
 import { CheckpointFiles } from './checkpoints.js';
+import {
+  Contracts,
+  type HostTools,
+  loadOrder,
+  provisionsOf,
+  type Requirement,
+  requirementsOf,
+} from './contracts.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
@@ -61,6 +70,20 @@ export interface PluginInfo {
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
   stats: SlotStats;
+  /** The contracts it serves, with their versions. */
+  provides: Record<string, string>;
+  /** What it requires, and who serves each now (`null`: nobody; only optional ones can be). */
+  requires: (Requirement & { providedBy: string | null })[];
+}
+
+export interface ReloadResult extends LoadResult {
+  /** The dependents reloaded after it (`reloadWithDependencies`), in the order they were. */
+  cascaded: string[];
+}
+
+export interface UnloadOptions {
+  /** Unload the plugins that need this one first, instead of refusing (HAS_DEPENDENTS). */
+  cascade?: boolean;
 }
 
 export interface InspectResult {
@@ -116,6 +139,10 @@ export class Host {
   readonly #pool: SandboxPool;
   readonly #slots = new Map<string, Slot>();
   readonly #deps: RuntimeDeps;
+  readonly #contracts: Contracts;
+  /** The cascade running now, if any: the next one starts after it. */
+  #cascades: Promise<unknown> = Promise.resolve();
+  #cascading = 0;
   /** Holds each plugin's data folder; a temporary one (removed at close) without `dataDir`. */
   readonly #dataRoot: string;
   readonly #tempData: boolean;
@@ -141,7 +168,9 @@ export class Host {
     if (this.#options.isolation === 'worker') {
       this.#pool.warm(sandboxSpec(undefined, this.#options, this.#dataRoot));
     }
+    this.#contracts = new Contracts(() => this.#slots.values(), clock);
     this.#deps = {
+      contracts: this.#contracts,
       pool: this.#pool,
       bus: this.#bus,
       options: this.#options,
@@ -159,7 +188,61 @@ export class Host {
   /** Loads the artifact in `dir` (a folder holding molt.json and its entry) as a new plugin. */
   async load(dir: string, options: SlotLoadOptions = {}): Promise<LoadResult> {
     this.#assertOpen();
-    const artifact = await readArtifact(dir);
+    return this.#load(await readArtifact(dir), options);
+  }
+
+  /**
+   * Loads plugins that may need each other, in dependency order (providers first; the members
+   * of a cycle together), all or nothing: if one fails, those already loaded are unloaded
+   * again and the first error rejects. Their requirements may be met inside the set.
+   */
+  async loadAll(dirs: readonly string[]): Promise<LoadResult[]> {
+    this.#assertOpen();
+    const artifacts = await Promise.all(dirs.map((d) => readArtifact(d)));
+    const manifests = artifacts.map((a) => a.manifest);
+    const names = new Set<string>();
+    for (const m of manifests) {
+      if (names.has(m.name))
+        throw new MoltError(ErrorCodes.ALREADY_LOADED, `plugin "${m.name}" is in the set twice`, {
+          details: { plugin: m.name },
+        });
+      names.add(m.name);
+    }
+    // Every member is checked before any starts: a set that cannot load starts nothing.
+    for (const m of manifests) this.#contracts.assertSatisfied(m, manifests);
+    const results: LoadResult[] = [];
+    const loaded: string[] = [];
+    try {
+      for (const group of loadOrder(artifacts)) {
+        // The first failure in time is the cause: the members of a cycle that fail after it
+        // fail because it went away.
+        let first: { error: unknown } | undefined;
+        const settled = await Promise.allSettled(
+          group.map((a) =>
+            this.#load(a, { alsoProviding: manifests }).catch((error: unknown) => {
+              first ??= { error };
+              throw error;
+            }),
+          ),
+        );
+        for (const [i, r] of settled.entries()) {
+          if (r.status === 'fulfilled') {
+            results.push(r.value);
+            loaded.push(group[i]!.manifest.name);
+          }
+        }
+        if (first !== undefined) throw first.error;
+      }
+      return results;
+    } catch (err) {
+      for (const name of loaded.reverse()) {
+        if (this.#slots.has(name)) await this.#unloadNow(name).catch(() => {});
+      }
+      throw err;
+    }
+  }
+
+  async #load(artifact: Artifact, options: SlotLoadOptions): Promise<LoadResult> {
     // close() may have run while the manifest was read: nothing may start after it.
     this.#assertOpen();
     const name = artifact.manifest.name;
@@ -174,6 +257,7 @@ export class Host {
         { details: { plugin: name } },
       );
     }
+    this.#contracts.assertSatisfied(artifact.manifest, options.alsoProviding);
     const slot = new Slot(name, this.#deps);
     this.#slots.set(name, slot);
     try {
@@ -198,16 +282,128 @@ export class Host {
     return { name, version, buildId, tools: info.tools, manifest };
   }
 
-  /** Resolves after the swap; rejects with a typed error and leaves the old version serving. */
-  async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<LoadResult> {
-    return this.#slot(name).reload(dir, options.expect);
+  /**
+   * Resolves after the swap; rejects with a typed error and leaves the old version serving.
+   * Plugins that opted in (`reloadWithDependencies`) and use a contract this one serves are
+   * then reloaded too (fresh generations of their current artifacts, state handed over), in
+   * dependency order, each once, transitively: all or nothing. If one fails, every plugin
+   * already swapped in the cascade goes back (versions and states) and the reload rejects
+   * with CASCADE_FAILED. `cascaded` names the plugins reloaded after this one.
+   */
+  async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
+    const slot = this.#slot(name);
+    if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
+      return { ...(await slot.reload(dir, options.expect)), cascaded: [] };
+    }
+    // Cascades run one at a time: two must never interleave over a shared dependency.
+    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options));
+    this.#cascades = run.catch(() => {});
+    return run;
+  }
+
+  async #reloadCascading(name: string, dir: string, options: ReloadOptions): Promise<ReloadResult> {
+    this.#cascading++;
+    try {
+      const result = await this.#slot(name).reload(dir, options.expect);
+      const swapped: string[] = [name];
+      const cascaded: string[] = [];
+      for (const artifact of this.#cascadeSet(name)) {
+        const { manifest } = artifact;
+        const dependent = this.#slots.get(manifest.name);
+        if (dependent === undefined) continue;
+        try {
+          await dependent.reload(
+            artifact.dir,
+            { name: manifest.name, version: manifest.version, buildId: manifest.buildId },
+            name,
+          );
+        } catch (err) {
+          throw await this.#undoCascade(name, swapped, manifest.name, err);
+        }
+        swapped.push(manifest.name);
+        cascaded.push(manifest.name);
+      }
+      return { ...result, cascaded };
+    } finally {
+      this.#cascading--;
+    }
+  }
+
+  /**
+   * The minimal reload set after `name` changed: the opted-in dependents of what changed,
+   * transitively, each once (so a cycle ends), providers before their dependents.
+   */
+  #cascadeSet(name: string): Artifact[] {
+    const seen = new Set([name]);
+    const found: Artifact[] = [];
+    const queue = this.#contracts.cascadeOf(name);
+    while (queue.length > 0) {
+      const next = queue.shift()!;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      const artifact = this.#slots.get(next)?.active?.artifact;
+      if (artifact === undefined) continue;
+      found.push(artifact);
+      queue.push(...this.#contracts.cascadeOf(next));
+    }
+    return loadOrder(found).flat();
+  }
+
+  /** Puts back every plugin a failed cascade swapped; the error to reject with. */
+  async #undoCascade(
+    name: string,
+    swapped: readonly string[],
+    failed: string,
+    err: unknown,
+  ): Promise<MoltError> {
+    const stuck: { plugin: string; error: string }[] = [];
+    // The provider first: a dependent's fresh generation then starts (and inits) against the
+    // version it had before, exactly as before the cascade.
+    for (const plugin of swapped) {
+      const slot = this.#slots.get(plugin);
+      if (slot === undefined) continue;
+      try {
+        await slot.rollback({}, name);
+      } catch (e) {
+        stuck.push({ plugin, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    const cause = isMoltError(err)
+      ? { code: err.code, message: err.message }
+      : { code: ErrorCodes.INTERNAL, message: String(err) };
+    return new MoltError(
+      ErrorCodes.CASCADE_FAILED,
+      `reloading ${name} cascaded to ${failed}, which failed (${cause.code}: ${cause.message}); ${swapped.join(', ')} went back${stuck.length > 0 ? `, except ${stuck.map((s) => `${s.plugin} (${s.error})`).join(', ')}` : ''}`,
+      { cause: err, details: { plugin: failed, error: cause, rolledBack: swapped, stuck } },
+    );
   }
 
   async rollback(name: string, options: RollbackOptions = {}): Promise<LoadResult> {
     return this.#slot(name).rollback(options);
   }
 
-  async unload(name: string): Promise<void> {
+  /**
+   * Refused with HAS_DEPENDENTS while a live plugin needs a contract only this one serves;
+   * `cascade: true` unloads those dependents first (and theirs, transitively).
+   */
+  async unload(name: string, options: UnloadOptions = {}): Promise<void> {
+    this.#slot(name);
+    const dependents = this.#contracts.dependentsOf(name);
+    if (dependents.length > 0) {
+      if (options.cascade !== true) {
+        throw new MoltError(
+          ErrorCodes.HAS_DEPENDENTS,
+          `${dependents.join(', ')} need${dependents.length === 1 ? 's' : ''} a contract only "${name}" provides; unload ${dependents.length === 1 ? 'it' : 'them'} first, or pass { cascade: true }`,
+          { details: { plugin: name, dependents } },
+        );
+      }
+      for (const d of dependents) if (this.#slots.has(d)) await this.unload(d, options);
+    }
+    await this.#unloadNow(name);
+  }
+
+  async #unloadNow(name: string): Promise<void> {
+    // A cascade awaited before this: the plugin may have gone meanwhile.
     const slot = this.#slot(name);
     this.#slots.delete(name);
     this.#bus.emit('plugin.unloaded', { name });
@@ -281,6 +477,16 @@ export class Host {
       .then(checked<CompletionAnswer>(name, completionAnswerProblem));
   }
 
+  /**
+   * The embedding application serves a contract to plugins (they `require` it and `ctx.call`
+   * it like any other): `host.provide('clock', '1.0.0', { now: () => Date.now() })`. Each
+   * function gets the plugin's arguments and `{ signal }`; its result must be cloneable.
+   */
+  provide(contract: string, version: string, tools: HostTools): void {
+    this.#assertOpen();
+    this.#contracts.provide(contract, version, tools);
+  }
+
   plugins(): PluginInfo[] {
     const out: PluginInfo[] = [];
     for (const slot of this.#slots.values()) {
@@ -349,6 +555,16 @@ export class Host {
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       stats: { ...slot.stats },
+      provides: Object.fromEntries(
+        provisionsOf(gen.artifact.manifest).map((p) => [p.contract, p.version]),
+      ),
+      requires: requirementsOf(gen.artifact.manifest).map((req) => {
+        const p = this.#contracts.resolve(req, slot.name);
+        return {
+          ...req,
+          providedBy: p === undefined ? null : p.kind === 'host' ? 'host' : p.slot.name,
+        };
+      }),
     };
   }
 

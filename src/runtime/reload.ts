@@ -29,6 +29,7 @@ import { type LoadedInfo, loadedInfoProblem, type ToolInfo } from '../sandbox/pr
 import type { SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
+import { type Contracts, provisionsOf } from './contracts.js';
 import { type CallCounters, Generation } from './generation.js';
 import { generationLimits, type ResolvedOptions, sandboxSpec } from './options.js';
 import { schemaBreak } from './schema-compat.js';
@@ -48,6 +49,8 @@ export interface RuntimeDeps {
   dataDirOf(name: string): Promise<string>;
   /** Where checkpoints are kept on disk: only when the host has a data folder. */
   checkpoints: CheckpointFiles | undefined;
+  /** Contracts between plugins: `ctx.call`'s router, and the checks a provider's change passes. */
+  contracts: Contracts;
 }
 
 export interface LoadResult {
@@ -77,8 +80,13 @@ export type ReloadSource =
 export interface ReloadPlan {
   kind: ReloadKind;
   source: ReloadSource;
-  /** Why a rollback happens: asked for, or the active generation crashed. */
-  reason?: 'manual' | 'crash';
+  /**
+   * Why a rollback happens: asked for, the active generation crashed, or a cascade it was part
+   * of failed further on (all or nothing).
+   */
+  reason?: 'manual' | 'crash' | 'cascade';
+  /** Set when this run is part of the cascade a reload of that plugin started. */
+  cascadeOf?: string | undefined;
   /**
    * A first load's fallback: the loaded version starts on trial, and a crash before the trial
    * ends restarts this one (a deployment resuming a trial after a restart).
@@ -148,7 +156,8 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
   const warm = 'warm' in plan.source ? plan.source.warm : undefined;
   let gen: Generation | undefined = warm;
   let to: ArtifactRef | undefined;
-  bus.emit('reload.started', { name: slot.name, from, kind: plan.kind });
+  const cascade = plan.cascadeOf === undefined ? {} : { cascadeOf: plan.cascadeOf };
+  bus.emit('reload.started', { name: slot.name, from, kind: plan.kind, ...cascade });
   try {
     const artifact = await timed(timings, 'validate', () => validate(slot, plan));
     to = { version: artifact.manifest.version, buildId: artifact.manifest.buildId };
@@ -203,6 +212,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
       state: handover.state,
       timings,
       atSwap,
+      ...cascade,
     });
     if (plan.kind === 'rollback' && replaced !== undefined) {
       bus.emit('reload.rolledBack', {
@@ -211,6 +221,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         to: gen.ref,
         reason: plan.reason ?? 'manual',
         state: handover.state,
+        ...cascade,
         ...(handover.ageMs === undefined ? {} : { stateAgeMs: handover.ageMs }),
       });
     }
@@ -228,14 +239,24 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
     const error = isMoltError(err)
       ? { code: err.code, message: err.message }
       : { code: ErrorCodes.LOAD_FAILED, message: String(err) };
-    bus.emit('reload.failed', { name: slot.name, from, to, kind: plan.kind, error, timings });
+    bus.emit('reload.failed', {
+      name: slot.name,
+      from,
+      to,
+      kind: plan.kind,
+      error,
+      timings,
+      ...cascade,
+    });
     throw err;
   }
 }
 
 function count(slot: SlotCore, plan: ReloadPlan, ok: boolean, ms: number): void {
   const stats = slot.stats;
-  const asked = plan.kind === 'reload' || (plan.kind === 'rollback' && plan.reason !== 'crash');
+  const asked =
+    plan.kind === 'reload' ||
+    (plan.kind === 'rollback' && plan.reason !== 'crash' && plan.reason !== 'cascade');
   if (!ok) {
     if (asked) stats.reloadFailures++;
     return;
@@ -270,6 +291,9 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
     );
   }
   if (plan.expect !== undefined) checkExpected(artifact, plan.expect);
+  // A new version must still serve every live dependent's range. A rollback is not refused:
+  // it is the way back from a bad version, and a crash recovery has no choice.
+  if (plan.kind === 'reload') slot.deps.contracts.assertNotBreaking(slot.name, manifest);
   return artifact;
 }
 
@@ -302,6 +326,10 @@ async function start(
       onOutput: (stream, chunk) => options.output(name, stream, chunk),
       onResourceUpdated: (uri) =>
         bus.emit('resource.updated', { name, generation: gen?.id ?? 0, uri }),
+      onAsk: (ask) =>
+        gen === undefined
+          ? Promise.reject(new MoltError(ErrorCodes.CANCELLED, 'the generation is not ready'))
+          : slot.deps.contracts.route(gen, ask),
     }),
   );
   sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
@@ -374,6 +402,20 @@ function keepsSchemas(slot: SlotCore, gen: Generation): void {
     { version: gen.version, tools: gen.info.tools },
   );
   if (refused !== undefined) throw refused;
+  // A contract is a promise of its own: a plugin's major may move while a contract it serves
+  // stays in its major, and then the contract's tools must stay compatible.
+  const before = provisionsOf(old.artifact.manifest);
+  for (const next of provisionsOf(gen.artifact.manifest)) {
+    const prev = before.find((p) => p.contract === next.contract);
+    if (prev === undefined) continue;
+    const broken = schemaBreak(
+      `${slot.name}'s contract ${next.contract}`,
+      { version: prev.version, tools: old.info.tools },
+      { version: next.version, tools: gen.info.tools },
+      prev.tools ?? old.info.tools.map((t) => t.name),
+    );
+    if (broken !== undefined) throw broken;
+  }
 }
 
 /**

@@ -7,9 +7,14 @@
 import { debuglog } from 'node:util';
 import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef, SlotState } from '../events/events.js';
-import { type Artifact, type ExpectedArtifact, readArtifact } from '../manifest/manifest.js';
+import {
+  type Artifact,
+  type ExpectedArtifact,
+  type Manifest,
+  readArtifact,
+} from '../manifest/manifest.js';
 import type { CallTarget } from '../sandbox/protocol.js';
-import type { CallOptions, SandboxExit } from '../sandbox/sandbox.js';
+import type { CallOptions, InnerCallOptions, SandboxExit } from '../sandbox/sandbox.js';
 import { estimateBytes } from '../sandbox/size.js';
 import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
@@ -73,6 +78,8 @@ export interface SlotLoadOptions {
   knownGood?: string | Artifact;
   /** The artifact the caller means; a folder holding another build is refused (reload.ts). */
   expect?: ExpectedArtifact;
+  /** Manifests loading in the same set (`loadAll`): their contracts count as provided. */
+  alsoProviding?: readonly Manifest[];
 }
 
 const debug = debuglog('molt');
@@ -133,6 +140,8 @@ export class Slot {
   #dirty = false;
   #checkpointTimer: Timer | undefined;
   #checkpointing: Promise<void> | undefined;
+  /** The artifact of the first load, while it starts: its contracts count for others. */
+  #starting: Artifact | undefined;
 
   constructor(name: string, deps: RuntimeDeps) {
     this.name = name;
@@ -177,6 +186,16 @@ export class Slot {
     return this.#active;
   }
 
+  /** The manifest that serves, or, during the first load, the one starting. */
+  get manifest(): Manifest | undefined {
+    return this.#active?.artifact.manifest ?? this.#starting?.manifest;
+  }
+
+  /** Whether a generation serves (not yet during the first load, no longer once closing). */
+  get serving(): boolean {
+    return this.#active !== undefined && this.#closing === undefined;
+  }
+
   get knownGood(): ArtifactRef | undefined {
     const a = this.#knownGood;
     return a === undefined
@@ -196,7 +215,11 @@ export class Slot {
     if (this.#closing !== undefined) return Promise.reject(this.#closedError());
     // One deadline per call, from now: the wait in the queue counts against it.
     const timeoutMs = this.#active?.limits.callTimeoutMs ?? this.#deps.options.callTimeoutMs;
-    const deadline = this.#deps.clock.now() + timeoutMs;
+    // A call through the host keeps the deadline of the call that made it, if that is sooner.
+    const deadline = Math.min(
+      this.#deps.clock.now() + timeoutMs,
+      (options as Partial<InnerCallOptions> | undefined)?.deadline ?? Number.POSITIVE_INFINITY,
+    );
     const run = (): Promise<unknown> => {
       if (this.#routing) return this.#active!.call(tool, args, options, deadline);
       if (this.#closing !== undefined) return Promise.reject(this.#closedError());
@@ -207,6 +230,7 @@ export class Slot {
 
   /** The first load; `artifact` was read by the host to learn the plugin's name. */
   load(artifact: Artifact, options: SlotLoadOptions = {}): Promise<LoadResult> {
+    this.#starting = artifact;
     return this.#serial(async () => {
       const knownGood =
         typeof options.knownGood === 'string'
@@ -217,7 +241,11 @@ export class Slot {
   }
 
   /** Serialized per slot; requests that arrive while one waits coalesce into the newest. */
-  reload(dir: string, expect?: ExpectedArtifact): Promise<LoadResult> {
+  reload(dir: string, expect?: ExpectedArtifact, cascadeOf?: string): Promise<LoadResult> {
+    // A cascade's step is its own run: it must not merge into (or absorb) another request.
+    if (cascadeOf !== undefined) {
+      return this.#serial(() => this.#run({ kind: 'reload', source: { dir }, expect, cascadeOf }));
+    }
     if (this.#pendingReload !== undefined) {
       this.#pendingReload.dir = dir;
       this.#pendingReload.expect = expect;
@@ -232,12 +260,17 @@ export class Slot {
     return pending.promise;
   }
 
-  rollback(options: RollbackOptions = {}): Promise<LoadResult> {
+  /** `cascadeOf`: undoing this plugin's part in a failed cascade (reason `cascade`). */
+  rollback(options: RollbackOptions = {}, cascadeOf?: string): Promise<LoadResult> {
     const discardState = options.discardState === true;
+    const why =
+      cascadeOf === undefined
+        ? { reason: 'manual' as const }
+        : { reason: 'cascade' as const, cascadeOf };
     return this.#serial(() => {
       const warm = this.#previous;
       if (warm?.alive) {
-        return this.#run({ kind: 'rollback', source: { warm }, reason: 'manual', discardState });
+        return this.#run({ kind: 'rollback', source: { warm }, ...why, discardState });
       }
       const target = this.#rollbackTo;
       if (target === undefined) {
@@ -249,7 +282,7 @@ export class Slot {
       return this.#run({
         kind: 'rollback',
         source: { artifact: target },
-        reason: 'manual',
+        ...why,
         discardState,
       });
     });

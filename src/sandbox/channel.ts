@@ -8,6 +8,7 @@ import {
   type ErrorCode,
   ErrorCodes,
   fromWireError,
+  isMoltError,
   MoltError,
   toWireError,
   type WireError,
@@ -27,6 +28,7 @@ import {
 import type {
   CallOptions,
   CallTracker,
+  InnerCallOptions,
   Progress,
   Sandbox,
   SandboxExit,
@@ -52,7 +54,14 @@ export interface TransportEvents {
   breach(reason: string): void;
 }
 
-interface PendingCall {
+/** What an ask needs of the call or op it belongs to. */
+interface AskOwner {
+  deadline: number;
+  /** The `ctx.call`s this call or op has in flight: aborted when it ends. */
+  asks: Set<AbortController> | undefined;
+}
+
+interface PendingCall extends AskOwner {
   resolve(value: unknown): void;
   reject(err: unknown): void;
   tracker: CallTracker | undefined;
@@ -62,13 +71,18 @@ interface PendingCall {
   onProgress: ((p: Progress) => void) | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Set for a call made through the host (`ctx.call`): the generations its chain passed. */
+  chain: readonly object[] | undefined;
 }
 
-interface PendingOp {
+interface PendingOp extends AskOwner {
   resolve(value: unknown): void;
   reject(err: unknown): void;
   timer: Timer | undefined;
 }
+
+/** How many `ctx.call`s one sandbox may have in flight; more are refused, not queued. */
+const MAX_ASKS = 1_024;
 
 type ChannelState = 'running' | 'ending' | 'ended';
 
@@ -80,6 +94,8 @@ export class Channel implements Sandbox {
   /** Calls whose caller already has its answer (timeout, cancel) but whose handler may run on. */
   readonly #abandoned = new Map<number, CallTracker | undefined>();
   readonly #ops = new Map<number, PendingOp>();
+  /** The `ctx.call`s in flight, by the sandbox's ask id. */
+  readonly #asks = new Map<number, AbortController>();
   readonly #exited: Promise<SandboxExit>;
   #resolveExit!: (exit: SandboxExit) => void;
   #nextId = 1;
@@ -166,10 +182,13 @@ export class Channel implements Sandbox {
             err instanceof MoltError ? err : fromWireError(err as WireError, failCode, { op }),
           ),
         timer: undefined,
+        deadline: this.#clock.now() + timeoutMs,
+        asks: undefined,
       };
       if (Number.isFinite(timeoutMs)) {
         pending.timer = this.#clock.setTimeout(() => {
           this.#ops.delete(id);
+          endAsks(pending);
           reject(
             new MoltError(timeoutCode, `${op} did not finish within ${timeoutMs} ms`, {
               details: { op },
@@ -221,6 +240,8 @@ export class Channel implements Sandbox {
         onProgress: options?.onProgress,
         signal,
         onAbort: undefined,
+        asks: undefined,
+        chain: (options as InnerCallOptions | undefined)?.chain,
       };
       if (signal !== undefined) {
         pending.onAbort = () => this.#abandon(id, cancelled(signal));
@@ -313,6 +334,7 @@ export class Channel implements Sandbox {
     pending.timer?.clear();
     if (pending.onAbort !== undefined)
       pending.signal!.removeEventListener('abort', pending.onAbort);
+    endAsks(pending);
     return pending;
   }
 
@@ -428,6 +450,12 @@ export class Channel implements Sandbox {
         // Over the host's budget a note is dropped: subscribers re-read on the next one.
         if (this.#updateBudget.take(this.#clock.now())) this.#hooks.onResourceUpdated?.(m.uri);
         return;
+      case 'ask':
+        this.#ask(m);
+        return;
+      case 'askCancel':
+        this.#asks.get(m.id)?.abort(new MoltError(ErrorCodes.CANCELLED, 'the plugin gave up'));
+        return;
       default: {
         const unreachable: never = m;
         this.#breach(`unknown message ${String(unreachable)}`, ErrorCodes.PROTOCOL_ERROR);
@@ -435,11 +463,101 @@ export class Channel implements Sandbox {
     }
   }
 
+  /**
+   * A `ctx.call`: routed by the owner's hook with the asking call's deadline and chain, and
+   * answered exactly once. It ends with the call that made it (answered, timed out, cancelled)
+   * or with the sandbox; an ask for a call already gone is refused at once.
+   */
+  #ask(m: Extract<SandboxMessage, { t: 'ask' }>): void {
+    const call = this.#calls.get(m.on);
+    const owner: AskOwner | undefined = call ?? this.#ops.get(m.on);
+    const hooks = this.#hooks;
+    let refusal: MoltError | undefined;
+    if (owner === undefined)
+      refusal = new MoltError(ErrorCodes.CANCELLED, 'the call that asked has already ended');
+    else if (this.#asks.size >= MAX_ASKS || this.#asks.has(m.id))
+      refusal = new MoltError(
+        ErrorCodes.QUEUE_FULL,
+        `more than ${MAX_ASKS} calls through the host in flight from one sandbox`,
+      );
+    else if (hooks.onAsk === undefined)
+      refusal = new MoltError(ErrorCodes.CONTRACT_UNSATISFIED, 'no contract can be called here');
+    if (refusal !== undefined || owner === undefined || hooks.onAsk === undefined) {
+      this.#answer(m.id, false, toWireError(refusal));
+      return;
+    }
+    const controller = new AbortController();
+    this.#asks.set(m.id, controller);
+    (owner.asks ??= new Set()).add(controller);
+    let settled: Promise<unknown>;
+    try {
+      settled = hooks.onAsk({
+        contract: m.contract,
+        tool: m.tool,
+        args: m.args,
+        deadline: owner.deadline,
+        signal: controller.signal,
+        chain: call?.chain,
+        fromOp: call === undefined,
+      });
+    } catch (err) {
+      settled = Promise.reject(err);
+    }
+    settled.then(
+      (value) => this.#endAsk(m.id, controller, owner, true, value),
+      (err: unknown) => this.#endAsk(m.id, controller, owner, false, err),
+    );
+  }
+
+  #endAsk(
+    id: number,
+    controller: AbortController,
+    owner: AskOwner,
+    ok: boolean,
+    value: unknown,
+  ): void {
+    this.#asks.delete(id);
+    owner.asks?.delete(controller);
+    if (ok) {
+      try {
+        this.#answer(id, true, value);
+        return;
+      } catch (err) {
+        value = new MoltError(
+          ErrorCodes.DATA_CLONE,
+          `the answer is not structured-cloneable: ${(err as Error).message}`,
+        );
+      }
+    }
+    const e = isMoltError(value)
+      ? value
+      : new MoltError(ErrorCodes.INTERNAL, value instanceof Error ? value.message : String(value));
+    // The host's own code travels as molt's: a plugin that rethrows it passes it on.
+    this.#answer(id, false, {
+      fromMolt: true,
+      code: e.code,
+      message: e.message,
+      details: e.details === undefined ? undefined : plain(e.details),
+    });
+  }
+
+  /** Throws only for a value that cannot be cloned (an ok answer); errors are plain data. */
+  #answer(id: number, ok: boolean, payload: unknown): void {
+    if (this.#state !== 'running') return;
+    this.#flush();
+    this.#transport.post(
+      ok
+        ? { t: 'answer', id, ok: true, value: payload }
+        : { t: 'answer', id, ok: false, error: payload as WireError },
+    );
+  }
+
   #takeOp(id: number): PendingOp | undefined {
     const op = this.#ops.get(id);
     if (op === undefined) return undefined;
     this.#ops.delete(id);
     op.timer?.clear();
+    endAsks(op);
     return op;
   }
 
@@ -536,6 +654,8 @@ export class Channel implements Sandbox {
     const calls = [...this.#calls.values()];
     const abandoned = [...this.#abandoned.values()];
     const ops = [...this.#ops.values()];
+    for (const controller of this.#asks.values()) controller.abort(err);
+    this.#asks.clear();
     this.#calls.clear();
     this.#abandoned.clear();
     this.#ops.clear();
@@ -552,6 +672,27 @@ export class Channel implements Sandbox {
     const exit: SandboxExit = { expected, code: this.#endCode, reason: this.#endReason, exitCode };
     this.#resolveExit(exit);
     if (!expected) this.onCrash?.(exit);
+  }
+}
+
+/** Aborts the `ctx.call`s a call or op still has in flight: it no longer waits for them. */
+function endAsks(owner: AskOwner): void {
+  if (owner.asks === undefined || owner.asks.size === 0) return;
+  const reason = new MoltError(ErrorCodes.CANCELLED, 'the call that asked has ended');
+  for (const controller of owner.asks) controller.abort(reason);
+  owner.asks.clear();
+}
+
+/**
+ * Details as plain data: they cross into the sandbox, where only cloneable values go. The
+ * provider's stack stays on the host: one plugin does not read another's internals.
+ */
+function plain(details: Record<string, unknown>): Record<string, unknown> | undefined {
+  const { remoteStack: _stack, ...rest } = details;
+  try {
+    return structuredClone(rest);
+  } catch {
+    return undefined;
   }
 }
 

@@ -7,6 +7,7 @@ import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { createProcessSandbox } from './process.js';
 import type { LogLevel } from './protocol.js';
 import {
+  type Ask,
   type Dropped,
   type Sandbox,
   type SandboxFactory,
@@ -28,6 +29,9 @@ interface Standby {
   spec: SandboxSpec;
 }
 
+const noRouter = (): MoltError =>
+  new MoltError(ErrorCodes.CONTRACT_UNSATISFIED, 'no contract can be called from this sandbox');
+
 /** Hooks whose target is set when the standby is handed to a generation. */
 class DeferredHooks implements SandboxHooks {
   target: SandboxHooks = {};
@@ -39,6 +43,9 @@ class DeferredHooks implements SandboxHooks {
   }
   onResourceUpdated(uri: string): void {
     this.target.onResourceUpdated?.(uri);
+  }
+  onAsk(ask: Ask): Promise<unknown> {
+    return this.target.onAsk?.(ask) ?? Promise.reject(noRouter());
   }
 }
 

@@ -104,7 +104,10 @@ export type ReplyBatch = unknown[];
 
 export type HostMessage =
   | { t: 'op'; id: number; op: OpName; arg?: unknown }
-  | { t: 'cancel'; id: number; reason: WireError };
+  | { t: 'cancel'; id: number; reason: WireError }
+  /** The host's answer to an `ask` (a `ctx.call` through the host). */
+  | { t: 'answer'; id: number; ok: true; value: unknown }
+  | { t: 'answer'; id: number; ok: false; error: WireError };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -120,7 +123,15 @@ export type SandboxMessage =
     }
   | { t: 'log'; level: LogLevel; msg: string; data?: unknown; dropped?: DropCounts }
   /** `ctx.resourceUpdated(uri)`: subscribers of `uri` are told. */
-  | { t: 'updated'; uri: string };
+  | { t: 'updated'; uri: string }
+  /**
+   * `ctx.call(contract, tool, args)`: the plugin asks the host to call another plugin (or the
+   * host) on behalf of the call or op `on` (its deadline and cancellation carry over). `id`
+   * is the sandbox's own numbering of its asks.
+   */
+  | { t: 'ask'; id: number; on: number; contract: string; tool: string; args: unknown }
+  /** The plugin gave up on an ask (its `signal` aborted): the host cancels that call. */
+  | { t: 'askCancel'; id: number };
 
 /** What a sandbox dropped over its budgets since its last report. */
 export interface DropCounts {
@@ -136,6 +147,8 @@ export const MAX_ERROR_TEXT = 16 * 1024;
 export const MAX_TEXT = 8 * 1024;
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_TEXT + 1;
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+/** A contract's or a tool's name in an ask (the manifest allows 128 characters for both). */
+const MAX_NAME = 128;
 
 function isDropCounts(v: unknown): v is DropCounts {
   if (typeof v !== 'object' || v === null) return false;
@@ -181,6 +194,17 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
       );
     case 'updated':
       return typeof m.uri === 'string' && m.uri.length > 0 && m.uri.length <= MAX_URI;
+    case 'ask':
+      return (
+        isId(m.id) &&
+        isId(m.on) &&
+        typeof m.contract === 'string' &&
+        m.contract.length <= MAX_NAME &&
+        typeof m.tool === 'string' &&
+        m.tool.length <= MAX_NAME
+      );
+    case 'askCancel':
+      return isId(m.id);
     case 'log':
       return (
         typeof m.level === 'string' &&

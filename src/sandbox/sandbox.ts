@@ -21,6 +21,31 @@ export interface CallOptions {
 }
 
 /**
+ * A call the host makes on a plugin's behalf (`ctx.call`): it carries the chain of generations
+ * the outside call passed through (opaque here: the runtime's generations), so a call back
+ * into one of them goes to it directly, and the deadline of the call that asked.
+ */
+export interface InnerCallOptions extends CallOptions {
+  chain: readonly object[];
+  deadline: number;
+}
+
+/** A `ctx.call` from inside a sandbox, as the host's router gets it. */
+export interface Ask {
+  contract: string;
+  tool: string;
+  args: unknown;
+  /** The asking call's (or init's) deadline, on the sandbox's clock. */
+  deadline: number;
+  /** Aborted when the asking call ends, is cancelled or times out, or the plugin gives up. */
+  signal: AbortSignal;
+  /** The asking call's chain; undefined for an outside call (the owner adds its generation). */
+  chain: readonly object[] | undefined;
+  /** Asked from a lifecycle op (`init`), not from a tool call. */
+  fromOp: boolean;
+}
+
+/**
  * Told once per call, when the plugin's handler is done with it: when it answered, or, for a
  * call that timed out or was cancelled, when the handler really returned (or the sandbox
  * ended). A generation is drained only when no handler runs, not when no caller waits.
@@ -50,6 +75,8 @@ export interface SandboxHooks {
   onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   /** `ctx.resourceUpdated(uri)` in the plugin (within the host's rate budget). */
   onResourceUpdated?(uri: string): void;
+  /** A `ctx.call`: settles with what the plugin gets back. */
+  onAsk?(ask: Ask): Promise<unknown>;
 }
 
 export interface Sandbox {

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, toWireError, type WireError } from '../../errors/errors.js';
 import type {
+  CallContract,
   Completer,
   JsonSchema,
   Logger,
@@ -69,6 +70,18 @@ class SandboxError extends Error {
     super(message);
     this.code = code;
     this.details = details;
+  }
+}
+
+/**
+ * The host's answer to a `ctx.call` that failed. Frozen, so plugin code that catches one
+ * cannot rewrite its code before rethrowing it: rethrown, it keeps the code the host gave.
+ */
+class HostCallError extends SandboxError {
+  constructor(w: WireError) {
+    super(w.code, w.message, w.details);
+    this.name = 'MoltError';
+    Object.freeze(this);
   }
 }
 
@@ -246,14 +259,67 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     error: at('error'),
   };
 
+  /** `ctx.call`s waiting for the host's answer, by this sandbox's ask id. */
+  const asks = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let nextAsk = 1;
+
+  /** `ctx.call` for the call or op `on`: the host routes it and answers once. */
+  function callFor(on: number): CallContract {
+    return (contract, tool, args = {}, options = {}) =>
+      new Promise((resolve, reject) => {
+        const { signal } = options;
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const id = nextAsk++;
+        const onAbort = (): void => {
+          if (!asks.delete(id)) return;
+          post({ t: 'askCancel', id });
+          reject(signal!.reason);
+        };
+        asks.set(id, {
+          resolve: (v) => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve(v as never);
+          },
+          reject: (e) => {
+            signal?.removeEventListener('abort', onAbort);
+            reject(e);
+          },
+        });
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          post({ t: 'ask', id, on, contract: String(contract), tool: String(tool), args });
+        } catch (err) {
+          asks.delete(id);
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        }
+      });
+  }
+
+  function onAnswer(msg: Extract<HostMessage, { t: 'answer' }>): void {
+    const ask = asks.get(msg.id);
+    if (ask === undefined) return;
+    asks.delete(msg.id);
+    if (msg.ok) ask.resolve(msg.value);
+    else ask.reject(new HostCallError(msg.error));
+  }
+
   class CallContext implements ToolContext {
     #controller: AbortController | undefined;
     #abortReason: Error | undefined;
     readonly #id: number;
     readonly log = log;
+    #call: CallContract | undefined;
 
     constructor(id: number) {
       this.#id = id;
+    }
+    get call(): CallContract {
+      this.#call ??= callFor(this.#id);
+      return this.#call;
     }
     get config(): unknown {
       return config;
@@ -460,7 +526,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     };
   }
 
-  async function runOp(op: string, arg: unknown): Promise<unknown> {
+  async function runOp(op: string, arg: unknown, id: number): Promise<unknown> {
     switch (op) {
       case 'ping':
         return true;
@@ -471,7 +537,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     if (p === undefined) throw new SandboxError(ErrorCodes.LOAD_FAILED, `"${op}" before "load"`);
     switch (op) {
       case 'init': {
-        await p.init?.({ log, config, artifactDir, dataDir });
+        await p.init?.({ log, config, artifactDir, dataDir, call: callFor(id) });
         return undefined;
       }
       case 'health':
@@ -775,10 +841,13 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       }
       switch (msg.t) {
         case 'op':
-          settle(msg.id, runOp(msg.op, msg.arg));
+          settle(msg.id, runOp(msg.op, msg.arg, msg.id));
           return;
         case 'cancel':
           calls.get(msg.id)?.abort(msg.reason);
+          return;
+        case 'answer':
+          onAnswer(msg);
           return;
         default: {
           const unreachable: never = msg;
