@@ -115,7 +115,9 @@ function describe(e: ErrorObject): ManifestProblem {
  * `checkConfig`, where a slow schema costs only the caller).
  */
 export function validateManifest(value: unknown, where = MANIFEST_FILE): Manifest {
-  const problems = validateSchema(value) ? [] : (validateSchema.errors ?? []).map(describe);
+  const problems = validateSchema(value)
+    ? []
+    : (validateSchema.errors ?? []).filter((e) => e.keyword !== 'if').map(describe);
   const config = (value as { config?: unknown } | null)?.config;
   if (nestedDeeperThan(config, MAX_CONFIG_DEPTH)) {
     problems.push({ path: '/config', message: `nests deeper than ${MAX_CONFIG_DEPTH} levels` });

@@ -33,24 +33,24 @@ export const manifestSchema = {
       type: 'object',
       maxProperties: 256,
       propertyNames: { pattern: CONTRACT_NAME },
+      // if/then/else rather than anyOf: a mistake is reported once, in the form it was written.
       additionalProperties: {
-        anyOf: [
-          semverString,
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['version'],
-            properties: {
-              version: semverString,
-              tools: {
-                type: 'array',
-                maxItems: 1024,
-                uniqueItems: true,
-                items: { type: 'string', minLength: 1, maxLength: 128 },
-              },
+        if: { type: 'string' },
+        then: semverString,
+        else: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['version'],
+          properties: {
+            version: semverString,
+            tools: {
+              type: 'array',
+              maxItems: 1024,
+              uniqueItems: true,
+              items: { type: 'string', minLength: 1, maxLength: 128 },
             },
           },
-        ],
+        },
       },
     },
     requires: {
@@ -58,15 +58,14 @@ export const manifestSchema = {
       maxProperties: 256,
       propertyNames: { pattern: CONTRACT_NAME },
       additionalProperties: {
-        anyOf: [
-          rangeString,
-          {
-            type: 'object',
-            additionalProperties: false,
-            required: ['range'],
-            properties: { range: rangeString, optional: { type: 'boolean' } },
-          },
-        ],
+        if: { type: 'string' },
+        then: rangeString,
+        else: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['range'],
+          properties: { range: rangeString, optional: { type: 'boolean' } },
+        },
       },
     },
     reloadWithDependencies: { type: 'boolean' },

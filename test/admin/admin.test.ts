@@ -270,7 +270,7 @@ test('reload, rollback, unload and tool calls: their answers and codes', async (
   assert.equal(reloaded.status, 200);
   assert.deepEqual(
     { ...reloaded.body, buildId: typeof reloaded.body.buildId },
-    { name: 'p', version: '1.0.0', buildId: 'string', action: 'reloaded' },
+    { name: 'p', version: '1.0.0', buildId: 'string', action: 'reloaded', cascaded: [] },
   );
   await a.d.install(
     await writeArtifact({ name: 'p', version: '2.0.0', source: versionPlugin('v2') }),
