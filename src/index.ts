@@ -1,3 +1,4 @@
+export { createMetrics, type Metrics, type MetricsOptions } from './admin/metrics.js';
 export { type ErrorCode, ErrorCodes, isMoltError, MoltError } from './errors/errors.js';
 export {
   type ArtifactRef,
@@ -19,7 +20,25 @@ export {
   type ManifestPermissions,
   validateManifest,
 } from './manifest/manifest.js';
-export { createHost, Host, type PluginInfo, type ReloadOptions } from './runtime/host.js';
+export {
+  CALL_OUTCOMES,
+  type CallOutcome,
+  LATENCY_BOUNDS_MS,
+  type LatencyStats,
+  quantileMs,
+  type ToolCallStats,
+  UNKNOWN_TOOL,
+} from './runtime/call-record.js';
+export type { GenerationState } from './runtime/generation.js';
+export {
+  createHost,
+  type GenerationInfo,
+  type GenerationMemory,
+  Host,
+  type PluginCallStats,
+  type PluginInfo,
+  type ReloadOptions,
+} from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
@@ -30,6 +49,7 @@ export type {
   Progress,
   Sandbox,
   SandboxFactory,
+  SandboxMemory,
   SandboxSpec,
 } from './sandbox/sandbox.js';
 export type { Clock, Timer } from './util/clock.js';

@@ -3,7 +3,7 @@
  * Its lifecycle is one state changed only through `to()`, which checks the move against a
  * table and refuses an illegal one loudly.
  */
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
@@ -11,6 +11,13 @@ import type { LoadedInfo } from '../sandbox/protocol.js';
 import type { CallOptions, CallTracker, Sandbox, SandboxExit } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
+import {
+  type CallRecord,
+  outcomeOf,
+  type ToolCallStats,
+  ToolCalls,
+  UNKNOWN_TOOL,
+} from './call-record.js';
 
 /**
  * starting → ready (loaded, initialized, healthy) → active (serving) ⇄ standby (kept warm in
@@ -61,7 +68,40 @@ const opCodes = {
 
 let nextGenerationId = 1;
 
-export class Generation implements CallTracker {
+/**
+ * One tool of one generation: the tracker its calls carry through the sandbox. It is that
+ * generation's own record of the tool (what a trial can judge the new version by) and adds
+ * each call to the slot's record too, which outlives the generation.
+ */
+class ToolTracker extends ToolCalls implements CallTracker {
+  readonly #gen: Generation;
+  /** The slot's record of this tool, once the generation serves. */
+  slot: ToolCalls | undefined;
+
+  constructor(gen: Generation) {
+    super();
+    this.#gen = gen;
+  }
+
+  begin(): void {
+    this.inFlight++;
+    if (this.slot !== undefined) this.slot.inFlight++;
+  }
+
+  answered(code: ErrorCode | undefined, ms: number): void {
+    const outcome = outcomeOf(code);
+    this.add(outcome, ms);
+    this.slot?.add(outcome, ms);
+  }
+
+  settled(failed: boolean): void {
+    this.inFlight--;
+    if (this.slot !== undefined) this.slot.inFlight--;
+    this.#gen.settled(failed);
+  }
+}
+
+export class Generation {
   readonly id = nextGenerationId++;
   readonly artifact: Artifact;
   readonly sandbox: Sandbox;
@@ -72,7 +112,9 @@ export class Generation implements CallTracker {
   onCrash: ((gen: Generation, exit: SandboxExit) => void) | undefined;
   #state: GenerationState = 'starting';
   #info: LoadedInfo | undefined;
-  #tools = new Set<string>();
+  #tools = new Map<string, ToolTracker>();
+  /** Calls to tools it does not declare: counted, never run. */
+  readonly #unknown: ToolTracker;
   #inFlight = 0;
   #drainWaiters: (() => void)[] = [];
   readonly #counters: CallCounters;
@@ -92,6 +134,7 @@ export class Generation implements CallTracker {
     this.limits = limits;
     this.#counters = counters;
     this.#clock = clock;
+    this.#unknown = new ToolTracker(this);
     sandbox.onCrash = (exit) => {
       this.to('crashed');
       this.onCrash?.(this, exit);
@@ -126,7 +169,28 @@ export class Generation implements CallTracker {
 
   setLoaded(info: LoadedInfo): void {
     this.#info = info;
-    this.#tools = new Set(info.tools.map((t) => t.name));
+    this.#tools = new Map(info.tools.map((t) => [t.name, new ToolTracker(this)]));
+  }
+
+  /**
+   * From now on each call is added to `record` too (the slot's, across generations): called
+   * when the generation starts serving, so a version that never served adds no tools to it.
+   */
+  recordInto(record: CallRecord): void {
+    for (const [name, tracker] of this.#tools) tracker.slot = record.tool(name);
+    this.#unknown.slot = record.tool(UNKNOWN_TOOL);
+  }
+
+  /** The tools it declares, by name. */
+  toolNames(): IterableIterator<string> {
+    return this.#tools.keys();
+  }
+
+  /** This generation's own figures per tool, since it started. */
+  callStats(): ToolCallStats[] {
+    const out = [...this.#tools].map(([name, tracker]) => tracker.stats(name));
+    out.push(this.#unknown.stats(UNKNOWN_TOOL));
+    return out;
   }
 
   /** The one way the state changes: a move the table does not allow is a bug, refused loudly. */
@@ -149,8 +213,17 @@ export class Generation implements CallTracker {
    * The hot path: pin this generation for the call's whole life. `deadline` is set for a call
    * that already waited (its one deadline runs from when the host accepted it).
    */
-  call(tool: string, args: unknown, options?: CallOptions, deadline?: number): Promise<unknown> {
-    if (!this.#tools.has(tool)) {
+  call(
+    tool: string,
+    args: unknown,
+    options?: CallOptions,
+    deadline?: number,
+    acceptedAt?: number,
+  ): Promise<unknown> {
+    const tracker = this.#tools.get(tool);
+    if (tracker === undefined) {
+      const ms = acceptedAt === undefined ? 0 : this.#clock.now() - acceptedAt;
+      this.#unknown.answered(ErrorCodes.UNKNOWN_TOOL, ms);
       return Promise.reject(
         new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
           details: { plugin: this.name, tool },
@@ -159,10 +232,11 @@ export class Generation implements CallTracker {
     }
     this.#inFlight++;
     this.#counters.calls++;
-    return this.sandbox.call(tool, args, options, this, deadline);
+    tracker.begin();
+    return this.sandbox.call(tool, args, options, tracker, deadline, acceptedAt);
   }
 
-  /** CallTracker: the sandbox reports here, once per call, when its handler is done. */
+  /** Its tool trackers report here, once per call, when the handler is done. */
   settled(failed: boolean): void {
     if (failed) this.#counters.errors++;
     if (--this.#inFlight === 0 && this.#drainWaiters.length > 0) {

@@ -41,6 +41,8 @@ export interface RuntimeDeps {
   dataDirOf(name: string): Promise<string>;
   /** Where checkpoints are kept on disk: only when the host has a data folder. */
   checkpoints: CheckpointFiles | undefined;
+  /** Every generation whose sandbox has not ended yet, of every plugin. */
+  generations: Set<Generation>;
 }
 
 export interface LoadResult {
@@ -297,6 +299,9 @@ async function start(
   sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
   gen = new Generation(artifact, sandbox, spec.isolation, limits, slot.stats, clock);
   const started = gen;
+  const live = slot.deps.generations;
+  live.add(started);
+  void sandbox.exited.then(() => live.delete(started));
   try {
     const info = await timed(timings, 'load', () =>
       sandbox.load(
