@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f` runs a subset (e: the process
- * sandbox beside the worker; f: state checkpoints); `--drift` runs the worker RSS-drift
- * experiments instead (see drift.ts).
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,h` runs a subset (e: the process
+ * sandbox beside the worker; f: state checkpoints; h: Prometheus metrics); `--drift` runs the
+ * worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { cleanup } from './artifacts.js';
@@ -11,13 +11,14 @@ import { benchCheckpoints } from './checkpoints.js';
 import { benchChurn } from './churn.js';
 import { benchDrift } from './drift.js';
 import { benchMemory } from './memory.js';
+import { benchMetrics } from './metrics.js';
 import { benchProcess } from './process.js';
 import { benchReload } from './reload.js';
 import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,h').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -41,6 +42,7 @@ try {
     if (only.has('d')) summary.memory = await benchMemory();
     if (only.has('e')) summary.process = await benchProcess();
     if (only.has('f')) summary.checkpoints = await benchCheckpoints();
+    if (only.has('h')) summary.metrics = await benchMetrics();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

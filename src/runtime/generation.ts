@@ -221,19 +221,22 @@ export class Generation {
     acceptedAt?: number,
   ): Promise<unknown> {
     const tracker = this.#tools.get(tool);
-    if (tracker === undefined) {
-      const ms = acceptedAt === undefined ? 0 : this.#clock.now() - acceptedAt;
-      this.#unknown.answered(ErrorCodes.UNKNOWN_TOOL, ms);
-      return Promise.reject(
-        new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
-          details: { plugin: this.name, tool },
-        }),
-      );
-    }
+    if (tracker === undefined) return this.#unknownTool(tool, acceptedAt);
     this.#inFlight++;
     this.#counters.calls++;
     tracker.begin();
     return this.sandbox.call(tool, args, options, tracker, deadline, acceptedAt);
+  }
+
+  /** Counted under UNKNOWN_TOOL, never run; kept out of `call` so the hot path stays small. */
+  #unknownTool(tool: string, acceptedAt: number | undefined): Promise<never> {
+    const ms = acceptedAt === undefined ? 0 : this.#clock.now() - acceptedAt;
+    this.#unknown.answered(ErrorCodes.UNKNOWN_TOOL, ms);
+    return Promise.reject(
+      new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
+        details: { plugin: this.name, tool },
+      }),
+    );
   }
 
   /** Its tool trackers report here, once per call, when the handler is done. */

@@ -285,6 +285,30 @@ test("an unloaded plugin's series go with it; two hosts' metrics never mix", asy
   assert.deepEqual(left, [], 'no series names the unloaded plugin');
 });
 
+test('a tool two versions in a row leave out has no series any more', async (t) => {
+  const { host } = await start(t, { probationMs: 0 });
+  const tools = (names: string[]): string =>
+    `export default { tools: { ${names.map((n) => `${n}: { handler: () => '${n}' }`).join(', ')} } };`;
+  await host.load(await artifact('1.0.0', tools(['keep', 'gone'])));
+  const metrics = createMetrics(host, { defaultMetrics: false });
+  t.after(() => metrics.close());
+  await host.call(NAME, 'gone', {});
+  const gone = async (): Promise<number | undefined> =>
+    (await read(metrics)).value('molt_calls_total', { plugin: NAME, tool: 'gone', outcome: 'ok' });
+  await host.reload(NAME, await artifact('2.0.0', tools(['keep'])));
+  assert.equal(await gone(), 1, 'the replaced version declared it: its count stays');
+  await host.reload(NAME, await artifact('3.0.0', tools(['keep', 'new'])));
+  assert.equal(await gone(), undefined);
+  const s = await read(metrics);
+  assert.deepEqual(
+    s
+      .series('molt_calls_in_flight', { plugin: NAME })
+      .map((x) => x.labels.tool)
+      .sort(),
+    ['keep', 'new'],
+  );
+});
+
 test('sandbox memory per plugin: resident set of a process sandbox, heap of a worker', async (t) => {
   const { host } = await start(t);
   await host.load(await writeArtifact({ name: 'inproc', source: calc('w') }));
