@@ -1,9 +1,10 @@
 /**
  * (h) Prometheus metrics: what they cost the call path, and what one scrape costs. 64 callers
- * on a no-op tool, three hosts in interleaved rounds (the order rotated each round): metrics
+ * on a no-op tool, four hosts in interleaved rounds (the order rotated each round): metrics
  * off (no `createMetrics`), off again on a second host (the A/A control: how far two identical
- * subjects drift on this machine), and on (`createMetrics` with default metrics, scraped once a
- * second while its window runs). Then `render()` timed with 10 plugins loaded.
+ * subjects drift on this machine), on but never scraped, and on (`createMetrics` with default
+ * metrics, scraped once a second while its window runs). Then `render()` timed with 10 plugins
+ * loaded.
  *
  * The runtime's own call record is always on: it is what the scrape reads. Its cost against a
  * build without it is measured outside this bench (README, Performance).
@@ -15,7 +16,7 @@ import { check, heading, note, num, ratio, table } from './report.js';
 import { type Summary, settleGc, summarize } from './stats.js';
 
 const env = process.env;
-const ROUNDS = Number(env.MOLT_BENCH_METRICS_ROUNDS ?? 6);
+const ROUNDS = Number(env.MOLT_BENCH_METRICS_ROUNDS ?? 8);
 const WINDOW_MS = Number(env.MOLT_BENCH_METRICS_WINDOW_MS ?? 2_000);
 const MANY = { concurrency: 64, maxCalls: 5_000_000, maxMs: WINDOW_MS };
 const WARMUP = { concurrency: 64, maxCalls: 200_000, maxMs: 1_000 };
@@ -52,15 +53,17 @@ async function benchCost(): Promise<MetricsCostRow[]> {
   const dir = await writeArtifact(NAME, '1.0.0', benchPluginSource('v1'));
   const subjects: Subject[] = [];
   try {
-    for (const [label, on] of [
-      ['metrics off', false],
-      ['metrics off, 2nd host (A/A control)', false],
-      ['metrics on, scraped every 1 s', true],
+    for (const [label, on, scraped] of [
+      ['metrics off', false, false],
+      ['metrics off, 2nd host (A/A control)', false, false],
+      ['metrics on, never scraped', true, false],
+      ['metrics on, scraped every 1 s', true, true],
     ] as const) {
       const host = await createHost({ standby: 0 });
       await host.load(dir);
       const metrics = on ? createMetrics(host) : undefined;
-      subjects.push({ label, host, scrape: metrics?.render, tally: new Tally(), scrapes: 0 });
+      const scrape = scraped ? metrics?.render : undefined;
+      subjects.push({ label, host, scrape, tally: new Tally(), scrapes: 0 });
     }
     for (const s of subjects) await drive(() => s.host.call(NAME, 'noop'), WARMUP);
     const n = subjects.length;
@@ -128,7 +131,12 @@ async function benchScrape(): Promise<MetricsResult['scrape']> {
 export async function benchMetrics(): Promise<MetricsResult> {
   heading('(h) Prometheus metrics: calls/s at 64 in flight with metrics off and on; one scrape');
   const cost = await benchCost();
-  const [off, control, on] = cost as [MetricsCostRow, MetricsCostRow, MetricsCostRow];
+  const [off, control, , on] = cost as [
+    MetricsCostRow,
+    MetricsCostRow,
+    MetricsCostRow,
+    MetricsCostRow,
+  ];
   table(
     ['subject', 'calls/s', 'vs off', 'p50 µs', 'p99 µs', 'scrapes'],
     cost.map((c) => [
