@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g` runs a subset (e: the process
- * sandbox beside the worker; f: state checkpoints; g: the event stream); `--drift` runs the worker RSS-drift
- * experiments instead (see drift.ts).
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h` runs a subset (e: the process
+ * sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus metrics);
+ * `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { cleanup } from './artifacts.js';
@@ -12,13 +12,14 @@ import { benchChurn } from './churn.js';
 import { benchDrift } from './drift.js';
 import { benchEvents } from './events.js';
 import { benchMemory } from './memory.js';
+import { benchMetrics } from './metrics.js';
 import { benchProcess } from './process.js';
 import { benchReload } from './reload.js';
 import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -43,6 +44,7 @@ try {
     if (only.has('e')) summary.process = await benchProcess();
     if (only.has('f')) summary.checkpoints = await benchCheckpoints();
     if (only.has('g')) summary.events = await benchEvents();
+    if (only.has('h')) summary.metrics = await benchMetrics();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

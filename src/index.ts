@@ -5,6 +5,7 @@ export {
   type OverflowPolicy,
   type SubscriberQueue,
 } from './admin/event-stream.js';
+export { createMetrics, type Metrics, type MetricsOptions } from './admin/metrics.js';
 export { type ErrorCode, ErrorCodes, isMoltError, MoltError } from './errors/errors.js';
 export type { AnyListener } from './events/bus.js';
 export {
@@ -35,13 +36,29 @@ export {
   startMcpHttp,
 } from './mcp/http.js';
 export {
+  CALL_OUTCOMES,
+  type CallOutcome,
+  LATENCY_BOUNDS_MS,
+  type LatencyStats,
+  quantileMs,
+  type ToolCallStats,
+  UNKNOWN_TOOL,
+} from './runtime/call-record.js';
+export type { HostTools, Requirement } from './runtime/contracts.js';
+export type { GenerationState } from './runtime/generation.js';
+export {
   type CompletionArgument,
   type CompletionRef,
   createHost,
+  type GenerationInfo,
+  type GenerationMemory,
   Host,
   type InspectResult,
+  type PluginCallStats,
   type PluginInfo,
   type ReloadOptions,
+  type ReloadResult,
+  type UnloadOptions,
 } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
@@ -59,6 +76,7 @@ export type {
   Progress,
   Sandbox,
   SandboxFactory,
+  SandboxMemory,
   SandboxSpec,
 } from './sandbox/sandbox.js';
 export type { CompletionAnswer, PromptAnswer, ReadAnswer } from './sandbox/served.js';

@@ -3,11 +3,11 @@
  * Its lifecycle is one state changed only through `to()`, which checks the move against a
  * table and refuses an illegal one loudly.
  */
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
 import type { VersionRef } from '../events/events.js';
 import type { Artifact } from '../manifest/manifest.js';
 import type { Isolation } from '../sandbox/permissions.js';
-import type { CallTarget, LoadedInfo } from '../sandbox/protocol.js';
+import type { CallTarget, LoadedInfo, ServeKind } from '../sandbox/protocol.js';
 import type {
   CallOptions,
   CallTracker,
@@ -17,6 +17,13 @@ import type {
 } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
+import {
+  type CallRecord,
+  outcomeOf,
+  type ToolCallStats,
+  ToolCalls,
+  UNKNOWN_TOOL,
+} from './call-record.js';
 
 /**
  * starting → ready (loaded, initialized, healthy) → active (serving) ⇄ standby (kept warm in
@@ -67,7 +74,40 @@ const opCodes = {
 
 let nextGenerationId = 1;
 
-export class Generation implements CallTracker {
+/**
+ * One tool of one generation: the tracker its calls carry through the sandbox. It is that
+ * generation's own record of the tool (what a trial can judge the new version by) and adds
+ * each call to the slot's record too, which outlives the generation.
+ */
+class ToolTracker extends ToolCalls implements CallTracker {
+  readonly #gen: Generation;
+  /** The slot's record of this tool, once the generation serves. */
+  slot: ToolCalls | undefined;
+
+  constructor(gen: Generation) {
+    super();
+    this.#gen = gen;
+  }
+
+  begin(): void {
+    this.inFlight++;
+    if (this.slot !== undefined) this.slot.inFlight++;
+  }
+
+  answered(code: ErrorCode | undefined, ms: number): void {
+    const outcome = outcomeOf(code);
+    this.add(outcome, ms);
+    this.slot?.add(outcome, ms);
+  }
+
+  settled(failed: boolean): void {
+    this.inFlight--;
+    if (this.slot !== undefined) this.slot.inFlight--;
+    this.#gen.settled(failed);
+  }
+}
+
+export class Generation {
   readonly id = nextGenerationId++;
   readonly artifact: Artifact;
   readonly sandbox: Sandbox;
@@ -78,7 +118,13 @@ export class Generation implements CallTracker {
   onCrash: ((gen: Generation, exit: SandboxExit) => void) | undefined;
   #state: GenerationState = 'starting';
   #info: LoadedInfo | undefined;
-  #tools = new Set<string>();
+  #tools = new Map<string, ToolTracker>();
+  /** Calls to tools it does not declare: counted, never run. */
+  readonly #unknown: ToolTracker;
+  /** Calls of the other kinds, by label (see `#kindTracker`). */
+  readonly #kinds = new Map<string, ToolTracker>();
+  /** The slot's record, once the generation serves. */
+  #record: CallRecord | undefined;
   #inFlight = 0;
   #drainWaiters: (() => void)[] = [];
   readonly #counters: CallCounters;
@@ -98,6 +144,7 @@ export class Generation implements CallTracker {
     this.limits = limits;
     this.#counters = counters;
     this.#clock = clock;
+    this.#unknown = new ToolTracker(this);
     sandbox.onCrash = (exit) => {
       this.to('crashed');
       this.onCrash?.(this, exit);
@@ -132,7 +179,46 @@ export class Generation implements CallTracker {
 
   setLoaded(info: LoadedInfo): void {
     this.#info = info;
-    this.#tools = new Set(info.tools.map((t) => t.name));
+    this.#tools = new Map(info.tools.map((t) => [t.name, new ToolTracker(this)]));
+  }
+
+  /**
+   * From now on each call is added to `record` too (the slot's, across generations): called
+   * when the generation starts serving, so a version that never served adds no tools to it.
+   */
+  recordInto(record: CallRecord): void {
+    this.#record = record;
+    for (const [name, tracker] of this.#tools) tracker.slot = record.tool(name);
+    for (const [label, tracker] of this.#kinds) tracker.slot = record.tool(label);
+    this.#unknown.slot = record.tool(UNKNOWN_TOOL);
+  }
+
+  /** The tools it declares, by name, and the other kinds of call it has served. */
+  *toolNames(): IterableIterator<string> {
+    yield* this.#tools.keys();
+    yield* this.#kinds.keys();
+  }
+
+  /** This generation's own figures per tool, since it started. */
+  callStats(): ToolCallStats[] {
+    const out = [...this.#tools, ...this.#kinds].map(([name, tracker]) => tracker.stats(name));
+    out.push(this.#unknown.stats(UNKNOWN_TOOL));
+    return out;
+  }
+
+  /**
+   * The record of a call of another kind (a resource read, a prompt, a completion), under a
+   * label of its own (`_read`, `_prompt`, …): a bounded set, never a URI a caller sent.
+   */
+  #kindTracker(kind: ServeKind): ToolTracker {
+    const label = `_${kind}`;
+    let tracker = this.#kinds.get(label);
+    if (tracker === undefined) {
+      tracker = new ToolTracker(this);
+      if (this.#record !== undefined) tracker.slot = this.#record.tool(label);
+      this.#kinds.set(label, tracker);
+    }
+    return tracker;
   }
 
   /** The one way the state changes: a move the table does not allow is a bug, refused loudly. */
@@ -160,18 +246,15 @@ export class Generation implements CallTracker {
     args: unknown,
     options?: CallOptions,
     deadline?: number,
+    acceptedAt?: number,
   ): Promise<unknown> {
-    // A call of another kind (a [kind, key] pair) misses the tool set and is looked up by the
-    // runtime, which knows the URIs its templates match.
-    if (!this.#tools.has(tool as string) && typeof tool === 'string') {
-      return Promise.reject(
-        new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
-          details: { plugin: this.name, tool },
-        }),
-      );
-    }
+    // A call of another kind (a [kind, key] pair) is counted under its kind and looked up by
+    // the runtime, which knows the URIs its templates match.
+    const tracker = typeof tool === 'string' ? this.#tools.get(tool) : this.#kindTracker(tool[0]);
+    if (tracker === undefined) return this.#unknownTool(tool as string, acceptedAt);
     this.#inFlight++;
     this.#counters.calls++;
+    tracker.begin();
     if (options !== undefined && 'chain' in options) {
       // A call through the host: its chain now passes this generation too.
       const inner = options as InnerCallOptions;
@@ -179,12 +262,23 @@ export class Generation implements CallTracker {
         ...inner,
         chain: inner.chain.includes(this) ? inner.chain : [...inner.chain, this],
       };
-      return this.sandbox.call(tool, args, next, this, deadline ?? inner.deadline);
+      return this.sandbox.call(tool, args, next, tracker, deadline ?? inner.deadline, acceptedAt);
     }
-    return this.sandbox.call(tool, args, options, this, deadline);
+    return this.sandbox.call(tool, args, options, tracker, deadline, acceptedAt);
   }
 
-  /** CallTracker: the sandbox reports here, once per call, when its handler is done. */
+  /** Counted under UNKNOWN_TOOL, never run; kept out of `call` so the hot path stays small. */
+  #unknownTool(tool: string, acceptedAt: number | undefined): Promise<never> {
+    const ms = acceptedAt === undefined ? 0 : this.#clock.now() - acceptedAt;
+    this.#unknown.answered(ErrorCodes.UNKNOWN_TOOL, ms);
+    return Promise.reject(
+      new MoltError(ErrorCodes.UNKNOWN_TOOL, `plugin "${this.name}" has no tool "${tool}"`, {
+        details: { plugin: this.name, tool },
+      }),
+    );
+  }
+
+  /** Its tool trackers report here, once per call, when the handler is done. */
   settled(failed: boolean): void {
     if (failed) this.#counters.errors++;
     if (--this.#inFlight === 0 && this.#drainWaiters.length > 0) {

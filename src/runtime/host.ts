@@ -27,7 +27,7 @@ import {
   type ResourceTemplateInfo,
   type ToolInfo,
 } from '../sandbox/protocol.js';
-import type { CallOptions } from '../sandbox/sandbox.js';
+import type { CallOptions, SandboxMemory } from '../sandbox/sandbox.js';
 import {
   type CompletionAnswer,
   completionAnswerProblem,
@@ -36,6 +36,7 @@ import {
   type ReadAnswer,
   readAnswerProblem,
 } from '../sandbox/served.js';
+import type { ToolCallStats } from './call-record.js';
 import { CheckpointFiles } from './checkpoints.js';
 import {
   Contracts,
@@ -45,6 +46,7 @@ import {
   type Requirement,
   requirementsOf,
 } from './contracts.js';
+import type { Generation, GenerationState } from './generation.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
@@ -93,6 +95,35 @@ export interface InspectResult {
   tools: ToolInfo[];
   manifest: Manifest;
 }
+
+/** A plugin's call figures (see `host.callStats`). */
+export interface PluginCallStats {
+  name: string;
+  /** Per tool since the plugin was loaded, across its generations: they only grow. */
+  tools: ToolCallStats[];
+  /** Calls waiting in the hold queue. */
+  queued: number;
+  /** The active generation's own figures per tool, since it started. */
+  active: { generation: number; tools: ToolCallStats[] } | undefined;
+}
+
+/** A generation whose sandbox has not ended: starting, serving, kept warm or draining. */
+export interface GenerationInfo {
+  name: string;
+  generation: number;
+  version: string;
+  buildId: string;
+  state: GenerationState;
+  isolation: Isolation;
+  /** Handlers running on it. */
+  inFlight: number;
+}
+
+/** A live generation and what its sandbox's memory measures (absent where it cannot tell). */
+export type GenerationMemory = GenerationInfo & SandboxMemory;
+
+/** How long `sandboxMemory()` waits for one sandbox's figure before leaving it out. */
+const MEMORY_WAIT_MS = 1_000;
 
 export interface ReloadOptions {
   /**
@@ -177,6 +208,7 @@ export class Host {
       clock,
       checkpoints:
         this.#options.dataDir === undefined ? undefined : new CheckpointFiles(this.#dataRoot),
+      generations: new Set(),
       dataDirOf: async (name) => {
         const dir = this.#dataDirOf(name);
         await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -502,6 +534,58 @@ export class Host {
     return slot === undefined ? undefined : this.#info(slot);
   }
 
+  /**
+   * A plugin's call figures: per tool, calls by outcome (`ok` or the error code), a latency
+   * histogram and the handlers running; since the load across generations, and the active
+   * generation's own. A copy: reading it costs the calls nothing.
+   */
+  callStats(name: string): PluginCallStats | undefined {
+    const slot = this.#slots.get(name);
+    if (slot === undefined) return undefined;
+    const gen = slot.active;
+    return {
+      name,
+      tools: slot.callStats,
+      queued: slot.queued,
+      active: gen === undefined ? undefined : { generation: gen.id, tools: gen.callStats() },
+    };
+  }
+
+  /** Every generation whose sandbox has not ended, of every loaded plugin. */
+  generations(): GenerationInfo[] {
+    return [...this.#deps.generations].filter((g) => this.#slots.has(g.name)).map(generationInfo);
+  }
+
+  /**
+   * `generations()` with what each sandbox's memory measures: a process sandbox's resident
+   * set, a worker's V8 heap (Node 22.16+). A sandbox that does not answer within a second is
+   * listed without a figure.
+   */
+  async sandboxMemory(): Promise<GenerationMemory[]> {
+    const gens = [...this.#deps.generations].filter((g) => this.#slots.has(g.name));
+    return Promise.all(
+      gens.map(async (g) => ({ ...generationInfo(g), ...(await this.#memoryOf(g)) })),
+    );
+  }
+
+  #memoryOf(gen: Generation): Promise<SandboxMemory | undefined> {
+    const asked = gen.sandbox.memory?.();
+    if (asked === undefined) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const timer = this.#options.clock.setTimeout(() => resolve(undefined), MEMORY_WAIT_MS);
+      asked.then(
+        (m) => {
+          timer.clear();
+          resolve(m);
+        },
+        () => {
+          timer.clear();
+          resolve(undefined);
+        },
+      );
+    });
+  }
+
   on<K extends keyof HostEvents>(event: K, listener: Listener<HostEvents[K]>): () => void {
     return this.#bus.on(event, listener);
   }
@@ -591,6 +675,18 @@ export class Host {
       details: { plugin: name },
     });
   }
+}
+
+function generationInfo(g: Generation): GenerationInfo {
+  return {
+    name: g.name,
+    generation: g.id,
+    version: g.version,
+    buildId: g.buildId,
+    state: g.state,
+    isolation: g.isolation,
+    inFlight: g.inFlight,
+  };
 }
 
 /**

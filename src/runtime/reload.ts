@@ -51,6 +51,8 @@ export interface RuntimeDeps {
   checkpoints: CheckpointFiles | undefined;
   /** Contracts between plugins: `ctx.call`'s router, and the checks a provider's change passes. */
   contracts: Contracts;
+  /** Every generation whose sandbox has not ended yet, of every plugin. */
+  generations: Set<Generation>;
 }
 
 export interface LoadResult {
@@ -335,6 +337,9 @@ async function start(
   sandbox.setTimeouts(limits.callTimeoutMs, options.unresponsiveMs);
   gen = new Generation(artifact, sandbox, spec.isolation, limits, slot.stats, clock);
   const started = gen;
+  const live = slot.deps.generations;
+  live.add(started);
+  void sandbox.exited.then(() => live.delete(started));
   try {
     const info = await timed(timings, 'load', () =>
       sandbox.load(

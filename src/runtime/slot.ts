@@ -19,6 +19,7 @@ import { estimateBytes } from '../sandbox/size.js';
 import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
 import { CallQueue } from './call-queue.js';
+import { CallRecord, type ToolCallStats } from './call-record.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { Generation } from './generation.js';
 import {
@@ -106,6 +107,8 @@ export class Slot {
     lastDrainMs: undefined,
   };
   readonly #deps: RuntimeDeps;
+  /** Every call's outcome and latency per tool, since the load, across generations. */
+  readonly #calls = new CallRecord();
   readonly #queue: CallQueue;
   readonly #core: SlotCore;
   #state: SlotState = 'loading';
@@ -208,24 +211,51 @@ export class Slot {
     return (this.#active?.inFlight ?? 0) + (this.#previous?.inFlight ?? 0) + this.#queue.length;
   }
 
+  /** Per tool since the load: calls by outcome, latency, handlers running (a copy). */
+  get callStats(): ToolCallStats[] {
+    return this.#calls.stats();
+  }
+
+  /** Calls waiting in the hold queue. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
   /** The hot path: one flag and one pointer read, then the pinned generation does the rest. */
   call(tool: CallTarget, args: unknown, options?: CallOptions): Promise<unknown> {
     this.#dirty = true;
     if (this.#routing) return this.#active!.call(tool, args, options);
-    if (this.#closing !== undefined) return Promise.reject(this.#closedError());
+    const acceptedAt = this.#deps.clock.now();
+    if (this.#closing !== undefined) return this.#refuse(tool, this.#closedError(), acceptedAt);
     // One deadline per call, from now: the wait in the queue counts against it.
     const timeoutMs = this.#active?.limits.callTimeoutMs ?? this.#deps.options.callTimeoutMs;
     // A call through the host keeps the deadline of the call that made it, if that is sooner.
     const deadline = Math.min(
-      this.#deps.clock.now() + timeoutMs,
+      acceptedAt + timeoutMs,
       (options as Partial<InnerCallOptions> | undefined)?.deadline ?? Number.POSITIVE_INFINITY,
     );
+    // A call that reaches a generation is recorded there; one the queue refuses, here.
+    let reached = false;
     const run = (): Promise<unknown> => {
-      if (this.#routing) return this.#active!.call(tool, args, options, deadline);
+      if (this.#routing) {
+        reached = true;
+        return this.#active!.call(tool, args, options, deadline, acceptedAt);
+      }
       if (this.#closing !== undefined) return Promise.reject(this.#closedError());
       return this.#queue.wait(run, deadline, timeoutMs, options?.signal);
     };
-    return this.#queue.wait(run, deadline, timeoutMs, options?.signal);
+    return this.#queue.wait(run, deadline, timeoutMs, options?.signal).catch((err: unknown) => {
+      if (!reached) return this.#refuse(tool, err, acceptedAt);
+      throw err;
+    });
+  }
+
+  #refuse(tool: CallTarget, err: unknown, acceptedAt: number): Promise<never> {
+    const code = (err as { code?: string } | undefined)?.code ?? ErrorCodes.INTERNAL;
+    // Another kind of call is counted under its kind's label, as its generation would.
+    const label = typeof tool === 'string' ? tool : `_${tool[0]}`;
+    this.#calls.refused(label, code, this.#deps.clock.now() - acceptedAt);
+    return Promise.reject(err);
   }
 
   /** The first load; `artifact` was read by the host to learn the plugin's name. */
@@ -377,6 +407,11 @@ export class Slot {
   /** Step 7's pointer write, called by the pipeline only. */
   #point(gen: Generation): void {
     gen.to('active');
+    // The record keeps the tools of the version now serving and of the one it replaces.
+    const keep = new Set(gen.toolNames());
+    for (const name of this.#active?.toolNames() ?? []) keep.add(name);
+    this.#calls.keepOnly(keep);
+    gen.recordInto(this.#calls);
     this.#active = gen;
     gen.onCrash = (g, exit) => this.#onCrash(g, exit);
     // A generation serves again: a first load or a recovery becomes a transition finishing.

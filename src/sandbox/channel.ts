@@ -33,6 +33,7 @@ import type {
   Sandbox,
   SandboxExit,
   SandboxHooks,
+  SandboxMemory,
 } from './sandbox.js';
 import { exceedsBytes } from './size.js';
 
@@ -42,6 +43,8 @@ export interface Transport {
   post(msg: HostMessage | CallBatch): void;
   /** Ends the sandbox now; `exit` follows. */
   end(): void;
+  /** What the sandbox's memory measures, where its kind can tell. */
+  memory?(): Promise<SandboxMemory | undefined>;
 }
 
 /** What a transport reports to its channel. */
@@ -65,6 +68,8 @@ interface PendingCall extends AskOwner {
   resolve(value: unknown): void;
   reject(err: unknown): void;
   tracker: CallTracker | undefined;
+  /** When the host accepted the call (the clock's time): its latency runs from here. */
+  started: number;
   /** When the call times out; calls without their own timer expire in insertion order. */
   deadline: number;
   timer: Timer | undefined;
@@ -214,27 +219,22 @@ export class Channel implements Sandbox {
     options: CallOptions | undefined,
     tracker: CallTracker | undefined,
     deadline?: number,
+    acceptedAt?: number,
   ): Promise<unknown> {
-    if (this.#state !== 'running') {
-      tracker?.settled(true);
-      return Promise.reject(this.#endedError());
-    }
-    const signal = options?.signal;
-    if (signal?.aborted) {
-      tracker?.settled(true);
-      return Promise.reject(cancelled(signal));
-    }
     const now = this.#clock.now();
-    if (deadline !== undefined && deadline <= now) {
-      tracker?.settled(true);
-      return Promise.reject(this.#timeoutError());
-    }
+    const started = acceptedAt ?? now;
+    if (this.#state !== 'running') return refuse(tracker, this.#endedError(), now - started);
+    const signal = options?.signal;
+    if (signal?.aborted) return refuse(tracker, cancelled(signal), now - started);
+    if (deadline !== undefined && deadline <= now)
+      return refuse(tracker, this.#timeoutError(), now - started);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const pending: PendingCall = {
         resolve,
         reject,
         tracker,
+        started,
         deadline: deadline ?? now + this.#callTimeoutMs,
         timer: undefined,
         onProgress: options?.onProgress,
@@ -281,6 +281,7 @@ export class Channel implements Sandbox {
           if (pending !== undefined) {
             fail(
               pending,
+              this.#clock.now(),
               new MoltError(
                 ErrorCodes.DATA_CLONE,
                 `arguments are not structured-cloneable: ${(err as Error).message}`,
@@ -347,17 +348,23 @@ export class Channel implements Sandbox {
     if (pending === undefined) return;
     this.#abandoned.set(id, pending.tracker);
     this.#send({ t: 'cancel', id, reason: toWireError(err) });
+    pending.tracker?.answered(err.code, this.#clock.now() - pending.started);
     pending.reject(err);
   }
 
-  /** A handler finished (or the sandbox ended): settle whoever still waits for that. */
-  #settle(id: number, ok: boolean, value: unknown): void {
+  /**
+   * A handler finished (or the sandbox ended): settle whoever still waits for that. `now` is
+   * read once per message, not per call: a batch answers many calls, and a clock read costs
+   * as much as the rest of a call's bookkeeping.
+   */
+  #settle(id: number, ok: boolean, value: unknown, now: number): void {
     const call = this.#takeCall(id);
     if (call !== undefined) {
       if (ok) {
+        call.tracker?.answered(undefined, now - call.started);
         call.tracker?.settled(false);
         call.resolve(value);
-      } else fail(call, fromWireError(value as WireError, ErrorCodes.PLUGIN_ERROR));
+      } else fail(call, now, fromWireError(value as WireError, ErrorCodes.PLUGIN_ERROR));
       return;
     }
     if (this.#abandoned.has(id)) {
@@ -398,6 +405,13 @@ export class Channel implements Sandbox {
     );
   }
 
+  /** What the sandbox's memory measures now; nothing once it has ended. */
+  memory(): Promise<SandboxMemory | undefined> {
+    if (this.#state !== 'running' || this.#transport.memory === undefined)
+      return Promise.resolve(undefined);
+    return this.#transport.memory();
+  }
+
   /** Ends the sandbox for what it did: a crash with `code`, not a host request. */
   crash(code: ErrorCode, reason: string): void {
     this.#breach(reason, code);
@@ -409,16 +423,17 @@ export class Channel implements Sandbox {
       return;
     }
     if (Array.isArray(msg)) {
-      for (let i = 0; i < msg.length; i += 2) this.#settle(msg[i] as number, true, msg[i + 1]);
+      const now = this.#clock.now();
+      for (let i = 0; i < msg.length; i += 2) this.#settle(msg[i] as number, true, msg[i + 1], now);
       return;
     }
     const m = msg as SandboxMessage;
     switch (m.t) {
       case 'ok':
-        this.#settle(m.id, true, m.value);
+        this.#settle(m.id, true, m.value, this.#clock.now());
         return;
       case 'err':
-        this.#settle(m.id, false, m.error);
+        this.#settle(m.id, false, m.error, this.#clock.now());
         return;
       case 'progress':
         if (this.#progressBudget.take(this.#clock.now())) {
@@ -651,6 +666,7 @@ export class Channel implements Sandbox {
       }
     }
     const err = this.#endedError();
+    const now = this.#clock.now();
     const calls = [...this.#calls.values()];
     const abandoned = [...this.#abandoned.values()];
     const ops = [...this.#ops.values()];
@@ -662,7 +678,7 @@ export class Channel implements Sandbox {
     for (const c of calls) {
       c.timer?.clear();
       if (c.onAbort !== undefined) c.signal!.removeEventListener('abort', c.onAbort);
-      fail(c, err);
+      fail(c, now, err);
     }
     for (const tracker of abandoned) tracker?.settled(true);
     for (const o of ops) {
@@ -696,9 +712,17 @@ function plain(details: Record<string, unknown>): Record<string, unknown> | unde
   }
 }
 
-function fail(call: PendingCall, err: unknown): void {
+function fail(call: PendingCall, now: number, err: MoltError): void {
+  call.tracker?.answered(err.code, now - call.started);
   call.tracker?.settled(true);
   call.reject(err);
+}
+
+/** A call refused before it was sent: answered and settled at once. */
+function refuse(tracker: CallTracker | undefined, err: MoltError, ms: number): Promise<never> {
+  tracker?.answered(err.code, ms);
+  tracker?.settled(true);
+  return Promise.reject(err);
 }
 
 function cancelled(signal: AbortSignal): MoltError {

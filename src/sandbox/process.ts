@@ -19,6 +19,7 @@ import {
   rmSync,
   symlinkSync,
 } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -28,7 +29,7 @@ import { Channel, type Transport, type TransportEvents } from './channel.js';
 import { encodeFrame, FrameReader } from './frames.js';
 import { permissionFlags } from './permissions.js';
 import type { CallBatch, HostMessage, LoadArg, LoadedInfo } from './protocol.js';
-import type { Sandbox, SandboxHooks, SandboxSpec } from './sandbox.js';
+import type { Sandbox, SandboxHooks, SandboxMemory, SandboxSpec } from './sandbox.js';
 
 const entry = fileURLToPath(new URL('./inside/process-main.bundle.js', import.meta.url));
 
@@ -149,6 +150,18 @@ class ProcessTransport implements Transport {
     if (this.#watchdog !== undefined || this.#exited || pid === undefined) return;
     if (this.#spec.memoryMb === undefined) return;
     this.#watchdog = MemoryWatch.start(pid, this.#spec.memoryMb, this.#overMemory);
+  }
+
+  /** The child's resident set, from /proc (nothing before it is spawned, nor without /proc). */
+  async memory(): Promise<SandboxMemory | undefined> {
+    const pid = this.#child?.pid;
+    if (pid === undefined || this.#exited) return undefined;
+    try {
+      const resident = Number((await readFile(`/proc/${pid}/statm`, 'latin1')).split(' ')[1]);
+      return Number.isFinite(resident) ? { residentBytes: resident * pageSize() } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   post(msg: HostMessage | CallBatch): void {

@@ -45,13 +45,27 @@ export interface Ask {
   fromOp: boolean;
 }
 
-/**
- * Told once per call, when the plugin's handler is done with it: when it answered, or, for a
- * call that timed out or was cancelled, when the handler really returned (or the sandbox
- * ended). A generation is drained only when no handler runs, not when no caller waits.
- */
+/** Told of each call: once when its caller gets the answer, once when its handler is done. */
 export interface CallTracker {
+  /**
+   * The caller got its answer: a value (`code` undefined) or a typed error with `code`, `ms`
+   * after the host accepted the call (on the sandbox's clock).
+   */
+  answered(code: ErrorCode | undefined, ms: number): void;
+  /**
+   * The plugin's handler is done with the call: when it answered, or, for a call that timed
+   * out or was cancelled, when the handler really returned (or the sandbox ended). A
+   * generation is drained only when no handler runs, not when no caller waits.
+   */
   settled(failed: boolean): void;
+}
+
+/** What a sandbox's memory measures, where the platform can tell. */
+export interface SandboxMemory {
+  /** A process sandbox: the child's resident set (Linux's /proc). */
+  residentBytes?: number;
+  /** A worker sandbox: its V8 heap in use (Node 22.16+ and 24; Node 20 cannot tell). */
+  heapUsedBytes?: number;
 }
 
 export interface SandboxExit {
@@ -101,8 +115,10 @@ export interface Sandbox {
    * A tool call: settles exactly once, with the handler's value or a typed error. `tracker` is
    * told once when the handler is done. `deadline` (on the sandbox's clock) is set for a call
    * that already waited, whose one deadline runs from when the host accepted it; otherwise the
-   * call gets the sandbox's call timeout from now. Separate arguments, not an options object:
-   * this runs for every call. `tool` is a tool's name, or what a call of another kind serves.
+   * call gets the sandbox's call timeout from now. `acceptedAt` is when the host accepted a
+   * call that waited (now, when absent). Separate arguments, not an options object: this runs
+   * for every call. `tool` is a tool's name, or what a call of
+   * another kind serves.
    */
   call(
     tool: CallTarget,
@@ -110,7 +126,10 @@ export interface Sandbox {
     options: CallOptions | undefined,
     tracker: CallTracker | undefined,
     deadline?: number,
+    acceptedAt?: number,
   ): Promise<unknown>;
+  /** How much memory it holds now, if its kind can tell; bounded in time by the caller. */
+  memory?(): Promise<SandboxMemory | undefined>;
   /** Ends the sandbox; work in flight fails with `code`. Safe to call more than once. */
   terminate(code?: ErrorCode, reason?: string): Promise<SandboxExit>;
 }

@@ -5,7 +5,10 @@
 import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { Channel, type Transport, type TransportEvents } from './channel.js';
 import type { CallBatch, HostMessage } from './protocol.js';
-import type { Sandbox, SandboxHooks, SandboxSpec } from './sandbox.js';
+import type { Sandbox, SandboxHooks, SandboxMemory, SandboxSpec } from './sandbox.js';
+
+/** `Worker.getHeapStatistics()`: Node 22.16+ and 24 have it, Node 20 does not. */
+type HeapStatistics = { getHeapStatistics?: () => Promise<{ used_heap_size: number }> };
 
 // The bundled runtime (scripts/bundle-sandbox.mjs): one file boots much faster than its graph.
 const entryUrl = new URL('./inside/worker-main.bundle.js', import.meta.url);
@@ -38,6 +41,13 @@ class WorkerTransport implements Transport {
 
   post(msg: HostMessage | CallBatch): void {
     this.#worker.postMessage(msg);
+  }
+
+  /** The worker's V8 heap in use, where Node can tell (not Node 20). */
+  memory(): Promise<SandboxMemory | undefined> {
+    const worker = this.#worker as Worker & HeapStatistics;
+    if (typeof worker.getHeapStatistics !== 'function') return Promise.resolve(undefined);
+    return worker.getHeapStatistics().then((h) => ({ heapUsedBytes: h.used_heap_size }));
   }
 
   end(): void {
