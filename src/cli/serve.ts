@@ -1,6 +1,7 @@
 /** `molt serve DIR`: load every artifact in DIR, watch it, and serve until a signal. */
 import { dirname, join, resolve } from 'node:path';
 import { EventStream, type EventStreamOptions, eventStreamOptions } from '../admin/event-stream.js';
+import { createMetrics } from '../admin/metrics.js';
 import { type AdminServer, startAdmin } from '../admin/server.js';
 import { readTokenFile } from '../admin/token-file.js';
 import { Deployment, type DeploymentOptions, type DeployStep } from '../deploy/deployment.js';
@@ -127,7 +128,15 @@ export async function serve(
   const events = new EventStream(deployment.host, eventOptions);
   await folder.start();
   killArmed = true;
+  // Read at scrape time: the MCP front door, made below, counts its sessions by then.
+  let mcpSessions = (): number => 0;
+  const metrics = createMetrics(deployment.host, {
+    eventStream: events,
+    mcpSessions: () => mcpSessions(),
+    deployment,
+  });
   const admin = await startAdmin(deployment, dataDir, {
+    metrics,
     ...(options.admin === undefined ? {} : { port: portOption('--admin', options.admin) }),
     ...(options.adminHost === undefined ? {} : { host: options.adminHost }),
     ...(token === undefined ? {} : { token }),
@@ -154,6 +163,7 @@ export async function serve(
       : undefined;
   const stdio =
     door !== undefined && options.stdio ? await serveStdio(door, options.stdioStreams) : undefined;
+  if (door !== undefined) mcpSessions = () => door.sessions;
   const count = deployment.status().length;
   line(
     `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`,
@@ -174,6 +184,7 @@ export async function serve(
     await http?.close({ drainMs: DRAIN_MS });
     await door?.close();
     events.close();
+    metrics.close();
     await admin.close();
     await deployment.close();
   };

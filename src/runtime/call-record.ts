@@ -140,3 +140,16 @@ export function quantileMs(latency: LatencyStats, q: number): number | undefined
   }
   return BOUNDS[BOUNDS.length - 1];
 }
+
+/** One histogram of every tool's calls: what a plugin-wide percentile is read from. */
+export function mergedLatency(tools: readonly ToolCallStats[]): LatencyStats {
+  const buckets = new Array<number>(BOUNDS.length + 1).fill(0);
+  let count = 0;
+  let sumMs = 0;
+  for (const t of tools) {
+    count += t.latency.count;
+    sumMs += t.latency.sumMs;
+    for (let i = 0; i < buckets.length; i++) buckets[i]! += t.latency.buckets[i] ?? 0;
+  }
+  return { count, sumMs, buckets };
+}

@@ -36,7 +36,7 @@ import {
   type ReadAnswer,
   readAnswerProblem,
 } from '../sandbox/served.js';
-import type { ToolCallStats } from './call-record.js';
+import { mergedLatency, quantileMs, type ToolCallStats } from './call-record.js';
 import { CheckpointFiles } from './checkpoints.js';
 import {
   Contracts,
@@ -72,6 +72,11 @@ export interface PluginInfo {
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
   stats: SlotStats;
+  /**
+   * The 99th percentile of its calls' latency (queue wait included) since it was loaded, every
+   * tool together, from the call record's histogram; undefined before its first call.
+   */
+  p99Ms: number | undefined;
   /** The contracts it serves, with their versions. */
   provides: Record<string, string>;
   /** What it requires, and who serves each now (`null`: nobody; only optional ones can be). */
@@ -639,6 +644,7 @@ export class Host {
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       stats: { ...slot.stats },
+      p99Ms: quantileMs(mergedLatency(slot.callStats), 0.99),
       provides: Object.fromEntries(
         provisionsOf(gen.artifact.manifest).map((p) => [p.contract, p.version]),
       ),
