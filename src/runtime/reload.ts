@@ -295,7 +295,11 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
   if (plan.expect !== undefined) checkExpected(artifact, plan.expect);
   // A new version must still serve every live dependent's range. A rollback is not refused:
   // it is the way back from a bad version, and a crash recovery has no choice.
-  if (plan.kind === 'reload') slot.deps.contracts.assertNotBreaking(slot.name, manifest);
+  if (plan.kind === 'reload') {
+    slot.deps.contracts.assertNotBreaking(slot.name, manifest);
+    // A new version may require more than the old one did: what it requires must be served.
+    slot.deps.contracts.assertSatisfied(manifest);
+  }
   return artifact;
 }
 

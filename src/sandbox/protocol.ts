@@ -105,9 +105,11 @@ export type ReplyBatch = unknown[];
 export type HostMessage =
   | { t: 'op'; id: number; op: OpName; arg?: unknown }
   | { t: 'cancel'; id: number; reason: WireError }
-  /** The host's answer to an `ask` (a `ctx.call` through the host). */
-  | { t: 'answer'; id: number; ok: true; value: unknown }
-  | { t: 'answer'; id: number; ok: false; error: WireError };
+  /**
+   * The host's answers to `ask`s (calls through the host) of one turn, flat: id, ok, then the
+   * value (ok) or a WireError (not ok), for each.
+   */
+  | { t: 'answers'; batch: unknown[] };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

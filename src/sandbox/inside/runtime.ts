@@ -299,12 +299,14 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       });
   }
 
-  function onAnswer(msg: Extract<HostMessage, { t: 'answer' }>): void {
-    const ask = asks.get(msg.id);
-    if (ask === undefined) return;
-    asks.delete(msg.id);
-    if (msg.ok) ask.resolve(msg.value);
-    else ask.reject(new HostCallError(msg.error));
+  function onAnswers(batch: unknown[]): void {
+    for (let i = 0; i + 2 < batch.length; i += 3) {
+      const ask = asks.get(batch[i] as number);
+      if (ask === undefined) continue;
+      asks.delete(batch[i] as number);
+      if (batch[i + 1] === true) ask.resolve(batch[i + 2]);
+      else ask.reject(new HostCallError(batch[i + 2] as WireError));
+    }
   }
 
   class CallContext implements ToolContext {
@@ -846,8 +848,8 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         case 'cancel':
           calls.get(msg.id)?.abort(msg.reason);
           return;
-        case 'answer':
-          onAnswer(msg);
+        case 'answers':
+          onAnswers(msg.batch);
           return;
         default: {
           const unreachable: never = msg;
