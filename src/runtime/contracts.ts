@@ -82,6 +82,8 @@ export class Contracts {
     Manifest,
     Map<string, { req: Requirement | undefined; provider: Provider | undefined }>
   >();
+  /** The starting plugin each generation's init called last: what its INIT_TIMEOUT names. */
+  readonly #startingWaits = new WeakMap<Generation, string>();
   /** Inits waiting on a call to a plugin that is itself starting: who waits for whom. */
   readonly #initWaits = new Map<string, string>();
 
@@ -296,8 +298,10 @@ export class Contracts {
       if (g.name === provider.slot.name && g.alive)
         return g.call(ask.tool, ask.args, options, ask.deadline);
     }
-    if (ask.fromOp && !provider.slot.serving)
+    if (ask.fromOp && !provider.slot.serving) {
+      this.#startingWaits.set(from, provider.slot.name);
       return this.#waitForStarting(manifest.name, provider.slot, ask, options);
+    }
     return provider.slot.call(ask.tool, ask.args, options);
   }
 
@@ -339,6 +343,11 @@ export class Contracts {
   /** Who each starting plugin's init waits for now (for status and error messages). */
   waitingOf(name: string): string | undefined {
     return this.#initWaits.get(name);
+  }
+
+  /** The starting plugin a generation's init last called (and waited for), if any. */
+  startingWaitOf(gen: Generation): string | undefined {
+    return this.#startingWaits.get(gen);
   }
 
   async #callHost(tools: HostTools, ask: Ask): Promise<unknown> {

@@ -594,3 +594,40 @@ test('a provider that keeps its major but breaks a contract tool is SCHEMA_BREAK
     assert.equal(host.plugin('geo')?.version, '2.0.0');
   }),
 );
+
+test(
+  'an init that times out waiting for a starting provider says which (INIT_TIMEOUT naming the chain)',
+  LIMIT,
+  async () => {
+    const providerGate = createGate('slow-provider');
+    const host = await createHost({ probationMs: 0, initTimeoutMs: 300 });
+    try {
+      const provider = await writeArtifact({
+        name: 'config',
+        // Its own init may take a minute: the user's 300 ms run out first.
+        manifest: { provides: { config: '1.0.0' }, limits: { initTimeoutMs: 60_000 } },
+        source: `${gateSource}
+        export default { tools: { get: { handler: () => 'late' } },
+        async init() { await gate(${JSON.stringify(providerGate.name)}); } };`,
+      });
+      const user = await writeArtifact({
+        name: 'user',
+        manifest: { requires: { config: '^1' } },
+        source: `export default { tools: {}, async init(ctx) { await ctx.call('config', 'get'); } };`,
+      });
+      const loadingProvider = host.load(provider);
+      await providerGate.entered();
+      await assert.rejects(host.load(user), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'INIT_TIMEOUT');
+        assert.match(err.message, /user → config/);
+        return true;
+      });
+      providerGate.open();
+      await loadingProvider;
+      assert.equal(await host.call('config', 'get', {}), 'late');
+    } finally {
+      providerGate.close();
+      await host.close();
+    }
+  },
+);
