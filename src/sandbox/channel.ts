@@ -506,7 +506,8 @@ export class Channel implements Sandbox {
     }
     const controller = new CallSignal();
     this.#asks.set(m.id, controller);
-    (owner.asks ??= new Set()).add(controller);
+    owner.asks ??= new Set();
+    owner.asks.add(controller);
     let settled: Promise<unknown>;
     try {
       settled = hooks.onAsk({
