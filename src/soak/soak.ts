@@ -231,14 +231,6 @@ async function soakIn(tmp: string, path: string, o: SoakOptions): Promise<SoakRe
     return { work, driven, undriven, spanMs, ...window.figures(), reloads, reloadFailures };
   });
   const { driven, undriven, work, spanMs, ...churned } = churn;
-  const [steady] = await run(async (host) => {
-    const window = new Window(failedCalls);
-    const end = Math.min(deadline, performance.now() + spanMs);
-    if (work.length > 0)
-      await drive(window, host, name, work, o.callers, () => performance.now() < end, deadline);
-    return window.figures();
-  });
-
   const version = stored.version;
   const buildId = stored.buildId;
   if (work.length === 0) {
@@ -260,6 +252,14 @@ async function soakIn(tmp: string, path: string, o: SoakOptions): Promise<SoakRe
       ],
     };
   }
+  const [steady] = await run(async (host) => {
+    const window = new Window(failedCalls);
+    const end = Math.min(deadline, performance.now() + spanMs);
+    if (work.length > 0)
+      await drive(window, host, name, work, o.callers, () => performance.now() < end, deadline);
+    return window.figures();
+  });
+
   const p99Ratio = steady.p99Ms > 0 ? churned.p99Ms / steady.p99Ms : 0;
 
   let drift: SoakReport['drift'];
