@@ -201,8 +201,8 @@ async function soakIn(tmp: string, path: string, o: SoakOptions): Promise<SoakRe
     return [result, read.kind === 'found' ? read.checkpoint.state : undefined];
   };
 
-  // Churn, then steady, each on a fresh host from the same empty state and for the same span: a
-  // plugin whose calls slow down as its state grows slows alike in both.
+  // Churn, then steady, each on a fresh host from the same empty state and for the same span, so
+  // a plugin whose calls slow as its state grows is not judged against its own younger self.
   const [churn, churnState] = await run(async (host) => {
     const tools = host.plugin(name)?.tools ?? [];
     const work: Work[] = tools.flatMap((t) => (t.examples ?? []).map((a): Work => [t.name, a]));
