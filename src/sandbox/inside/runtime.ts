@@ -33,6 +33,7 @@ import {
   annotationsProblem,
   type CallBatch,
   type CompleteArg,
+  examplesProblem,
   type HostMessage,
   type LoadArg,
   type LoadedInfo,
@@ -382,6 +383,25 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     return compileSchema(schema as Record<string, unknown>);
   }
 
+  /** An example that its own schema refuses is the author's mistake: caught at load, not in CI. */
+  function checkedExamples(name: string, examples: unknown, validate: ValidateFn): unknown[] {
+    const problem = examplesProblem(examples);
+    if (problem !== undefined)
+      throw new SandboxError(ErrorCodes.TOOL_SCHEMA_INVALID, `tool "${name}": examples ${problem}`);
+    const list = structuredClone(examples as unknown[]);
+    list.forEach((args, i) => {
+      const problems = validate(args);
+      if (problems.length > 0)
+        throw schemaError(
+          ErrorCodes.TOOL_SCHEMA_INVALID,
+          `tool "${name}": example ${i} does not match its inputSchema`,
+          `/tools/${name}/examples/${i}`,
+          [...problems],
+        );
+    });
+    return list;
+  }
+
   function loadTool(name: string, tool: AnyTool): [ToolInfo, LoadedTool] {
     const declared = tool.inputSchema;
     const inputSchema: JsonSchema = declared ?? { type: 'object' };
@@ -412,6 +432,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         );
       info.annotations = { ...tool.annotations };
     }
+    if (tool.examples !== undefined) info.examples = checkedExamples(name, tool.examples, validate);
     return [info, { tool, validate, validateOutput }];
   }
 
