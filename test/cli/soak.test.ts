@@ -39,7 +39,9 @@ test('every example plugin, packed, passes: no call lost or failed, notes keep t
   for (const project of await exampleProjects()) {
     const packed = await molt(['pack', project, '-o', out]);
     assert.equal(packed.code, 0, packed.stderr);
-    const [code, report] = await soakJson(packed.stdout.trim());
+    // The p99 verdict is a timing one, proven on its own below with a plugin slowed 100-fold;
+    // here a loaded CI machine's scheduling must not decide it (the bound is out of reach).
+    const [code, report] = await soakJson(packed.stdout.trim(), ['--max-p99-ratio', '1000']);
     assert.equal(code, 0, `${basename(project)}: ${report.failures.join('; ')}`);
     assert.ok(report.ok);
     assert.equal(report.churn.reloads, 3);
