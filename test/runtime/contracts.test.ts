@@ -604,11 +604,11 @@ test(
   LIMIT,
   async () => {
     const providerGate = createGate('slow-provider');
-    const host = await createHost({ probationMs: 0, initTimeoutMs: 300 });
+    const host = await createHost({ probationMs: 0 });
     try {
       const provider = await writeArtifact({
         name: 'config',
-        // Its own init may take a minute: the user's 300 ms run out first.
+        // Its own init may take a minute: the user's 1.5 s run out first.
         manifest: { provides: { config: '1.0.0' }, limits: { initTimeoutMs: 60_000 } },
         source: `${gateSource}
         export default { tools: { get: { handler: () => 'late' } },
@@ -616,7 +616,7 @@ test(
       });
       const user = await writeArtifact({
         name: 'user',
-        manifest: { requires: { config: '^1' } },
+        manifest: { requires: { config: '^1' }, limits: { initTimeoutMs: 1_500 } },
         source: `export default { tools: {}, async init(ctx) { await ctx.call('config', 'get'); } };`,
       });
       const loadingProvider = host.load(provider);
@@ -630,6 +630,8 @@ test(
       await loadingProvider;
       assert.equal(await host.call('config', 'get', {}), 'late');
     } finally {
+      // Whatever failed above, the provider's init must not hold the host's close a minute.
+      providerGate.open();
       providerGate.close();
       await host.close();
     }
