@@ -94,6 +94,7 @@ export function clientOf(server: Server, extra: Extra, log: SessionLog): CallCli
     client.sample = (params, signal) =>
       answer(
         'sampling/createMessage',
+        signal,
         server.createMessage(params as CreateMessageRequest['params'], {
           ...related,
           signal,
@@ -115,6 +116,7 @@ export function clientOf(server: Server, extra: Extra, log: SessionLog): CallCli
         );
       return answer(
         'elicitation/create',
+        signal,
         server.elicitInput(params as ElicitRequest['params'], {
           ...related,
           signal,
@@ -130,10 +132,16 @@ export function clientOf(server: Server, extra: Extra, log: SessionLog): CallCli
  * The client's answer, or CLIENT_ERROR naming what it answered instead (an error, or a result
  * the SDK found malformed); the call's own end (CANCELLED, CALL_TIMEOUT) keeps its code.
  */
-async function answer(method: string, request: Promise<unknown>): Promise<unknown> {
+async function answer(
+  method: string,
+  signal: AbortSignal,
+  request: Promise<unknown>,
+): Promise<unknown> {
   try {
     return await request;
   } catch (err) {
+    // The SDK wraps an abort's reason in an McpError: the call's own end is what happened.
+    if (signal.aborted) throw signal.reason;
     if (isMoltError(err)) throw err;
     const text = err instanceof Error ? err.message : String(err);
     const code = (err as { code?: unknown }).code;
