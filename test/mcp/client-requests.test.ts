@@ -17,9 +17,10 @@ import {
   ElicitRequestSchema,
   LoggingMessageNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { createHost, ErrorCodes, type Host } from '../../src/index.js';
+import { type CallClient, createHost, ErrorCodes, type Host } from '../../src/index.js';
 import { McpFrontDoor } from '../../src/mcp/front-door.js';
 import { type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
+
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 import { connectHttp, type HttpClient, textOf } from '../helpers/mcp.js';
 import { connectStdio, genuineMessages } from '../helpers/stdio.js';
@@ -390,6 +391,47 @@ test(
       assert.ok(messages.some((m) => 'method' in m && m.method === 'sampling/createMessage'));
     } finally {
       await session.close();
+    }
+  },
+);
+
+test(
+  "host.call with a client of the embedder's own, in a process sandbox: sample, elicit and log reach it",
+  LIMIT,
+  async () => {
+    const host = await createHost({ probationMs: 0 });
+    try {
+      await host.load(
+        await writeArtifact({ name: 'ask', source: ask, manifest: { isolation: 'process' } }),
+      );
+      assert.equal(host.plugin('ask')?.isolation, 'process');
+      const lines: string[] = [];
+      const events: unknown[] = [];
+      host.on('plugin.log', (e) => events.push(e.toCaller));
+      const client: CallClient = {
+        sample: async (params) => ({
+          model: 'embedded',
+          role: 'assistant',
+          content: { type: 'text', text: `${(params.messages as unknown[]).length} message` },
+        }),
+        elicit: async () => ({ action: 'cancel' }),
+        log: (plugin, level, msg) => lines.push(`${plugin}:${level}:${msg}`),
+      };
+      assert.equal(await host.call('ask', 'sample', { q: 'x' }, { client }), 'embedded: 1 message');
+      assert.equal(
+        await host.call('ask', 'elicit', { message: 'm' }, { client }),
+        '{"action":"cancel"}',
+      );
+      assert.equal(await host.call('ask', 'logs', {}, { client }), 'logged');
+      assert.deepEqual(lines, ['ask:debug:d', 'ask:info:i', 'ask:warn:w', 'ask:error:e']);
+      assert.deepEqual(events, [true, true, true, true]);
+      // A client that offers no sampling: the plugin sees CLIENT_UNSUPPORTED, not a crash.
+      assert.equal(
+        await host.call('ask', 'codeOf', { what: 'sample' }, { client: {} }),
+        ErrorCodes.CLIENT_UNSUPPORTED,
+      );
+    } finally {
+      await host.close();
     }
   },
 );
