@@ -72,6 +72,7 @@ export type {
   ToolInfo,
 } from './sandbox/protocol.js';
 export type {
+  CallClient,
   CallOptions,
   Progress,
   Sandbox,
