@@ -121,7 +121,15 @@ export type SandboxMessage =
       total?: number | undefined;
       message?: string | undefined;
     }
-  | { t: 'log'; level: LogLevel; msg: string; data?: unknown; dropped?: DropCounts }
+  /** `on`: the call whose handler logged (`ctx.log`), so its caller's client gets the line. */
+  | {
+      t: 'log';
+      level: LogLevel;
+      msg: string;
+      data?: unknown;
+      dropped?: DropCounts;
+      on?: number | undefined;
+    }
   /** `ctx.resourceUpdated(uri)`: subscribers of `uri` are told. */
   | { t: 'updated'; uri: string }
   /**
@@ -129,9 +137,25 @@ export type SandboxMessage =
    * host) on behalf of the call or op `on` (its deadline and cancellation carry over). `id`
    * is the sandbox's own numbering of its asks.
    */
-  | { t: 'ask'; id: number; on: number; contract: string; tool: string; args: unknown }
+  | {
+      t: 'ask';
+      id: number;
+      on: number;
+      kind?: undefined;
+      contract: string;
+      tool: string;
+      args: unknown;
+    }
+  /**
+   * `ctx.sample` / `ctx.elicit`: the plugin asks the client of the call `on` (the same ask
+   * numbering, answer and cancellation as a `ctx.call`).
+   */
+  | { t: 'ask'; id: number; on: number; kind: ClientAskKind; params: unknown }
   /** The plugin gave up on an ask (its `signal` aborted): the host cancels that call. */
   | { t: 'askCancel'; id: number };
+
+/** What a handler may ask of its call's MCP client. */
+export type ClientAskKind = 'sample' | 'elicit';
 
 /** What a sandbox dropped over its budgets since its last report. */
 export interface DropCounts {
@@ -195,6 +219,8 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
     case 'updated':
       return typeof m.uri === 'string' && m.uri.length > 0 && m.uri.length <= MAX_URI;
     case 'ask':
+      if (m.kind !== undefined)
+        return isId(m.id) && isId(m.on) && (m.kind === 'sample' || m.kind === 'elicit');
       return (
         isId(m.id) &&
         isId(m.on) &&
@@ -210,6 +236,7 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
         typeof m.level === 'string' &&
         LEVELS.has(m.level) &&
         isText(m.msg) &&
+        (m.on === undefined || isId(m.on)) &&
         (m.dropped === undefined || isDropCounts(m.dropped))
       );
     default:
