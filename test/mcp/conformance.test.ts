@@ -32,21 +32,6 @@ const SUITE = join(
 /** The whole run, bounded: the suite takes seconds; a hung scenario must not hang CI. */
 const SUITE_TIMEOUT_MS = 180_000;
 
-/**
- * Scenarios that need the client from inside a handler (`ctx.log` reaching `notifications/message`
- * with `logging/setLevel`, `ctx.sample`, `ctx.elicit`: the clientctx branch). Until it lands they
- * must fail, and nothing else may; once one passes, it comes off this list (a stale entry fails
- * the test too, so the list cannot hide a scenario that works).
- */
-const AWAITING_CLIENTCTX = new Set([
-  'logging-set-level',
-  'tools-call-with-logging',
-  'tools-call-sampling',
-  'tools-call-elicitation',
-  'elicitation-sep1034-defaults',
-  'elicitation-sep1330-enums',
-]);
-
 /** The Node 22 binary to run the suite with, the same place `.ci/run` installs it. */
 function conformanceNode(): string | undefined {
   const fromEnv = process.env.MOLT_CONFORMANCE_NODE;
@@ -151,8 +136,6 @@ test('the MCP conformance suite: every server scenario passes', {
     const results = await readResults(out);
 
     const failed: string[] = [];
-    const unexpected: string[] = [];
-    const stale: string[] = [];
     for (const scenario of scenarios) {
       const checks = results.get(scenario);
       const failures = checks?.filter((c) => c.status === 'FAILURE') ?? [];
@@ -162,27 +145,19 @@ test('the MCP conformance suite: every server scenario passes', {
         `${passed ? 'passed' : 'FAILED'} ${scenario}` +
           (warnings.length > 0 ? ` (warnings: ${warnings.map((w) => w.id).join(', ')})` : ''),
       );
-      if (passed) {
-        if (AWAITING_CLIENTCTX.has(scenario)) stale.push(scenario);
-        continue;
-      }
+      if (passed) continue;
       const why =
         checks === undefined
           ? 'did not run'
           : failures.map((f) => `${f.id}: ${f.errorMessage ?? 'failed'}`).join('; ');
       failed.push(`${scenario} (${why})`);
-      if (!AWAITING_CLIENTCTX.has(scenario)) unexpected.push(`${scenario} (${why})`);
     }
     assert.deepEqual(
-      unexpected,
+      failed,
       [],
-      `server scenarios failed:\n  ${unexpected.join('\n  ')}\n\nthe suite's summary:\n${summary(suite.stdout)}`,
+      `server scenarios failed:\n  ${failed.join('\n  ')}\n\nthe suite's summary:\n${summary(suite.stdout)}`,
     );
-    assert.deepEqual(stale, [], `these pass now: take them off AWAITING_CLIENTCTX`);
-    t.diagnostic(
-      `${scenarios.length - failed.length} of ${scenarios.length} server scenarios pass` +
-        (failed.length > 0 ? `; awaiting clientctx: ${[...AWAITING_CLIENTCTX].join(', ')}` : ''),
-    );
+    t.diagnostic(`all ${scenarios.length} server scenarios pass`);
   } finally {
     await host.stop();
   }

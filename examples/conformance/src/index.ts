@@ -6,7 +6,7 @@
  * (the scenarios call tools and prompts by their own names); test/mcp/conformance.test.ts runs
  * the suite against it.
  */
-import { definePlugin, type ToolContext } from 'molt/plugin';
+import { definePlugin, type JsonSchema, type ToolContext } from 'molt/plugin';
 
 /** A 1×1 PNG and a tiny WAV: the suite checks only that the bytes come back as sent. */
 const IMAGE_PNG =
@@ -28,7 +28,7 @@ const pause = (ms: number, signal: AbortSignal): Promise<void> =>
 const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
 
 /** Asks the calling client to fill in a form of `properties`, none required; echoes its answer. */
-async function elicited(ctx: ToolContext, message: string, properties: Record<string, unknown>) {
+async function elicited(ctx: ToolContext, message: string, properties: Record<string, JsonSchema>) {
   const answer = await ctx.elicit({
     message,
     requestedSchema: { type: 'object', properties, required: [] },
@@ -131,8 +131,8 @@ export default definePlugin({
           messages: [{ role: 'user', content: { type: 'text', text: prompt } }],
           maxTokens: 100,
         });
-        const content = answer.content as { text?: string };
-        return text(`LLM response: ${content.text ?? 'No response'}`);
+        const reply = answer.content.type === 'text' ? answer.content.text : undefined;
+        return text(`LLM response: ${typeof reply === 'string' ? reply : 'No response'}`);
       },
     },
     test_elicitation: {
