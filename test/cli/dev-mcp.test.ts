@@ -5,10 +5,10 @@
  * (a `✓ … reloaded` line is printed once the new build serves) and on notifications: no sleeps.
  */
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { MoltProcess } from '../helpers/cli.js';
+import { MoltProcess, molt } from '../helpers/cli.js';
 import { connectHttp, textOf } from '../helpers/mcp.js';
 import { pluginSource, tempDir, writeProject } from '../helpers/project.js';
 import { connectStdio, genuineMessages } from '../helpers/stdio.js';
@@ -102,10 +102,15 @@ test('molt dev --stdio: the answer changes after a save; stdout carries JSON-RPC
     const version = async (): Promise<string> =>
       textOf(await session.client.callTool({ name: 'calc__version', arguments: {} }));
     assert.equal(await version(), 'first');
-    await writeFile(source, pluginSource('second'));
+    // The new build writes to fd 1 at import: that must not reach the client's stdout.
+    await writeFile(
+      source,
+      `${pluginSource('second')}\nimport { writeSync } from 'node:fs';\nwriteSync(1, 'calc: hello on fd 1\\n');\n`,
+    );
     await session.onStderr(/✓ calc@0\.1\.0 \w{12} reloaded/);
     assert.equal(await version(), 'second');
-    // dev's own lines went to stderr, the protocol alone to stdout.
+    // dev's own lines and the plugin's went to stderr, the protocol alone to stdout.
+    await session.onStderr(/calc: hello on fd 1/);
     assert.match(session.stderr, /^ready: watching/m);
     assert.match(session.stderr, /^mcp: stdio$/m);
     genuineMessages(session.stdout, session.sent);
@@ -114,4 +119,18 @@ test('molt dev --stdio: the answer changes after a save; stdout carries JSON-RPC
     await session.close();
   }
   assert.equal((await session.exited).code, 0, 'dev exits 0 when the client closes stdin');
+});
+
+test('molt dev --http refuses what serve refuses, before it builds or opens anything', async () => {
+  const { root } = await calcProject('dev-mcp-refused');
+  const data = join(root, 'data');
+  // No token anywhere, whatever the environment running the tests holds.
+  const refused = await molt(
+    ['dev', join(root, 'projects'), '--data', data, '--http', '0', '--host', '0.0.0.0'],
+    { MOLT_MCP_TOKEN: '' },
+  );
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /refusing to serve MCP on 0\.0\.0\.0 without authentication/);
+  assert.doesNotMatch(refused.stderr, /✓ calc|ready:/);
+  await assert.rejects(stat(data), 'nothing was opened, not even the data folder');
 });
