@@ -4,7 +4,12 @@
  * by accident (the tests walk this table).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Deployment, InstallResult, PluginStatus } from '../deploy/deployment.js';
+import type {
+  Deployment,
+  InstallResult,
+  PluginStatus,
+  WaitingPlugin,
+} from '../deploy/deployment.js';
 import type { LastReload } from '../deploy/reload-history.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
@@ -119,8 +124,20 @@ export const ROUTES: readonly Route[] = [
     method: 'GET',
     path: '/v1/plugins',
     access: 'token',
-    handle: async (c): Promise<{ json: { plugins: PluginStatus[] } }> =>
-      json({ plugins: c.deployment.status() }),
+    handle: async (
+      c,
+    ): Promise<{
+      json: {
+        plugins: PluginStatus[];
+        waiting: WaitingPlugin[];
+        hostContracts: Record<string, string>;
+      };
+    }> =>
+      json({
+        plugins: c.deployment.status(),
+        waiting: [...c.deployment.waiting.values()],
+        hostContracts: c.deployment.host.hostContracts(),
+      }),
   },
   {
     method: 'GET',

@@ -1,13 +1,19 @@
 /** `molt status`, `molt reload NAME`, `molt rollback NAME`, `molt call`: ask a running host. */
 import { admin } from '../admin/client.js';
-import type { PluginStatus } from '../deploy/deployment.js';
+import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
 import type { LoadResult } from '../runtime/reload.js';
 import { ms, out, table } from './output.js';
 
 export async function status(dataDir: string, json: boolean): Promise<void> {
-  const { plugins } = await admin<{ plugins: PluginStatus[] }>(dataDir, 'GET', '/v1/plugins');
-  if (json) return out(JSON.stringify(plugins, null, 2));
-  if (plugins.length === 0) return out('no plugins loaded');
+  const { plugins, waiting = [] } = await admin<{
+    plugins: PluginStatus[];
+    waiting?: WaitingPlugin[];
+  }>(dataDir, 'GET', '/v1/plugins');
+  if (json) {
+    const held = waiting.map((w) => ({ ...w, state: 'waiting' as const }));
+    return out(JSON.stringify([...plugins, ...held], null, 2));
+  }
+  if (plugins.length === 0 && waiting.length === 0) return out('no plugins loaded');
   const rows = [
     [
       'NAME',
@@ -36,7 +42,28 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
       ms(p.stats.lastReloadMs),
     ]);
   }
+  for (const w of waiting) {
+    rows.push([w.name, w.version, w.buildId.slice(0, 12), 'waiting', '-', '-', '-', '-', '-', '-']);
+  }
   out(table(rows));
+  // Who serves whom, and what the waiting ones wait for.
+  const contracts: string[] = [];
+  for (const p of plugins) {
+    for (const [contract, version] of Object.entries(p.provides ?? {}))
+      contracts.push(`${p.name} provides ${contract}@${version}`);
+    for (const r of p.requires ?? []) {
+      const from = r.providedBy === null ? 'nobody now' : r.providedBy;
+      contracts.push(
+        `${p.name} requires ${r.contract}@${r.range}${r.optional ? ' (optional)' : ''}: ${from}`,
+      );
+    }
+  }
+  for (const w of waiting) {
+    contracts.push(
+      `${w.name} waits for ${w.waitingFor.map((x) => `${x.contract}@${x.range}`).join(', ')} (since ${w.since})`,
+    );
+  }
+  if (contracts.length > 0) out(`\n${contracts.join('\n')}`);
 }
 
 export async function act(

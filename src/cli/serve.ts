@@ -52,6 +52,10 @@ export function describe(e: FolderEvent): string {
       return `✓ ${e.name}@${e.version} ${e.buildId.slice(0, 12)} ${e.action} in ${ms(e.ms)}`;
     case 'failed':
       return `✗ ${e.name}@${e.version}: ${e.code} ${e.message} (previous version keeps serving)`;
+    case 'waiting':
+      return `… ${e.name}@${e.version} waits for ${e.waitingFor.map((w) => `${w.contract}@${w.range}`).join(', ')} (loads when a provider does)`;
+    case 'kept':
+      return `! ${e.name}'s files left, but ${e.dependents.join(', ')} need it: it serves on until they go`;
     case 'removed':
       return `- ${e.name} unloaded (its files go on the next start)`;
     default: {

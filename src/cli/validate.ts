@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { admin } from '../admin/client.js';
 import { isMoltError, type MoltError } from '../errors/errors.js';
+import { Contracts, type ProviderSlot } from '../runtime/contracts.js';
 import { createHost, type InspectResult } from '../runtime/host.js';
 import { schemaBreak } from '../runtime/schema-compat.js';
 import type { ToolInfo } from '../sandbox/protocol.js';
 import { Store } from '../store/store.js';
 import { removeTree } from '../store/store-fs.js';
+import { systemClock } from '../util/clock.js';
 import { EXIT, out } from './output.js';
 
 export interface Problem {
@@ -37,6 +39,14 @@ export interface LivePlugin {
   version: string;
   buildId: string;
   tools: ToolInfo[];
+  provides?: Record<string, string>;
+  requires?: { contract: string; range: string; optional: boolean }[];
+}
+
+/** What a running host serves: its plugins, and the contracts the host itself provides. */
+interface Live {
+  plugins: LivePlugin[];
+  hostContracts: Record<string, string>;
 }
 
 export async function validate(path: string, against?: string): Promise<ValidateReport> {
@@ -70,28 +80,75 @@ async function inspect(path: string, tmp: string): Promise<InspectResult> {
   }
 }
 
-/** The checks a reload of `inspected` would meet on the host serving `live`. */
-function checkAgainst(inspected: InspectResult, live: LivePlugin[]): MoltError[] {
+/** The checks a load or reload of `inspected` would meet on the host serving `live`. */
+function checkAgainst(inspected: InspectResult, live: Live): MoltError[] {
   const problems: MoltError[] = [];
-  const current = live.find((p) => p.name === inspected.name);
+  const current = live.plugins.find((p) => p.name === inspected.name);
   if (current !== undefined) {
     const refused = schemaBreak(inspected.name, current, inspected);
     if (refused !== undefined) problems.push(refused);
   }
-  // Seam (issue 10, contracts): the contract and dependency checks against the live host go
-  // here — `inspected.manifest.provides/requires` against every plugin in `live`, pushing each
-  // refusal (CONTRACT_BROKEN, …) onto `problems`.
+  // The host's own contract checks, run on a copy of what the live host serves.
+  const contracts = liveContracts(live);
+  const attempt = (check: () => void): void => {
+    try {
+      check();
+    } catch (err) {
+      if (isMoltError(err)) problems.push(err);
+      else throw err;
+    }
+  };
+  attempt(() => contracts.assertSatisfied(inspected.manifest));
+  if (current !== undefined)
+    attempt(() => contracts.assertNotBreaking(inspected.name, inspected.manifest));
   return problems;
 }
 
-/** Every plugin the host at `dataDir` serves, with its tools (the admin API's `GET /v1/plugins`). */
-async function livePlugins(dataDir: string): Promise<LivePlugin[]> {
-  const { plugins } = await admin<{ plugins?: unknown }>(dataDir, 'GET', '/v1/plugins');
-  // Only what has the shape the checks read; anything else is not a plugin to check against.
-  return (Array.isArray(plugins) ? plugins : []).filter(
-    (p): p is LivePlugin =>
-      typeof p?.name === 'string' && typeof p.version === 'string' && Array.isArray(p.tools),
+/** A `Contracts` over the live host's plugins and host contracts, as its admin API reports them. */
+function liveContracts(live: Live): Contracts {
+  const slots: ProviderSlot[] = live.plugins.map((p) => ({
+    name: p.name,
+    serving: true,
+    manifest: {
+      name: p.name,
+      version: p.version,
+      entry: '',
+      buildId: p.buildId,
+      provides: p.provides ?? {},
+      requires: Object.fromEntries(
+        (p.requires ?? []).map((r) => [r.contract, { range: r.range, optional: r.optional }]),
+      ),
+    },
+    call: () => Promise.reject(new Error('not a live plugin')),
+  }));
+  const contracts = new Contracts(() => slots, systemClock);
+  for (const [name, version] of Object.entries(live.hostContracts))
+    contracts.provide(name, version, {});
+  return contracts;
+}
+
+/** What the host at `dataDir` serves, with tools and contracts (the admin API's `GET /v1/plugins`). */
+async function livePlugins(dataDir: string): Promise<Live> {
+  const { plugins, hostContracts } = await admin<{ plugins?: unknown; hostContracts?: unknown }>(
+    dataDir,
+    'GET',
+    '/v1/plugins',
   );
+  // Only what has the shape the checks read; anything else is not a plugin to check against.
+  return {
+    plugins: (Array.isArray(plugins) ? plugins : []).filter(
+      (p): p is LivePlugin =>
+        typeof p?.name === 'string' && typeof p.version === 'string' && Array.isArray(p.tools),
+    ),
+    hostContracts:
+      typeof hostContracts === 'object' && hostContracts !== null
+        ? Object.fromEntries(
+            Object.entries(hostContracts).filter(
+              (e): e is [string, string] => typeof e[1] === 'string',
+            ),
+          )
+        : {},
+  };
 }
 
 function problem(err: MoltError): Problem {

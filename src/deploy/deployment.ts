@@ -23,8 +23,10 @@ import {
   type Artifact,
   checkExpected,
   type ExpectedArtifact,
+  type Manifest,
   readArtifact,
 } from '../manifest/manifest.js';
+import { loadOrder } from '../runtime/contracts.js';
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
@@ -54,6 +56,16 @@ export interface InstallResult extends LoadResult {
 
 export interface PluginStatus extends PluginInfo {
   installed: number;
+}
+
+/** A plugin installed but not loaded: no live provider satisfies a requirement yet. */
+export interface WaitingPlugin {
+  name: string;
+  version: string;
+  buildId: string;
+  /** The requirements nothing serves now. */
+  waitingFor: { contract: string; range: string }[];
+  since: string;
 }
 
 export class Deployment {
@@ -288,47 +300,111 @@ export class Deployment {
    * audited as `restore.failed`: it is never loaded, never the fallback of a trial, and the
    * catalog keeps its record (nothing is unloaded from it or queued for deletion).
    */
+  /**
+   * Loads what the catalog says is active, providers before the plugins that require them
+   * (the members of a cycle together): the catalog's order is the order of first installs, not
+   * of dependencies.
+   */
   async #restore(): Promise<void> {
-    for (const [name, r] of Object.entries(this.catalog.data.plugins)) {
-      const candidates = [r.active, r.knownGood].filter(
-        (k, i, all): k is VersionKey => k != null && (i === 0 || !sameKey(k, all[0])),
+    const entries = Object.entries(this.catalog.data.plugins);
+    const stand: Artifact[] = [];
+    for (const [name, r] of entries) {
+      const k = r.active ?? r.knownGood;
+      const manifest =
+        k == null
+          ? undefined
+          : await this.#read(name, k).then(
+              (a) => a.manifest,
+              () => undefined,
+            );
+      // Only its contracts matter for the order; an unreadable one is refused when it loads.
+      stand.push({
+        dir: name,
+        entryPath: '',
+        manifest: manifest ?? { name, version: '0.0.0', entry: '', buildId: '' },
+      });
+    }
+    const records = new Map(entries);
+    for (const group of loadOrder(stand)) {
+      const alsoProviding = group.length > 1 ? group.map((a) => a.manifest) : undefined;
+      await Promise.all(
+        group.map((a) => this.#restoreOne(a.dir, records.get(a.dir)!, alsoProviding)),
       );
-      const refused: VersionKey[] = [];
-      const refuse = (k: VersionKey, err: unknown, as?: 'knownGood') => {
-        refused.push(k);
-        return this.audit.append('restore.failed', name, {
-          version: k.version,
-          buildId: k.buildId,
-          ...(as === undefined ? {} : { as }),
-          error: isMoltError(err) ? { code: err.code, message: err.message } : String(err),
-        });
-      };
-      for (const k of candidates) {
-        if (refused.some((x) => sameKey(x, k))) continue;
-        const dir = this.store.path(name, k.version, k.buildId);
-        const trial = r.knownGood != null && !sameKey(k, r.knownGood);
-        let knownGood: Artifact | undefined;
-        if (trial && r.knownGood != null) {
-          try {
-            knownGood = await this.#read(name, r.knownGood);
-          } catch (err) {
-            // The trial goes on without a fallback rather than with one the host cannot trust.
-            await refuse(r.knownGood, err, 'knownGood');
-          }
-        }
+    }
+  }
+
+  async #restoreOne(
+    name: string,
+    r: PluginRecord,
+    alsoProviding: readonly Manifest[] | undefined,
+  ): Promise<void> {
+    const candidates = [r.active, r.knownGood].filter(
+      (k, i, all): k is VersionKey => k != null && (i === 0 || !sameKey(k, all[0])),
+    );
+    const refused: VersionKey[] = [];
+    const refuse = (k: VersionKey, err: unknown, as?: 'knownGood') => {
+      refused.push(k);
+      return this.audit.append('restore.failed', name, {
+        version: k.version,
+        buildId: k.buildId,
+        ...(as === undefined ? {} : { as }),
+        error: isMoltError(err) ? { code: err.code, message: err.message } : String(err),
+      });
+    };
+    for (const k of candidates) {
+      if (refused.some((x) => sameKey(x, k))) continue;
+      const dir = this.store.path(name, k.version, k.buildId);
+      const trial = r.knownGood != null && !sameKey(k, r.knownGood);
+      let knownGood: Artifact | undefined;
+      if (trial && r.knownGood != null) {
         try {
-          await this.host.load(dir, {
-            expect: this.#expected(name, k),
-            ...(knownGood === undefined ? {} : { knownGood }),
-          });
-          await this.#persisted.get(name);
-          break;
+          knownGood = await this.#read(name, r.knownGood);
         } catch (err) {
-          await refuse(k, err);
+          // The trial goes on without a fallback rather than with one the host cannot trust.
+          await refuse(r.knownGood, err, 'knownGood');
         }
+      }
+      try {
+        await this.host.load(dir, {
+          expect: this.#expected(name, k),
+          ...(knownGood === undefined ? {} : { knownGood }),
+          ...(alsoProviding === undefined ? {} : { alsoProviding }),
+        });
+        await this.#persisted.get(name);
+        break;
+      } catch (err) {
+        await refuse(k, err);
+        // Its provider is missing: no older version will find one either. It waits.
+        if (isMoltError(err, ErrorCodes.CONTRACT_UNSATISFIED)) break;
       }
     }
   }
+
+  /**
+   * Makes installed versions of plugins that need each other active together (`host.loadAll`):
+   * a cycle of new plugins, none of which can load alone. All or nothing.
+   */
+  activateAll(targets: readonly (VersionKey & { name: string })[]): Promise<InstallResult[]> {
+    const run = async (): Promise<InstallResult[]> => {
+      const dirs = targets.map((t) => this.store.path(t.name, t.version, t.buildId));
+      for (const t of targets)
+        checkExpected(
+          await readArtifact(this.store.path(t.name, t.version, t.buildId)),
+          this.#expected(t.name, t),
+        );
+      const results = await this.host.loadAll(dirs);
+      await Promise.all(targets.map((t) => this.#persisted.get(t.name)));
+      return results.map((r) => ({ ...r, action: 'loaded' as const }));
+    };
+    // Every member's chain is held, so no single change of one of them interleaves.
+    return targets.reduce<() => Promise<InstallResult[]>>(
+      (inner, t) => () => this.#serial(t.name, inner),
+      run,
+    )();
+  }
+
+  /** Plugins the watched folder holds back until a provider appears (see `status`). */
+  readonly waiting = new Map<string, WaitingPlugin>();
 
   /** Reads a stored artifact, refusing it unless it is still the one the store accepted. */
   async #read(name: string, k: VersionKey): Promise<Artifact> {

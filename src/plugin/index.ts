@@ -95,6 +95,12 @@ export interface Tool<Args = any, Result = unknown, Config = unknown> {
   outputSchema?: JsonSchema;
   /** MCP's hints about what the tool does, passed to clients as the plugin states them. */
   annotations?: ToolAnnotations;
+  /**
+   * Sample arguments, each checked against `inputSchema` at load (a mismatch fails the load with
+   * TOOL_SCHEMA_INVALID). `molt soak` calls the tool with them while it reloads the plugin; they
+   * are not listed over MCP. At most 32, together at most 64 KiB of JSON.
+   */
+  examples?: Args[];
   handler(args: Args, ctx: ToolContext<Config>): Result | Promise<Result>;
 }
 

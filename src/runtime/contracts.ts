@@ -74,12 +74,32 @@ export class Contracts {
   readonly #slots: () => Iterable<ProviderSlot>;
   readonly #clock: Clock;
   readonly #host = new Map<string, { version: string; tools: HostTools }>();
+  /**
+   * Where each requirer's calls go, per manifest and contract: resolving walks every plugin and
+   * parses semver ranges, too slow for every call. Dropped whenever what serves changes.
+   */
+  #routes = new WeakMap<
+    Manifest,
+    Map<string, { req: Requirement | undefined; provider: Provider | undefined }>
+  >();
+  /** The starting plugin each generation's init called last: what its INIT_TIMEOUT names. */
+  readonly #startingWaits = new WeakMap<Generation, string>();
   /** Inits waiting on a call to a plugin that is itself starting: who waits for whom. */
   readonly #initWaits = new Map<string, string>();
 
   constructor(slots: () => Iterable<ProviderSlot>, clock: Clock) {
     this.#slots = slots;
     this.#clock = clock;
+  }
+
+  /** What serves changed (a plugin came, went or swapped; the host provided): route afresh. */
+  invalidate(): void {
+    this.#routes = new WeakMap();
+  }
+
+  /** The contracts the embedding application serves, with their versions. */
+  hostContracts(): Record<string, string> {
+    return Object.fromEntries([...this.#host].map(([name, c]) => [name, c.version]));
   }
 
   /** The embedding application serves `contract` at `version` with these functions. */
@@ -97,6 +117,7 @@ export class Contracts {
       own[name] = fn;
     }
     this.#host.set(contract, { version, tools: own });
+    this.invalidate();
   }
 
   /**
@@ -229,7 +250,18 @@ export class Contracts {
   /** `ctx.call` from generation `from`: routes it, or refuses it with a typed error. */
   route(from: Generation, ask: Ask): Promise<unknown> {
     const manifest = from.artifact.manifest;
-    const req = requirementsOf(manifest).find((r) => r.contract === ask.contract);
+    let routes = this.#routes.get(manifest);
+    if (routes === undefined) {
+      routes = new Map();
+      this.#routes.set(manifest, routes);
+    }
+    let found = routes.get(ask.contract);
+    if (found === undefined) {
+      const req = requirementsOf(manifest).find((r) => r.contract === ask.contract);
+      found = { req, provider: req === undefined ? undefined : this.resolve(req, manifest.name) };
+      routes.set(ask.contract, found);
+    }
+    const { req, provider } = found;
     if (req === undefined) {
       return Promise.reject(
         new MoltError(
@@ -239,7 +271,6 @@ export class Contracts {
         ),
       );
     }
-    const provider = this.resolve(req, manifest.name);
     if (provider === undefined) {
       return Promise.reject(
         new MoltError(
@@ -267,8 +298,10 @@ export class Contracts {
       if (g.name === provider.slot.name && g.alive)
         return g.call(ask.tool, ask.args, options, ask.deadline);
     }
-    if (ask.fromOp && !provider.slot.serving)
+    if (ask.fromOp && !provider.slot.serving) {
+      this.#startingWaits.set(from, provider.slot.name);
       return this.#waitForStarting(manifest.name, provider.slot, ask, options);
+    }
     return provider.slot.call(ask.tool, ask.args, options);
   }
 
@@ -312,6 +345,11 @@ export class Contracts {
     return this.#initWaits.get(name);
   }
 
+  /** The starting plugin a generation's init last called (and waited for), if any. */
+  startingWaitOf(gen: Generation): string | undefined {
+    return this.#startingWaits.get(gen);
+  }
+
   async #callHost(tools: HostTools, ask: Ask): Promise<unknown> {
     const fn = Object.hasOwn(tools, ask.tool) ? tools[ask.tool] : undefined;
     if (fn === undefined)
@@ -319,8 +357,12 @@ export class Contracts {
         ErrorCodes.UNKNOWN_TOOL,
         `the host's contract "${ask.contract}" has no tool "${ask.tool}"`,
       );
-    const { signal } = ask;
-    signal.throwIfAborted();
+    ask.signal.throwIfAborted();
+    // The embedding application's function gets a real AbortSignal, linked to the call's.
+    const controller = new AbortController();
+    const { signal } = controller;
+    const forward = (): void => controller.abort(ask.signal.reason);
+    ask.signal.addEventListener('abort', forward, { once: true });
     let timer: { clear(): void } | undefined;
     let onAbort: (() => void) | undefined;
     const stop = new Promise<never>((_, reject) => {
@@ -337,7 +379,7 @@ export class Contracts {
         );
       }
       onAbort = () => reject(new MoltError(ErrorCodes.CANCELLED, 'call cancelled'));
-      signal.addEventListener('abort', onAbort, { once: true });
+      ask.signal.addEventListener('abort', onAbort, { once: true });
     });
     const run = async (): Promise<unknown> => {
       try {
@@ -356,7 +398,8 @@ export class Contracts {
       return await Promise.race([run(), stop]);
     } finally {
       timer?.clear();
-      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      if (onAbort !== undefined) ask.signal.removeEventListener('abort', onAbort);
+      ask.signal.removeEventListener('abort', forward);
     }
   }
 }

@@ -205,6 +205,9 @@ export class Host {
       this.#pool.warm(sandboxSpec(undefined, this.#options, this.#dataRoot));
     }
     this.#contracts = new Contracts(() => this.#slots.values(), clock);
+    // Routes of ctx.call hold while nothing that serves changes.
+    this.#bus.on('slot.changed', () => this.#contracts.invalidate());
+    this.#bus.on('plugin.unloaded', () => this.#contracts.invalidate());
     this.#deps = {
       contracts: this.#contracts,
       pool: this.#pool,
@@ -297,10 +300,12 @@ export class Host {
     this.#contracts.assertSatisfied(artifact.manifest, options.alsoProviding);
     const slot = new Slot(name, this.#deps);
     this.#slots.set(name, slot);
+    this.#contracts.invalidate();
     try {
       return await slot.load(artifact, options);
     } catch (err) {
       if (this.#slots.get(name) === slot) this.#slots.delete(name);
+      this.#contracts.invalidate();
       await slot.close(this.#closing === undefined ? 'unload' : 'host');
       throw err;
     }
@@ -522,6 +527,19 @@ export class Host {
   provide(contract: string, version: string, tools: HostTools): void {
     this.#assertOpen();
     this.#contracts.provide(contract, version, tools);
+  }
+
+  /** The contracts the embedding application serves (`provide`), with their versions. */
+  hostContracts(): Record<string, string> {
+    return this.#contracts.hostContracts();
+  }
+
+  /**
+   * The non-optional requirements of `manifest` nothing serves now: live plugins, the host,
+   * and the manifests in `alsoProviding` (loading together with it).
+   */
+  unsatisfied(manifest: Manifest, alsoProviding: readonly Manifest[] = []): Requirement[] {
+    return this.#contracts.unsatisfied(manifest, alsoProviding);
   }
 
   plugins(): PluginInfo[] {

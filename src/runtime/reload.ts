@@ -172,7 +172,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
       try {
         gen = await start(slot, artifact, spec, timings);
         if (plan.kind === 'reload') keepsSchemas(slot, gen);
-        await timed(timings, 'init', () => init(gen!));
+        await timed(timings, 'init', () => init(gen!, slot.deps.contracts));
         await health(gen, timings);
       } finally {
         // The next standby boots once this generation no longer needs the CPU: booting it
@@ -295,7 +295,11 @@ async function validate(slot: SlotCore, plan: ReloadPlan): Promise<Artifact> {
   if (plan.expect !== undefined) checkExpected(artifact, plan.expect);
   // A new version must still serve every live dependent's range. A rollback is not refused:
   // it is the way back from a bad version, and a crash recovery has no choice.
-  if (plan.kind === 'reload') slot.deps.contracts.assertNotBreaking(slot.name, manifest);
+  if (plan.kind === 'reload') {
+    slot.deps.contracts.assertNotBreaking(slot.name, manifest);
+    // A new version may require more than the old one did: what it requires must be served.
+    slot.deps.contracts.assertSatisfied(manifest);
+  }
   return artifact;
 }
 
@@ -446,8 +450,21 @@ export async function probe(
 }
 
 /** Step 4: `init()` with its timeout. No lock is held: init may call back into the host. */
-async function init(gen: Generation): Promise<void> {
-  await gen.op('init', undefined);
+async function init(gen: Generation, contracts: Contracts): Promise<void> {
+  try {
+    await gen.op('init', undefined);
+  } catch (err) {
+    // An init that timed out after calling a plugin that was itself starting: say which.
+    const waitedFor = contracts.startingWaitOf(gen);
+    if (isMoltError(err, ErrorCodes.INIT_TIMEOUT) && waitedFor !== undefined) {
+      throw new MoltError(
+        ErrorCodes.INIT_TIMEOUT,
+        `${err.message}; it had called ${waitedFor}, which was still starting (${gen.name} → ${waitedFor})`,
+        { details: { ...err.details, chain: [gen.name, waitedFor] } },
+      );
+    }
+    throw err;
+  }
 }
 
 /** Step 5: the plugin's own `health()`, when it has one. */

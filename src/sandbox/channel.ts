@@ -15,6 +15,7 @@ import {
 } from '../errors/errors.js';
 import type { Clock, Timer } from '../util/clock.js';
 import { BUDGETS, Budget } from './budget.js';
+import { CallSignal } from './call-signal.js';
 import {
   type CallBatch,
   type CallTarget,
@@ -61,7 +62,7 @@ export interface TransportEvents {
 interface AskOwner {
   deadline: number;
   /** The `ctx.call`s this call or op has in flight: aborted when it ends. */
-  asks: Set<AbortController> | undefined;
+  asks: Set<CallSignal> | undefined;
 }
 
 interface PendingCall extends AskOwner {
@@ -100,7 +101,9 @@ export class Channel implements Sandbox {
   readonly #abandoned = new Map<number, CallTracker | undefined>();
   readonly #ops = new Map<number, PendingOp>();
   /** The `ctx.call`s in flight, by the sandbox's ask id. */
-  readonly #asks = new Map<number, AbortController>();
+  readonly #asks = new Map<number, CallSignal>();
+  /** Answers to asks of this turn not yet sent, flat: id, ok, value or error… */
+  #answers: unknown[] = [];
   readonly #exited: Promise<SandboxExit>;
   #resolveExit!: (exit: SandboxExit) => void;
   #nextId = 1;
@@ -498,12 +501,13 @@ export class Channel implements Sandbox {
     else if (hooks.onAsk === undefined)
       refusal = new MoltError(ErrorCodes.CONTRACT_UNSATISFIED, 'no contract can be called here');
     if (refusal !== undefined || owner === undefined || hooks.onAsk === undefined) {
-      this.#answer(m.id, false, toWireError(refusal));
+      this.#answer(m.id, false, askError(refusal));
       return;
     }
-    const controller = new AbortController();
+    const controller = new CallSignal();
     this.#asks.set(m.id, controller);
-    (owner.asks ??= new Set()).add(controller);
+    owner.asks ??= new Set();
+    owner.asks.add(controller);
     let settled: Promise<unknown>;
     try {
       settled = hooks.onAsk({
@@ -511,7 +515,7 @@ export class Channel implements Sandbox {
         tool: m.tool,
         args: m.args,
         deadline: owner.deadline,
-        signal: controller.signal,
+        signal: controller.asSignal,
         chain: call?.chain,
         fromOp: call === undefined,
       });
@@ -524,48 +528,45 @@ export class Channel implements Sandbox {
     );
   }
 
-  #endAsk(
-    id: number,
-    controller: AbortController,
-    owner: AskOwner,
-    ok: boolean,
-    value: unknown,
-  ): void {
+  #endAsk(id: number, controller: CallSignal, owner: AskOwner, ok: boolean, value: unknown): void {
     this.#asks.delete(id);
     owner.asks?.delete(controller);
-    if (ok) {
-      try {
-        this.#answer(id, true, value);
-        return;
-      } catch (err) {
-        value = new MoltError(
-          ErrorCodes.DATA_CLONE,
-          `the answer is not structured-cloneable: ${(err as Error).message}`,
-        );
-      }
-    }
-    const e = isMoltError(value)
-      ? value
-      : new MoltError(ErrorCodes.INTERNAL, value instanceof Error ? value.message : String(value));
-    // The host's own code travels as molt's: a plugin that rethrows it passes it on.
-    this.#answer(id, false, {
-      fromMolt: true,
-      code: e.code,
-      message: e.message,
-      details: e.details === undefined ? undefined : plain(e.details),
-    });
+    if (ok) this.#answer(id, true, value);
+    else this.#answer(id, false, askError(value));
   }
 
-  /** Throws only for a value that cannot be cloned (an ok answer); errors are plain data. */
+  /**
+   * Answers travel like calls: the answers of one turn in one message, since a message per
+   * answer was most of a call through the host's cost on the host's thread.
+   */
   #answer(id: number, ok: boolean, payload: unknown): void {
     if (this.#state !== 'running') return;
-    this.#flush();
-    this.#transport.post(
-      ok
-        ? { t: 'answer', id, ok: true, value: payload }
-        : { t: 'answer', id, ok: false, error: payload as WireError },
-    );
+    if (this.#answers.length === 0) queueMicrotask(this.#flushAnswers);
+    this.#answers.push(id, ok, payload);
   }
+
+  readonly #flushAnswers = (): void => {
+    const batch = this.#answers;
+    if (batch.length === 0 || this.#state !== 'running') return;
+    this.#answers = [];
+    try {
+      this.#transport.post({ t: 'answers', batch });
+    } catch {
+      // One answer is not cloneable: send one by one, and that one as the error it is.
+      for (let i = 0; i < batch.length; i += 3) {
+        const one = [batch[i], batch[i + 1], batch[i + 2]];
+        try {
+          this.#transport.post({ t: 'answers', batch: one });
+        } catch (err) {
+          const refused = new MoltError(
+            ErrorCodes.DATA_CLONE,
+            `the answer is not structured-cloneable: ${(err as Error).message}`,
+          );
+          this.#transport.post({ t: 'answers', batch: [batch[i], false, askError(refused)] });
+        }
+      }
+    }
+  };
 
   #takeOp(id: number): PendingOp | undefined {
     const op = this.#ops.get(id);
@@ -689,6 +690,20 @@ export class Channel implements Sandbox {
     this.#resolveExit(exit);
     if (!expected) this.onCrash?.(exit);
   }
+}
+
+/** A failed ask as the plugin gets it: the host's own code travels as molt's (a plugin that
+ * rethrows it passes it on), without the provider's stack. */
+function askError(value: unknown): WireError {
+  const e = isMoltError(value)
+    ? value
+    : new MoltError(ErrorCodes.INTERNAL, value instanceof Error ? value.message : String(value));
+  return {
+    fromMolt: true,
+    code: e.code,
+    message: e.message,
+    details: e.details === undefined ? undefined : plain(e.details),
+  };
 }
 
 /** Aborts the `ctx.call`s a call or op still has in flight: it no longer waits for them. */

@@ -40,6 +40,8 @@ export interface ToolInfo {
   inputSchema: JsonSchema;
   outputSchema?: JsonSchema;
   annotations?: ToolAnnotations;
+  /** Sample arguments for `molt soak` (not listed over MCP), each matching `inputSchema`. */
+  examples?: unknown[];
 }
 
 /** A resource at one URI. */
@@ -105,9 +107,11 @@ export type ReplyBatch = unknown[];
 export type HostMessage =
   | { t: 'op'; id: number; op: OpName; arg?: unknown }
   | { t: 'cancel'; id: number; reason: WireError }
-  /** The host's answer to an `ask` (a `ctx.call` through the host). */
-  | { t: 'answer'; id: number; ok: true; value: unknown }
-  | { t: 'answer'; id: number; ok: false; error: WireError };
+  /**
+   * The host's answers to `ask`s (calls through the host) of one turn, flat: id, ok, then the
+   * value (ok) or a WireError (not ok), for each.
+   */
+  | { t: 'answers'; batch: unknown[] };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -222,6 +226,9 @@ export const MAX_TOOLS = 1_024;
 const MAX_TOOL_NAME = 128;
 const MAX_DESCRIPTION = 16_384;
 export const MAX_TITLE = 256;
+/** A tool's `examples`: how many, and their JSON's size together. */
+export const MAX_EXAMPLES = 32;
+export const MAX_EXAMPLES_BYTES = 64 * 1024;
 /** Resources and templates together, and prompts: each at most this many per plugin. */
 export const MAX_RESOURCES = 1_024;
 export const MAX_PROMPTS = 1_024;
@@ -264,9 +271,29 @@ export function loadedInfoProblem(value: unknown): string | undefined {
       const problem = annotationsProblem(t.annotations);
       if (problem !== undefined) return `tool "${t.name}": annotations ${problem}`;
     }
+    if (t.examples !== undefined) {
+      const problem = examplesProblem(t.examples);
+      if (problem !== undefined) return `tool "${t.name}": examples ${problem}`;
+    }
   }
   const served = servedProblem(v);
   if (served !== undefined) return served;
+  return undefined;
+}
+
+/** Why a tool's `examples` break their bounds (a list of objects, counted and sized). */
+export function examplesProblem(examples: unknown): string | undefined {
+  if (!Array.isArray(examples) || examples.length > MAX_EXAMPLES)
+    return `must be a list of at most ${MAX_EXAMPLES} argument objects`;
+  if (!examples.every(isPlainObject)) return 'must each be an object of arguments';
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(examples);
+  } catch {
+    return 'must be JSON';
+  }
+  if (json.length > MAX_EXAMPLES_BYTES)
+    return `must be at most ${MAX_EXAMPLES_BYTES} bytes of JSON together`;
   return undefined;
 }
 

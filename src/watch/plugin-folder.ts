@@ -19,6 +19,7 @@ import { type FSWatcher, watch } from 'chokidar';
 import semver from 'semver';
 import type { Deployment } from '../deploy/deployment.js';
 import { ErrorCodes, isMoltError, type MoltError } from '../errors/errors.js';
+import { type Manifest, readArtifact } from '../manifest/manifest.js';
 import { KeyedDebounce } from '../util/debounce.js';
 import { RerunQueue } from '../util/rerun-queue.js';
 
@@ -42,6 +43,15 @@ export type FolderEvent =
       ms: number;
     }
   | { type: 'failed'; name: string; version: string; code: string; message: string }
+  /** Not loaded until a provider serves what it requires; retried as plugins come and go. */
+  | {
+      type: 'waiting';
+      name: string;
+      version: string;
+      waitingFor: { contract: string; range: string }[];
+    }
+  /** Its files left, but live plugins need it: it serves on until they go. */
+  | { type: 'kept'; name: string; dependents: string[] }
   | { type: 'removed'; name: string };
 
 export interface PluginFolderOptions {
@@ -74,6 +84,8 @@ export class PluginFolder {
   /** Plugins whose candidates changed, reconciled once no scan is pending: one reload per burst. */
   readonly #waiting = new Set<string>();
   readonly #scans = new Set<Promise<void>>();
+  /** Providers whose files left while dependents still need them: retried as plugins go. */
+  readonly #kept = new Set<string>();
   #watcher: FSWatcher | undefined;
 
   constructor(dir: string, deployment: Deployment, options: PluginFolderOptions = {}) {
@@ -198,9 +210,21 @@ export class PluginFolder {
     const best = pickBest([...present, ...conflicts]);
     const record = this.#deployment.catalog.plugin(name);
     if (best === undefined) {
+      this.#forgetWaiting(name);
       if (record !== undefined && record.installed.length > record.pendingDelete.length) {
-        await this.#deployment.remove(name);
+        try {
+          await this.#deployment.remove(name);
+        } catch (err) {
+          if (!isMoltError(err, ErrorCodes.HAS_DEPENDENTS)) throw err;
+          this.#kept.add(name);
+          const dependents = (err.details?.dependents as string[] | undefined) ?? [];
+          this.#emit({ type: 'kept', name, dependents });
+          return;
+        }
+        this.#kept.delete(name);
         this.#emit({ type: 'removed', name });
+        // A provider kept for its dependents may go now that one of them went.
+        for (const held of this.#kept) this.#reconcile(held);
       }
       return;
     }
@@ -217,6 +241,7 @@ export class PluginFolder {
           await this.#deployment.forget(name, k);
         }
       }
+      this.#forgetWaiting(name);
       if (r.action !== 'unchanged') {
         this.#emit({
           type: 'activated',
@@ -226,8 +251,15 @@ export class PluginFolder {
           action: r.action,
           ms: performance.now() - started,
         });
+        // What it provides may be what a waiting plugin needs.
+        for (const waiting of this.#deployment.waiting.keys()) this.#reconcile(waiting);
       }
     } catch (err) {
+      if (isMoltError(err, ErrorCodes.CONTRACT_UNSATISFIED) && err.details?.plugin === name) {
+        this.#wait(best, err);
+        return;
+      }
+      this.#forgetWaiting(name);
       const code = isMoltError(err) ? err.code : 'LOAD_FAILED';
       this.#emit({
         type: 'failed',
@@ -236,6 +268,82 @@ export class PluginFolder {
         code,
         message: (err as Error).message,
       });
+    }
+  }
+
+  #wait(best: Candidate, err: MoltError): void {
+    const missing = (err.details?.missing as { contract: string; range: string }[]) ?? [];
+    const waitingFor = missing.map(({ contract, range }) => ({ contract, range }));
+    const before = this.#deployment.waiting.get(best.name);
+    this.#deployment.waiting.set(best.name, {
+      name: best.name,
+      version: best.version,
+      buildId: best.buildId,
+      waitingFor,
+      since: before?.since ?? new Date().toISOString(),
+    });
+    if (before === undefined || JSON.stringify(before.waitingFor) !== JSON.stringify(waitingFor))
+      this.#emit({ type: 'waiting', name: best.name, version: best.version, waitingFor });
+    // Plugins that wait for each other (a cycle) can only load together.
+    if (this.#deployment.waiting.size > 1) void this.#together();
+  }
+
+  #forgetWaiting(name: string): void {
+    this.#deployment.waiting.delete(name);
+  }
+
+  /**
+   * Loads, as one set, the waiting plugins whose requirements the set and the live plugins
+   * satisfy together: the largest such set, found by dropping members nothing could satisfy
+   * until none is left to drop.
+   */
+  async #together(): Promise<void> {
+    let set = [...this.#deployment.waiting.values()];
+    const manifests = new Map<string, Manifest>();
+    for (const w of set) {
+      const m = await readArtifact(this.#deployment.store.path(w.name, w.version, w.buildId)).then(
+        (a) => a.manifest,
+        () => undefined,
+      );
+      if (m !== undefined) manifests.set(w.name, m);
+    }
+    set = set.filter((w) => manifests.has(w.name));
+    for (let changed = true; changed && set.length > 1; ) {
+      const all = set.map((w) => manifests.get(w.name)!);
+      const next = set.filter(
+        (w) => this.#deployment.host.unsatisfied(manifests.get(w.name)!, all).length === 0,
+      );
+      changed = next.length !== set.length;
+      set = next;
+    }
+    if (set.length < 2) return;
+    const started = performance.now();
+    try {
+      const results = await this.#deployment.activateAll(set);
+      for (const r of results) {
+        this.#forgetWaiting(r.name);
+        this.#emit({
+          type: 'activated',
+          name: r.name,
+          version: r.version,
+          buildId: r.buildId,
+          action: r.action,
+          ms: performance.now() - started,
+        });
+      }
+      for (const waiting of this.#deployment.waiting.keys()) this.#reconcile(waiting);
+    } catch (err) {
+      // Loaded nothing (all or nothing): each keeps waiting, and says why the set failed.
+      const code = isMoltError(err) ? err.code : 'LOAD_FAILED';
+      for (const w of set) {
+        this.#emit({
+          type: 'failed',
+          name: w.name,
+          version: w.version,
+          code,
+          message: `loading it with ${set.map((x) => x.name).join(', ')}: ${(err as Error).message}`,
+        });
+      }
     }
   }
 }

@@ -20,6 +20,8 @@ import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifac
 import { MoltProcess, molt } from '../helpers/cli.js';
 import { treeDigest } from '../helpers/hostile.js';
 import { tempDir } from '../helpers/project.js';
+import { scrape } from '../helpers/prometheus.js';
+import { sseConnect } from '../helpers/sse.js';
 import { pluginFiles, rawZip, yazlZip, zeroBomb } from '../helpers/zip.js';
 
 const dirs: string[] = [];
@@ -652,7 +654,11 @@ test('control.json: owner-only, the URL and token of the API; a wildcard host is
   assert.match(endpoint.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(endpoint.url, a.server.url);
   assert.equal(endpoint.pid, process.pid);
-  assert.deepEqual(await admin(a.data, 'GET', '/v1/plugins'), { plugins: [] });
+  assert.deepEqual(await admin(a.data, 'GET', '/v1/plugins'), {
+    plugins: [],
+    waiting: [],
+    hostContracts: {},
+  });
   await a.server.close();
   await assert.rejects(readEndpoint(a.data), { code: 'CONTROL_UNREACHABLE' });
 });
@@ -740,11 +746,31 @@ test('molt serve: an upload over the admin API is live, kept in the watched fold
     const hostile = await upload(zeroBomb(300));
     assert.equal(hostile.status, 422);
     assert.deepEqual(await readdir(plugins), [], 'a refused upload is not kept');
+    // The operator watches the event stream while deploying.
+    const stream = await sseConnect(`${url}/v1/events`, { authorization: `Bearer ${token}` });
+    assert.equal(stream.status, 200);
     const r = await upload(await molt1('up', '1.0.0', 'uploaded'));
     assert.equal(r.status, 200);
     assert.equal(((await r.json()) as { keptAs: string }).keptAs, join(plugins, 'up-1.0.0.molt'));
+    await stream.until((events) =>
+      events.some(
+        (e) =>
+          e.event === 'reload.succeeded' &&
+          (JSON.parse(e.data) as { name: string; kind: string }).name === 'up',
+      ),
+    );
+    stream.close();
     const called = await molt(['call', 'up', 'version', '--data', data]);
     assert.equal(called.stdout.trim(), 'uploaded', called.stderr);
+    // /metrics of the running host: token-only, Prometheus text, the call counted.
+    assert.equal((await fetch(`${url}/metrics`)).status, 401);
+    const text = await (
+      await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+    ).text();
+    const m = scrape(text);
+    assert.equal(m.value('molt_calls_total', { plugin: 'up', tool: 'version', outcome: 'ok' }), 1);
+    assert.equal(m.value('molt_reloads_total', { plugin: 'up', kind: 'load', outcome: 'ok' }), 1);
+    assert.ok((m.value('molt_event_stream_dropped_events_total') ?? -1) >= 0);
   } finally {
     await host.stop();
   }

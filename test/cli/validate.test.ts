@@ -5,7 +5,7 @@
  * SCHEMA_BREAKING that host gives when the same artifact is dropped into its folder.
  */
 import assert from 'node:assert/strict';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, type TestContext, test } from 'node:test';
 import { createHost, type Host } from '../../src/index.js';
@@ -188,6 +188,56 @@ test('--against a running molt serve: a same-major tool removal is SCHEMA_BREAKI
     assert.match(ok.stdout, /^ok p@2\.0\.0 /);
     await placeArtifact(major, plugins);
     await serve.waitFor(/✓ p@2\.0\.0 \w{12} reloaded/);
+  } finally {
+    await serve.stop();
+  }
+});
+
+test('--against a live host: a provider version that would strand a dependent is CONTRACT_BROKEN, a consumer nothing serves CONTRACT_UNSATISFIED, as the loader says', async () => {
+  const base = await root();
+  const plugins = join(base, 'plugins');
+  const data = join(base, 'data');
+  await mkdir(plugins);
+  const geo = (version: string): Promise<string> =>
+    writeArtifact({
+      name: 'geo',
+      version,
+      manifest: { provides: { geo: version } },
+      source: `export default { tools: { lookup: { handler: () => 'here' } } };\n`,
+    });
+  const consumer = (name: string, range: string): Promise<string> =>
+    writeArtifact({
+      name,
+      manifest: { requires: { [name === 'trip' ? 'geo' : 'billing']: range } },
+      source: `export default { tools: { go: { handler: (a, ctx) => ctx.call('geo', 'lookup') } } };\n`,
+    });
+  // Plugin folders, moved in whole (the folder reads a top-level folder holding molt.json).
+  const place = (dir: string, as: string): Promise<void> => rename(dir, join(plugins, as));
+  const serve = new MoltProcess(['serve', plugins, '--data', data, '--stable', '50']);
+  try {
+    await serve.waitFor(/^ready: serving 0 plugin/);
+    await place(await geo('1.0.0'), 'geo-1.0.0');
+    await serve.waitFor(/✓ geo@1\.0\.0 \w{12} loaded/);
+    await place(await consumer('trip', '^1'), 'trip');
+    await serve.waitFor(/✓ trip@1\.0\.0 \w{12} loaded/);
+
+    const breaking = await geo('2.0.0');
+    assert.equal((await molt(['validate', breaking])).code, 0, 'alone it is fine');
+    const r = await molt(['validate', breaking, '--against', data]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /^CONTRACT_BROKEN: geo@2\.0\.0 would leave trip \(needs geo@\^1\)/m);
+
+    const orphan = await consumer('shop', '^3');
+    const u = await molt(['validate', orphan, '--against', data]);
+    assert.equal(u.code, 1, u.stdout);
+    assert.match(u.stdout, /^CONTRACT_UNSATISFIED: shop@1\.0\.0 requires billing@\^3/m);
+
+    // The loader says the same of the same artifact.
+    await place(breaking, 'geo-2.0.0');
+    await serve.waitFor(/✗ geo@2\.0\.0: CONTRACT_BROKEN .*previous version keeps serving/);
+    assert.equal((await molt(['call', 'trip', 'go', '--data', data])).stdout.trim(), 'here');
+    const ok = await molt(['validate', await geo('1.5.0'), '--against', data]);
+    assert.equal(ok.code, 0, ok.stdout);
   } finally {
     await serve.stop();
   }

@@ -418,7 +418,11 @@ test(
           } };`,
         }),
       );
-      await assert.rejects(host.call('trip', 'never', {}), { code: 'CALL_TIMEOUT' });
+      // The inner call and the caller share one deadline: whichever timer fires first, the
+      // caller is answered at it (a timeout, or the handler's answer once it caught the inner).
+      await host.call('trip', 'never', {}).catch((err: { code?: string }) => {
+        assert.equal(err.code, 'CALL_TIMEOUT');
+      });
       // The call through the host ended with its caller (its deadline, or the caller's end).
       await innerEnded.entered();
       assert.match(String(await host.call('trip', 'innerCode', {})), /^(CALL_TIMEOUT|CANCELLED)$/);
@@ -593,4 +597,41 @@ test('a provider that keeps its major but breaks a contract tool is SCHEMA_BREAK
     await host.reload('geo', await provider('2.0.0', '2.0.0', strict));
     assert.equal(host.plugin('geo')?.version, '2.0.0');
   }),
+);
+
+test(
+  'an init that times out waiting for a starting provider says which (INIT_TIMEOUT naming the chain)',
+  LIMIT,
+  async () => {
+    const providerGate = createGate('slow-provider');
+    const host = await createHost({ probationMs: 0, initTimeoutMs: 300 });
+    try {
+      const provider = await writeArtifact({
+        name: 'config',
+        // Its own init may take a minute: the user's 300 ms run out first.
+        manifest: { provides: { config: '1.0.0' }, limits: { initTimeoutMs: 60_000 } },
+        source: `${gateSource}
+        export default { tools: { get: { handler: () => 'late' } },
+        async init() { await gate(${JSON.stringify(providerGate.name)}); } };`,
+      });
+      const user = await writeArtifact({
+        name: 'user',
+        manifest: { requires: { config: '^1' } },
+        source: `export default { tools: {}, async init(ctx) { await ctx.call('config', 'get'); } };`,
+      });
+      const loadingProvider = host.load(provider);
+      await providerGate.entered();
+      await assert.rejects(host.load(user), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'INIT_TIMEOUT');
+        assert.match(err.message, /user → config/);
+        return true;
+      });
+      providerGate.open();
+      await loadingProvider;
+      assert.equal(await host.call('config', 'get', {}), 'late');
+    } finally {
+      providerGate.close();
+      await host.close();
+    }
+  },
 );

@@ -33,6 +33,7 @@ import {
   annotationsProblem,
   type CallBatch,
   type CompleteArg,
+  examplesProblem,
   type HostMessage,
   type LoadArg,
   type LoadedInfo,
@@ -299,12 +300,14 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
       });
   }
 
-  function onAnswer(msg: Extract<HostMessage, { t: 'answer' }>): void {
-    const ask = asks.get(msg.id);
-    if (ask === undefined) return;
-    asks.delete(msg.id);
-    if (msg.ok) ask.resolve(msg.value);
-    else ask.reject(new HostCallError(msg.error));
+  function onAnswers(batch: unknown[]): void {
+    for (let i = 0; i + 2 < batch.length; i += 3) {
+      const ask = asks.get(batch[i] as number);
+      if (ask === undefined) continue;
+      asks.delete(batch[i] as number);
+      if (batch[i + 1] === true) ask.resolve(batch[i + 2]);
+      else ask.reject(new HostCallError(batch[i + 2] as WireError));
+    }
   }
 
   class CallContext implements ToolContext {
@@ -380,6 +383,25 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     return compileSchema(schema as Record<string, unknown>);
   }
 
+  /** An example that its own schema refuses is the author's mistake: caught at load, not in CI. */
+  function checkedExamples(name: string, examples: unknown, validate: ValidateFn): unknown[] {
+    const problem = examplesProblem(examples);
+    if (problem !== undefined)
+      throw new SandboxError(ErrorCodes.TOOL_SCHEMA_INVALID, `tool "${name}": examples ${problem}`);
+    const list = structuredClone(examples as unknown[]);
+    list.forEach((args, i) => {
+      const problems = validate(args);
+      if (problems.length > 0)
+        throw schemaError(
+          ErrorCodes.TOOL_SCHEMA_INVALID,
+          `tool "${name}": example ${i} does not match its inputSchema`,
+          `/tools/${name}/examples/${i}`,
+          [...problems],
+        );
+    });
+    return list;
+  }
+
   function loadTool(name: string, tool: AnyTool): [ToolInfo, LoadedTool] {
     const declared = tool.inputSchema;
     const inputSchema: JsonSchema = declared ?? { type: 'object' };
@@ -410,6 +432,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         );
       info.annotations = { ...tool.annotations };
     }
+    if (tool.examples !== undefined) info.examples = checkedExamples(name, tool.examples, validate);
     return [info, { tool, validate, validateOutput }];
   }
 
@@ -846,8 +869,8 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         case 'cancel':
           calls.get(msg.id)?.abort(msg.reason);
           return;
-        case 'answer':
-          onAnswer(msg);
+        case 'answers':
+          onAnswers(msg.batch);
           return;
         default: {
           const unreachable: never = msg;
