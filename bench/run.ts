@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,j` runs a subset (e: the process
- * sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus metrics; j: plugin-to-plugin calls);
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j` runs a subset (e: the process
+ * sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus metrics;
+ * i: the dev loop into an MCP client; j: plugin-to-plugin calls);
  * `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
@@ -10,6 +11,7 @@ import { benchCalls } from './calls.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchChurn } from './churn.js';
 import { benchContracts } from './contracts.js';
+import { benchDevLoop } from './dev-loop.js';
 import { benchDrift } from './drift.js';
 import { benchEvents } from './events.js';
 import { benchMemory } from './memory.js';
@@ -20,7 +22,7 @@ import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,j').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -46,6 +48,7 @@ try {
     if (only.has('f')) summary.checkpoints = await benchCheckpoints();
     if (only.has('g')) summary.events = await benchEvents();
     if (only.has('h')) summary.metrics = await benchMetrics();
+    if (only.has('i')) summary.devLoop = await benchDevLoop();
     if (only.has('j')) summary.contracts = await benchContracts();
     heading('targets');
     table(

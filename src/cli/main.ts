@@ -2,7 +2,9 @@
 /** The `molt` command line. Exit codes: 0 ok, 1 the operation failed, 2 usage, 3 no host. */
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { EXIT, fail, line, ms, out } from './output.js';
+import type { StdioStreams } from '../mcp/stdio.js';
+import type { DevOptions } from './dev.js';
+import { EXIT, fail, line, out } from './output.js';
 import type { ServeOptions } from './serve.js';
 import type { SoakFlags } from './soak.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
@@ -31,49 +33,94 @@ const run =
     }
   };
 
-program
-  .command('serve')
-  .description('load every artifact in DIR (.molt files and plugin folders), watch it and serve')
-  .argument('<dir>', 'the plugins folder')
+/**
+ * The MCP flags of `molt serve` and `molt dev`, registered once for both (see mcp-serve.ts).
+ */
+const mcpOptions = (command: Command): Command =>
+  command
+    .option(
+      '--stdio',
+      'speak MCP on stdin/stdout (logs, and anything a plugin writes to stdout, go to stderr)',
+    )
+    .option(
+      '--http <port>',
+      'serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0: any free port)',
+    )
+    .option('--host <addr>', 'address for --http', '127.0.0.1')
+    .option(
+      '--meta-tools',
+      'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
+    )
+    .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
+    // MCP over HTTP, safe by default (see mcp-http-security.ts).
+    .option(
+      '--max-sessions <n>',
+      'most MCP HTTP sessions at once (503 to an initialize over it)',
+      '1000',
+    )
+    .option(
+      '--token-file <file>',
+      'bearer token MCP HTTP clients must send (mode 600; or env MOLT_MCP_TOKEN)',
+    )
+    .option(
+      '--allowed-hosts <list>',
+      'more Host names served over MCP HTTP (name or name:port, comma-separated)',
+    )
+    .option(
+      '--allowed-origins <list>',
+      'more browser Origins allowed over MCP HTTP (comma-separated)',
+    )
+    .option('--insecure-no-auth', 'serve MCP HTTP on a non-loopback --host with no token')
+    .addOption(
+      new Option(
+        '--tool-names <how>',
+        'MCP names of tools and prompts: prefixed (<plugin>__<tool>) or bare (a collision is left out)',
+      )
+        .choices(['prefixed', 'bare'])
+        .default('prefixed'),
+    );
+
+/**
+ * Under --stdio the client's stdout stays with a relay and the host runs in its child (see
+ * stdio-relay.ts): undefined means this process became the relay and the command has no more to
+ * do; otherwise the streams the host speaks MCP on (none without --stdio).
+ */
+function stdioChannel(opts: { stdio?: boolean }): { stdioStreams?: StdioStreams } | undefined {
+  if (!opts.stdio) return {};
+  const stdioStreams = takeRelayChannel();
+  if (stdioStreams === undefined) {
+    relayStdio();
+    return undefined;
+  }
+  return { stdioStreams };
+}
+
+/** Runs until a signal, or with --stdio until the client closes its input. */
+async function serveUntilDone(running: {
+  stop(): Promise<void>;
+  stdioClosed: Promise<void> | undefined;
+}): Promise<void> {
+  const { untilSignal } = await import('./serve.js');
+  untilSignal(running.stop);
+  if (running.stdioClosed !== undefined) {
+    await running.stdioClosed;
+    await running.stop();
+    process.exit(0);
+  }
+}
+
+mcpOptions(
+  program
+    .command('serve')
+    .description('load every artifact in DIR (.molt files and plugin folders), watch it and serve')
+    .argument('<dir>', 'the plugins folder'),
+)
   .option(
     '--data <dir>',
     'data folder: store, catalog, audit log, admin endpoint (default: .molt beside DIR)',
   )
   .option('--probation <ms>', 'how long a replaced version stays warm for rollback', '30000')
   .option('--stable <ms>', 'how long a file must stay unchanged before it is read', '200')
-  .option(
-    '--stdio',
-    'speak MCP on stdin/stdout (logs, and anything a plugin writes to stdout, go to stderr)',
-  )
-  .option(
-    '--http <port>',
-    'serve MCP over Streamable HTTP at http://HOST:PORT/mcp (0: any free port)',
-  )
-  .option('--host <addr>', 'address for --http', '127.0.0.1')
-  .option(
-    '--meta-tools',
-    'add molt__list_tools and molt__call_tool for clients that ignore list_changed',
-  )
-  .option('--session-ttl <ms>', 'close MCP HTTP sessions idle this long', '1800000')
-  // MCP over HTTP, safe by default (see mcp-http-security.ts).
-  .option(
-    '--max-sessions <n>',
-    'most MCP HTTP sessions at once (503 to an initialize over it)',
-    '1000',
-  )
-  .option(
-    '--token-file <file>',
-    'bearer token MCP HTTP clients must send (mode 600; or env MOLT_MCP_TOKEN)',
-  )
-  .option(
-    '--allowed-hosts <list>',
-    'more Host names served over MCP HTTP (name or name:port, comma-separated)',
-  )
-  .option(
-    '--allowed-origins <list>',
-    'more browser Origins allowed over MCP HTTP (comma-separated)',
-  )
-  .option('--insecure-no-auth', 'serve MCP HTTP on a non-loopback --host with no token')
   .option('--admin <port>', 'port of the admin API (default: any free port)')
   .option(
     '--admin-host <addr>',
@@ -84,14 +131,6 @@ program
     "the admin API's bearer token (mode 600; default: a random token in DATA/control.json)",
   )
   .option('--metrics-public', 'serve GET /metrics of the admin API without the token')
-  .addOption(
-    new Option(
-      '--tool-names <how>',
-      'MCP names of tools and prompts: prefixed (<plugin>__<tool>) or bare (a collision is left out)',
-    )
-      .choices(['prefixed', 'bare'])
-      .default('prefixed'),
-  )
   .option(
     '--isolation <kind>',
     'least isolation of every plugin: worker, or process (a child process with its permissions enforced)',
@@ -109,54 +148,31 @@ program
   )
   .action(
     run(async (dir: string, opts: ServeOptions) => {
-      // The client's stdout stays with a relay; the host runs in its child (see stdio-relay.ts).
-      const stdioStreams = opts.stdio ? takeRelayChannel() : undefined;
-      if (opts.stdio && stdioStreams === undefined) return relayStdio();
-      const { serve, untilSignal } = await import('./serve.js');
-      const running = await serve(dir, { ...opts, stdioStreams });
-      untilSignal(running.stop);
-      if (running.stdioClosed !== undefined) {
-        await running.stdioClosed;
-        await running.stop();
-        process.exit(0);
-      }
+      const channel = stdioChannel(opts);
+      if (channel === undefined) return;
+      const { serve } = await import('./serve.js');
+      await serveUntilDone(await serve(dir, { ...opts, ...channel }));
     }),
   );
 
-program
-  .command('dev')
-  .description('rebuild plugin source projects in DIR on save and reload them in place')
-  .argument('<dir>', 'a plugin project, or a folder of plugin projects')
+mcpOptions(
+  program
+    .command('dev')
+    .description(
+      'rebuild plugin source projects in DIR on save and reload them in place; serve them over MCP like serve',
+    )
+    .argument('<dir>', 'a plugin project, or a folder of plugin projects'),
+)
   .option(
     '--data <dir>',
     'data folder: store, catalog, audit log, admin endpoint (default: .molt beside DIR)',
   )
   .action(
-    run(async (dir: string, opts: { data?: string }) => {
-      const [{ startAdmin }, { DevSession }, { defaultDataDir, openDeployment, untilSignal }] =
-        await Promise.all([
-          import('../admin/server.js'),
-          import('../dev/dev.js'),
-          import('./serve.js'),
-        ]);
-      const dataDir = resolve(opts.data ?? defaultDataDir(dir));
-      // Tools come and go while a plugin is written: no reload is refused for a schema break.
-      const deployment = await openDeployment(dataDir, '0', undefined, { schemaCompat: 'off' });
-      const session = new DevSession(dir, deployment, (r) =>
-        line(
-          r.ok
-            ? `✓ ${r.name}@${r.version} ${r.buildId.slice(0, 12)} ${r.action} in ${ms(r.ms)}`
-            : `✗ ${r.name}: ${r.message} (the running version keeps serving)`,
-        ),
-      );
-      await session.start();
-      const admin = await startAdmin(deployment, dataDir);
-      line(`ready: watching ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`);
-      untilSignal(async () => {
-        await session.close();
-        await admin.close();
-        await deployment.close();
-      });
+    run(async (dir: string, opts: DevOptions) => {
+      const channel = stdioChannel(opts);
+      if (channel === undefined) return;
+      const { dev } = await import('./dev.js');
+      await serveUntilDone(await dev(dir, { ...opts, ...channel }));
     }),
   );
 

@@ -6,24 +6,14 @@ import { type AdminServer, startAdmin } from '../admin/server.js';
 import { readTokenFile } from '../admin/token-file.js';
 import { Deployment, type DeploymentOptions, type DeployStep } from '../deploy/deployment.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
-import { McpFrontDoor } from '../mcp/front-door.js';
-import { startMcpHttp } from '../mcp/http.js';
-import { type StdioStreams, serveStdio } from '../mcp/stdio.js';
 import { type FolderEvent, PluginFolder } from '../watch/plugin-folder.js';
-import { type HttpSecurityFlags, httpSecurity } from './mcp-http-security.js';
+import { announceMcp, type McpFlags, mcpPlan, startMcp } from './mcp-serve.js';
 import { line, ms } from './output.js';
 
-export interface ServeOptions extends HttpSecurityFlags {
+export interface ServeOptions extends McpFlags {
   data?: string;
   probation?: string;
   stable?: string;
-  stdio?: boolean;
-  http?: string;
-  host?: string;
-  metaTools?: boolean;
-  sessionTtl?: string;
-  /** MCP names of tools and prompts: `prefixed` (default) or `bare`. */
-  toolNames?: 'prefixed' | 'bare';
   isolation?: string;
   /** The admin API's port (default: any free one). */
   admin?: string;
@@ -33,12 +23,10 @@ export interface ServeOptions extends HttpSecurityFlags {
   /** `--event-buffer` and `--event-overflow`: the event stream's per-subscriber bound and policy. */
   eventBuffer?: string;
   eventOverflow?: string;
-  /** With `stdio`: the streams to speak MCP on instead of the process's stdin and stdout. */
-  stdioStreams?: StdioStreams;
 }
 
 /** How long a stop waits for MCP calls in flight: the host's own drain timeout. */
-const DRAIN_MS = 10_000;
+export const DRAIN_MS = 10_000;
 
 export const defaultDataDir = (pluginsDir: string): string =>
   join(dirname(resolve(pluginsDir)), '.molt');
@@ -115,7 +103,7 @@ export async function serve(
   opened?: Deployment,
 ): Promise<Running> {
   // Refused before anything opens: a server that would be unsafe does not start at all.
-  const security = options.http === undefined ? undefined : await httpSecurity(options);
+  const plan = await mcpPlan(options);
   const dataDir = resolve(options.data ?? defaultDataDir(dir));
   // Checked before the data folder is locked or anything loads: a bad flag changes nothing.
   const eventOptions = eventFlags(options);
@@ -148,26 +136,8 @@ export async function serve(
     pluginsDir: resolve(dir),
     events,
   });
-  const door =
-    options.stdio || options.http !== undefined
-      ? new McpFrontDoor(deployment.host, {
-          metaTools: options.metaTools === true,
-          toolNames: options.toolNames ?? 'prefixed',
-          onProblem: (p) => line(`! ${p.plugin}.${p.tool} left out of MCP: ${p.code} ${p.message}`),
-        })
-      : undefined;
-  const http =
-    door !== undefined && options.http !== undefined
-      ? await startMcpHttp(door, {
-          port: Number(options.http),
-          ...(options.host === undefined ? {} : { host: options.host }),
-          ...(options.sessionTtl === undefined ? {} : { sessionTtlMs: Number(options.sessionTtl) }),
-          ...security,
-        })
-      : undefined;
-  const stdio =
-    door !== undefined && options.stdio ? await serveStdio(door, options.stdioStreams) : undefined;
-  if (door !== undefined) mcpSessions = () => door.sessions;
+  const mcp = plan === undefined ? undefined : await startMcp(deployment.host, plan);
+  if (mcp !== undefined) mcpSessions = () => mcp.door.sessions;
   const count = deployment.status().length;
   line(
     `ready: serving ${count} plugin(s) from ${resolve(dir)} (data ${dataDir}, admin ${admin.url})`,
@@ -177,22 +147,20 @@ export async function serve(
       `admin: listening on ${options.adminHost} port ${new URL(admin.url).port} (plain HTTP: the token travels in clear)`,
     );
   }
-  if (http !== undefined) line(`mcp: ${http.url}`);
-  if (stdio !== undefined) line('mcp: stdio');
+  announceMcp(mcp);
   /**
    * A graceful stop: no new artifacts, no new MCP requests; the MCP calls in flight finish (up
    * to the drain timeout), then sessions close and every plugin drains.
    */
   const stop = async (): Promise<void> => {
     await folder.close();
-    await http?.close({ drainMs: DRAIN_MS });
-    await door?.close();
+    await mcp?.close({ drainMs: DRAIN_MS });
     events.close();
     metrics.close();
     await admin.close();
     await deployment.close();
   };
-  return { deployment, admin, stop, stdioClosed: stdio?.closed, mcpUrl: http?.url, events };
+  return { deployment, admin, stop, stdioClosed: mcp?.stdioClosed, mcpUrl: mcp?.url, events };
 }
 
 function portOption(flag: string, text: string): number {

@@ -27,6 +27,8 @@ export class DevSession {
   readonly #queue = new RerunQueue<string>((project) => this.#build(project));
   readonly #builds = new Map<string, VersionKey>();
   #watcher: FSWatcher | undefined;
+  /** DIR is itself the one project (else it holds projects, one per folder). */
+  #single = false;
 
   constructor(
     dir: string,
@@ -45,7 +47,9 @@ export class DevSession {
   }
 
   async start(): Promise<void> {
-    for (const project of await this.#projects()) await this.rebuild(project);
+    const projects = await this.#projects();
+    this.#single = projects[0] === this.dir;
+    for (const project of projects) await this.rebuild(project);
     const watcher = watch(this.dir, {
       ignoreInitial: true,
       ignored: (p: string) =>
@@ -103,6 +107,8 @@ export class DevSession {
   }
 
   #projectOf(path: string): string {
+    // A save anywhere in a single project (src/index.ts) is that project's, not src/'s.
+    if (this.#single) return this.dir;
     const rel = relative(this.dir, path);
     return rel.includes(sep) ? join(this.dir, rel.split(sep)[0]!) : this.dir;
   }

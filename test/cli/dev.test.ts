@@ -79,3 +79,25 @@ test('a save whose debounce fired just before close() never builds after close()
     await deployment.close();
   }
 });
+
+test('DIR that is itself a project: a save in its src/ rebuilds it (not src/ as a project)', async () => {
+  const root = await tempDir('dev-single');
+  dirs.push(root);
+  const project = await writeProject(join(root, 'calc'), 'calc', '0.1.0', pluginSource('first'));
+  const deployment = await Deployment.open({ dataDir: join(root, 'data'), probationMs: 0 });
+  let told: ((r: DevReport) => void) | undefined;
+  const session = new DevSession(project, deployment, (r) => told?.(r));
+  try {
+    await session.start();
+    const rebuilt = new Promise<DevReport>((resolve) => {
+      told = resolve;
+    });
+    await writeFile(join(project, 'src', 'index.ts'), pluginSource('second'));
+    const r = await rebuilt;
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.equal(await deployment.host.call('calc', 'version', {}), 'second');
+  } finally {
+    await session.close();
+    await deployment.close();
+  }
+});

@@ -1,5 +1,5 @@
 /**
- * `molt serve --stdio` driven by the MCP SDK's own `Client` + `StdioClientTransport`, with the raw
+ * `molt serve --stdio` (or `molt dev --stdio`) driven by the MCP SDK's own `Client` + `StdioClientTransport`, with the raw
  * bytes of the server's stdout recorded beside what the client parses, every message the client
  * sent, and the server's stderr with waiters. No sleeps.
  */
@@ -31,15 +31,16 @@ export interface StdioSession {
   close(): Promise<void>;
 }
 
-/** Spawns `molt serve ...args --stdio` through the SDK and connects a client to it. */
+/** Spawns `molt serve ...args --stdio` (or `molt dev`) through the SDK and connects a client to it. */
 export async function connectStdio(
   args: string[],
   name = 'molt-stdio-test',
   capabilities?: ClientCapabilities,
+  command: 'serve' | 'dev' = 'serve',
 ): Promise<StdioSession> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [MOLT_BIN, 'serve', ...args, '--stdio'],
+    args: [MOLT_BIN, command, ...args, '--stdio'],
     stderr: 'pipe',
   });
   let stdout = '';
