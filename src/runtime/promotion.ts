@@ -26,6 +26,24 @@ export const DEFAULT_PROBATION_RULES: Readonly<ProbationRules> = {
 };
 
 /**
+ * A manifest's rules over the host's: each the stricter of the two (lower ceilings and ratio,
+ * and fewer calls before judging), so an untrusted artifact can only make its trial stricter.
+ */
+export function tightened(
+  host: ProbationRules,
+  own: Partial<ProbationRules> | undefined,
+): ProbationRules {
+  if (own === undefined) return host;
+  const min = (a: number, b: number | undefined) => (b === undefined ? a : Math.min(a, b));
+  return {
+    maxErrorRate: min(host.maxErrorRate, own.maxErrorRate),
+    maxErrorRateIncrease: min(host.maxErrorRateIncrease, own.maxErrorRateIncrease),
+    maxP99Ratio: min(host.maxP99Ratio, own.maxP99Ratio),
+    minCalls: min(host.minCalls, own.minCalls),
+  };
+}
+
+/**
  * Latencies under this never trip the p99 rule: a 40 µs call that takes 200 µs under load is
  * noise, not a regression, and the histogram's low buckets are too coarse to say more.
  */

@@ -28,7 +28,7 @@ import { CallQueue } from './call-queue.js';
 import { CallRecord, type ToolCallStats } from './call-record.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { Generation } from './generation.js';
-import { figuresOf, judge } from './promotion.js';
+import { figuresOf, judge, tightened } from './promotion.js';
 import {
   type LoadResult,
   type ReloadPlan,
@@ -676,13 +676,10 @@ export class Slot {
     }, JUDGE_MS);
   }
 
-  #rules() {
-    return this.#deps.options.probation;
-  }
-
   #report(trial: Trial): TrialReport {
     const figures = figuresOf(trial.gen.callStats());
-    const verdict = judge(figures, trial.baseline, this.#rules());
+    const rules = tightened(this.#deps.options.probation, trial.gen.artifact.manifest.probation);
+    const verdict = judge(figures, trial.baseline, rules);
     return {
       trial: figures,
       baseline: trial.baseline,

@@ -26,7 +26,12 @@ after(() => {
  */
 async function version(
   tag: string,
-  opts: { failEvery?: number; gate?: Gate; hold?: Gate } = {},
+  opts: {
+    failEvery?: number;
+    gate?: Gate;
+    hold?: Gate;
+    probation?: Record<string, number>;
+  } = {},
 ): Promise<string> {
   const wait = opts.gate === undefined ? '' : `await gate(${JSON.stringify(opts.gate.name)});`;
   const hold =
@@ -37,6 +42,7 @@ async function version(
   return writeArtifact({
     name: 'p',
     version: tag === 'v1' ? '1.0.0' : '2.0.0',
+    ...(opts.probation === undefined ? {} : { manifest: { probation: opts.probation } }),
     source: `let n = 0;\n${gateSource}${versionPlugin(
       tag,
       `work: { handler: async () => { n++; ${wait} if (${fail} > 0 && n % ${fail} === 0) throw new Error('boom ' + n); return '${tag}'; } },\n${hold}`,
@@ -204,6 +210,29 @@ test('with fewer than minCalls calls the window decides nothing, and says so', a
     clock.advance(PROBATION_MS);
     assert.equal((await promoted).decision, 'undecided');
     assert.equal(host.plugins()[0]?.knownGood?.version, '2.0.0');
+  } finally {
+    await host.close();
+  }
+});
+
+test("a manifest's probation rules only tighten the host's", async () => {
+  const clock = new ManualClock();
+  const host = await start(clock);
+  try {
+    await host.load(await version('v1'));
+    await calls(host, 60);
+    // Its own minCalls (10) is stricter than the host's 50: ten failing calls are judged.
+    await host.reload('p', await version('v2', { failEvery: 1, probation: { minCalls: 10 } }));
+    await calls(host, 10);
+    let rolledBack = nextEvent(host, 'reload.rolledBack');
+    clock.advance(1_000);
+    assert.equal((await rolledBack).reason, 'regression');
+    // A ceiling of 100% would loosen the host's 5%: the host's wins.
+    await host.reload('p', await version('v2', { failEvery: 5, probation: { maxErrorRate: 1 } }));
+    await calls(host, 60);
+    rolledBack = nextEvent(host, 'reload.rolledBack');
+    clock.advance(1_000);
+    assert.equal((await rolledBack).figures?.trial.errorRate, 0.2);
   } finally {
     await host.close();
   }
