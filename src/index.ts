@@ -73,6 +73,7 @@ export type {
   ToolInfo,
 } from './sandbox/protocol.js';
 export type {
+  CallClient,
   CallOptions,
   Progress,
   Sandbox,

@@ -129,8 +129,10 @@ export async function startAdmin(
     if (status === statusOf(ErrorCodes.BUSY)) headers['retry-after'] = 1;
     if (status === statusOf(ErrorCodes.CONTROL_UNAUTHORIZED))
       headers['www-authenticate'] = 'Bearer';
-    // A body left unread (refused before it was read) is not read on: the connection ends.
-    if (!req.complete) headers.connection = 'close';
+    // A body left unread (refused before it was read) is not read on: the connection ends. A
+    // body refused as too large ends it too, however much of it had arrived by then.
+    if (!req.complete || status === statusOf(ErrorCodes.REQUEST_TOO_LARGE))
+      headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(text);
   }

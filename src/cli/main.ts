@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { EXIT, fail, line, ms, out } from './output.js';
 import type { ServeOptions } from './serve.js';
+import type { SoakFlags } from './soak.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
 
 // Each command imports what it runs when it runs: `molt serve --stdio` starts as a relay that
@@ -192,6 +193,27 @@ program
         opts.against === undefined ? undefined : resolve(opts.against),
       );
       process.exitCode = printReport(report, opts.json === true);
+    }),
+  );
+
+program
+  .command('soak')
+  .description(
+    'call each tool with its examples from N callers while the plugin reloads K times; exit 1 on a lost or failed call, a state drift or a p99 under churn over X× the steady one',
+  )
+  .argument('<artifact>', 'the .molt file or plugin folder')
+  .option('--callers <n>', 'concurrent callers', '8')
+  .option('--every <ms>', 'a reload every this many ms', '100')
+  .option('--reloads <k>', 'how many reloads', '10')
+  .option('--calls <n>', 'calls per caller in the state comparison runs', '50')
+  .option('--max-p99-ratio <x>', 'most the churn p99 may be, times the steady p99', '10')
+  .option('--p99-floor-ms <ms>', 'a churn p99 under this passes whatever its ratio', '10')
+  .option('--max-ms <ms>', 'bound on the whole soak: calls unanswered by then are lost', '120000')
+  .option('--json', 'machine-readable output')
+  .action(
+    run(async (path: string, opts: SoakFlags & { json?: boolean }) => {
+      const { runSoak } = await import('./soak.js');
+      process.exitCode = await runSoak(resolve(path), opts, opts.json === true);
     }),
   );
 

@@ -221,6 +221,8 @@ export interface HostEvents {
     msg: string;
     data: unknown;
     dropped?: { logs: number; progress: number; outputBytes: number };
+    /** Logged by a handler whose call's client already got the line (an MCP session). */
+    toCaller?: true;
   };
   'plugin.unloaded': { name: string };
   /**

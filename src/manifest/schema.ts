@@ -36,6 +36,7 @@ export const manifestSchema = {
       // if/then/else rather than anyOf: a mistake is reported once, in the form it was written.
       additionalProperties: {
         if: { type: 'string' },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, not a thenable
         then: semverString,
         else: {
           type: 'object',
@@ -59,6 +60,7 @@ export const manifestSchema = {
       propertyNames: { pattern: CONTRACT_NAME },
       additionalProperties: {
         if: { type: 'string' },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else, not a thenable
         then: rangeString,
         else: {
           type: 'object',

@@ -26,13 +26,17 @@ import {
   type ReadResourceResult,
   type ServerNotification,
   type ServerRequest,
+  SetLevelRequestSchema,
   SubscribeRequestSchema,
   type Tool,
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
+import type { HostEvents } from '../events/events.js';
 import type { Host } from '../runtime/host.js';
-import { MAX_URI } from '../sandbox/protocol.js';
+import { type LogLevel, MAX_URI } from '../sandbox/protocol.js';
+import type { CallClient } from '../sandbox/sandbox.js';
+import { clientOf, logNotification, SessionLog } from './client-link.js';
 import { toToolError, toToolResult } from './result.js';
 import { ServedTable } from './served-table.js';
 import {
@@ -103,6 +107,8 @@ export class McpFrontDoor {
   readonly #options: FrontDoorOptions;
   /** Each session's server and the URIs it subscribed to. */
   readonly #servers = new Map<Server, Set<string>>();
+  /** Each session's logging level (`logging/setLevel`). */
+  readonly #logs = new Map<Server, SessionLog>();
   readonly #unsubscribe: (() => void)[];
   #reported = new Map<string, Set<string>>();
 
@@ -118,6 +124,7 @@ export class McpFrontDoor {
       host.on('resources.changed', () => this.#refreshResources()),
       host.on('prompts.changed', () => this.#refreshPrompts()),
       host.on('resource.updated', ({ name, uri }) => this.#updated(name, uri)),
+      host.on('plugin.log', (e) => this.#logged(e)),
     ];
   }
 
@@ -181,6 +188,18 @@ export class McpFrontDoor {
       if (subscribed.has(uri)) server.sendResourceUpdated({ uri }).catch(() => {});
   }
 
+  /**
+   * A plugin's log line no call's client took (init, a call from code): every session that set
+   * a level at or below it gets it. Lines of a session's own calls went to it alone.
+   */
+  #logged(e: HostEvents['plugin.log']): void {
+    if (e.toCaller === true || e.dropped !== undefined) return;
+    const level = e.level as LogLevel;
+    for (const [server, log] of this.#logs)
+      if (log.wants(level))
+        server.notification(logNotification(e.name, level, e.msg, e.data)).catch(() => {});
+  }
+
   /** A new SDK server for one session, registered until its transport closes. */
   createServer(session: SessionContext = { calls: new Map() }): Server {
     const server = new Server(
@@ -191,10 +210,18 @@ export class McpFrontDoor {
           resources: { subscribe: true, listChanged: true },
           prompts: { listChanged: true },
           completions: {},
+          logging: {},
         },
       },
     );
     const subscribed = new Set<string>();
+    const log = new SessionLog();
+    // Ours, not the SDK's: a handler's lines go out with its request, filtered here.
+    server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+      log.set(request.params.level);
+      return {};
+    });
+    const client = (extra: Extra): CallClient => clientOf(server, extra, log);
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: this.tools() }));
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const { name, arguments: args = {} } = request.params;
@@ -202,6 +229,7 @@ export class McpFrontDoor {
       return this.#tracked(session, extra, (signal) =>
         this.#call(name, args, {
           signal,
+          client: client(extra),
           onProgress:
             progressToken === undefined
               ? undefined
@@ -231,7 +259,7 @@ export class McpFrontDoor {
       const plugin = this.#resourceOwner(uri);
       return this.#tracked(session, extra, (signal) =>
         this.#host
-          .readResource(plugin, uri, { signal })
+          .readResource(plugin, uri, { signal, client: client(extra) })
           .then((r) => r as ReadResourceResult)
           .catch((err: unknown) => {
             throw mcpError(err, 'resource');
@@ -263,7 +291,7 @@ export class McpFrontDoor {
         throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name.slice(0, 256)}`);
       return this.#tracked(session, extra, (signal) =>
         this.#host
-          .getPrompt(found.plugin, found.prompt, args, { signal })
+          .getPrompt(found.plugin, found.prompt, args, { signal, client: client(extra) })
           .then((r) => r as GetPromptResult)
           .catch((err: unknown) => {
             throw mcpError(err, 'prompt');
@@ -299,7 +327,7 @@ export class McpFrontDoor {
               ...argument,
               ...(context?.arguments === undefined ? {} : { context: context.arguments }),
             },
-            { signal },
+            { signal, client: client(extra) },
           );
           return { completion };
         } catch (err) {
@@ -308,8 +336,10 @@ export class McpFrontDoor {
       });
     });
     this.#servers.set(server, subscribed);
+    this.#logs.set(server, log);
     server.onclose = () => {
       this.#servers.delete(server);
+      this.#logs.delete(server);
       for (const c of session.calls.values())
         c.abort(new MoltError(ErrorCodes.CANCELLED, 'the client went away'));
       session.calls.clear();
@@ -353,6 +383,7 @@ export class McpFrontDoor {
     args: Record<string, unknown>,
     options: {
       signal: AbortSignal;
+      client: CallClient;
       onProgress: ((p: { done: number; total?: number; message?: string }) => void) | undefined;
     },
   ): Promise<CallToolResult> {
@@ -398,6 +429,7 @@ export class McpFrontDoor {
     for (const off of this.#unsubscribe) off();
     await Promise.allSettled([...this.#servers.keys()].map((s) => s.close()));
     this.#servers.clear();
+    this.#logs.clear();
   }
 }
 

@@ -31,6 +31,60 @@ export type CallContract = <Result = unknown>(
   options?: { signal?: AbortSignal },
 ) => Promise<Result>;
 
+/** One message of a sampling conversation, as MCP's `sampling/createMessage` defines it. */
+export interface SamplingMessage {
+  role: 'user' | 'assistant';
+  content:
+    | { type: 'text'; text: string }
+    | { type: 'image' | 'audio'; data: string; mimeType: string }
+    | { type: string; [key: string]: unknown };
+}
+
+/** What `ctx.sample` sends: MCP's `sampling/createMessage` params (only `messages` and `maxTokens` required). */
+export interface CreateMessageParams {
+  messages: SamplingMessage[];
+  maxTokens: number;
+  systemPrompt?: string;
+  modelPreferences?: {
+    hints?: { name?: string }[];
+    costPriority?: number;
+    speedPriority?: number;
+    intelligencePriority?: number;
+  };
+  includeContext?: 'none' | 'thisServer' | 'allServers';
+  temperature?: number;
+  stopSequences?: string[];
+  metadata?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** The client's answer to `ctx.sample`: one message from the model it chose. */
+export interface CreateMessageResult {
+  model: string;
+  role: 'user' | 'assistant';
+  content: SamplingMessage['content'];
+  stopReason?: string;
+  [key: string]: unknown;
+}
+
+/** What `ctx.elicit` sends: MCP's `elicitation/create` params (a flat object schema). */
+export interface ElicitParams {
+  message: string;
+  requestedSchema: {
+    type: 'object';
+    properties: Record<string, JsonSchema>;
+    required?: string[];
+  };
+  [key: string]: unknown;
+}
+
+/** The user's answer to `ctx.elicit`: `content` only when `action` is `accept`. */
+export interface ElicitResult {
+  action: 'accept' | 'decline' | 'cancel';
+  content?: Record<string, string | number | boolean | string[]>;
+  [key: string]: unknown;
+}
+
 export interface ToolContext<Config = unknown> {
   /** Aborted when the caller cancels, the call times out, or the host forces the sandbox down. */
   readonly signal: AbortSignal;
@@ -52,6 +106,18 @@ export interface ToolContext<Config = unknown> {
   resourceUpdated(uri: string): void;
   /** See `CallContract`. */
   readonly call: CallContract;
+  /**
+   * Asks the MCP client whose call this is to sample its model (`sampling/createMessage`) and
+   * resolves to its answer. Ends with this call (cancelled, timed out). CLIENT_UNSUPPORTED when
+   * the call has no client (a call from code, `molt call`) or the client did not declare the
+   * `sampling` capability. A call reached through `ctx.call` asks the outermost call's client.
+   */
+  sample(params: CreateMessageParams): Promise<CreateMessageResult>;
+  /**
+   * Asks the user, through the MCP client whose call this is, for input matching a flat schema
+   * (`elicitation/create`). Same rules as `sample`, with the `elicitation` capability.
+   */
+  elicit(params: ElicitParams): Promise<ElicitResult>;
 }
 
 export interface InitContext<Config = unknown> {
@@ -95,6 +161,12 @@ export interface Tool<Args = any, Result = unknown, Config = unknown> {
   outputSchema?: JsonSchema;
   /** MCP's hints about what the tool does, passed to clients as the plugin states them. */
   annotations?: ToolAnnotations;
+  /**
+   * Sample arguments, each checked against `inputSchema` at load (a mismatch fails the load with
+   * TOOL_SCHEMA_INVALID). `molt soak` calls the tool with them while it reloads the plugin; they
+   * are not listed over MCP. At most 32, together at most 64 KiB of JSON.
+   */
+  examples?: Args[];
   handler(args: Args, ctx: ToolContext<Config>): Result | Promise<Result>;
 }
 

@@ -292,7 +292,13 @@ export class Contracts {
     }
     if (provider.kind === 'host') return this.#callHost(provider.tools, ask);
     const chain = ask.chain ?? [from];
-    const options: InnerCallOptions = { signal: ask.signal, chain, deadline: ask.deadline };
+    // The outside call's client travels down the chain: a provider's `ctx.sample` asks it too.
+    const options: InnerCallOptions = {
+      signal: ask.signal,
+      chain,
+      deadline: ask.deadline,
+      client: ask.client,
+    };
     // Inside one chain, a plugin it already passed answers from that same generation.
     for (const g of chain as readonly Generation[]) {
       if (g.name === provider.slot.name && g.alive)

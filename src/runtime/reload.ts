@@ -26,8 +26,13 @@ import {
   readArtifact,
 } from '../manifest/manifest.js';
 import type { SandboxPool } from '../sandbox/pool.js';
-import { type LoadedInfo, loadedInfoProblem, type ToolInfo } from '../sandbox/protocol.js';
-import type { SandboxSpec } from '../sandbox/sandbox.js';
+import {
+  type LoadedInfo,
+  type LogLevel,
+  loadedInfoProblem,
+  type ToolInfo,
+} from '../sandbox/protocol.js';
+import type { CallClient, SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
 import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
 import { type Contracts, provisionsOf } from './contracts.js';
@@ -324,7 +329,8 @@ async function start(
   let gen: Generation | undefined;
   const sandbox = await timed(timings, 'start', async () =>
     pool.take(spec, {
-      onLog: (level, msg, data, dropped) =>
+      onLog: (level, msg, data, dropped, client) => {
+        const toCaller = client !== undefined && tellCaller(client, name, level, msg, data);
         bus.emit('plugin.log', {
           name,
           generation: gen?.id ?? 0,
@@ -332,7 +338,9 @@ async function start(
           msg,
           data,
           ...(dropped === undefined ? {} : { dropped }),
-        }),
+          ...(toCaller ? { toCaller } : {}),
+        });
+      },
       onOutput: (stream, chunk) => options.output(name, stream, chunk),
       onResourceUpdated: (uri) =>
         bus.emit('resource.updated', { name, generation: gen?.id ?? 0, uri }),
@@ -710,4 +718,20 @@ function toolSignature(tools: ToolInfo[]): string {
     signatures.set(tools, s);
   }
   return s;
+}
+
+/** A handler's log line to the client of its call; false if that client's sink failed. */
+function tellCaller(
+  client: CallClient,
+  name: string,
+  level: LogLevel,
+  msg: string,
+  data: unknown,
+): boolean {
+  try {
+    client.log?.(name, level, msg, data);
+    return true;
+  } catch {
+    return false;
+  }
 }

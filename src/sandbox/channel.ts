@@ -16,6 +16,7 @@ import {
 import type { Clock, Timer } from '../util/clock.js';
 import { BUDGETS, Budget } from './budget.js';
 import { CallSignal } from './call-signal.js';
+import { askClient } from './client-ask.js';
 import {
   type CallBatch,
   type CallTarget,
@@ -27,6 +28,7 @@ import {
   type SandboxMessage,
 } from './protocol.js';
 import type {
+  CallClient,
   CallOptions,
   CallTracker,
   InnerCallOptions,
@@ -79,6 +81,8 @@ interface PendingCall extends AskOwner {
   onAbort: (() => void) | undefined;
   /** Set for a call made through the host (`ctx.call`): the generations its chain passed. */
   chain: readonly object[] | undefined;
+  /** Who made the call, when a client did: `ctx.sample`, `ctx.elicit` and `ctx.log` reach it. */
+  client: CallClient | undefined;
 }
 
 interface PendingOp extends AskOwner {
@@ -245,6 +249,7 @@ export class Channel implements Sandbox {
         onAbort: undefined,
         asks: undefined,
         chain: (options as InnerCallOptions | undefined)?.chain,
+        client: options?.client,
       };
       if (signal !== undefined) {
         pending.onAbort = () => this.#abandon(id, cancelled(signal));
@@ -450,6 +455,7 @@ export class Channel implements Sandbox {
             m.data !== undefined && exceedsBytes(m.data, 2 * BUDGETS.logDataBytes)
               ? `[log data over ${BUDGETS.logDataBytes} bytes left out]`
               : m.data;
+          const client = m.on === undefined ? undefined : this.#logClient(m.on);
           this.#hooks.onLog?.(
             m.level,
             m.msg,
@@ -461,6 +467,7 @@ export class Channel implements Sandbox {
                   progress: m.dropped.progress,
                   outputBytes: m.dropped.outputBytes,
                 },
+            client,
           );
         } else this.#dropped();
         return;
@@ -482,14 +489,14 @@ export class Channel implements Sandbox {
   }
 
   /**
-   * A `ctx.call`: routed by the owner's hook with the asking call's deadline and chain, and
-   * answered exactly once. It ends with the call that made it (answered, timed out, cancelled)
-   * or with the sandbox; an ask for a call already gone is refused at once.
+   * A `ctx.call` (routed by the owner's hook with the asking call's deadline, chain and client)
+   * or a `ctx.sample`/`ctx.elicit` (sent to the asking call's client), answered exactly once. It
+   * ends with the call that made it (answered, timed out, cancelled) or with the sandbox; an
+   * ask for a call already gone is refused at once.
    */
   #ask(m: Extract<SandboxMessage, { t: 'ask' }>): void {
     const call = this.#calls.get(m.on);
     const owner: AskOwner | undefined = call ?? this.#ops.get(m.on);
-    const hooks = this.#hooks;
     let refusal: MoltError | undefined;
     if (owner === undefined)
       refusal = new MoltError(ErrorCodes.CANCELLED, 'the call that asked has already ended');
@@ -498,26 +505,20 @@ export class Channel implements Sandbox {
         ErrorCodes.QUEUE_FULL,
         `more than ${MAX_ASKS} calls through the host in flight from one sandbox`,
       );
-    else if (hooks.onAsk === undefined)
-      refusal = new MoltError(ErrorCodes.CONTRACT_UNSATISFIED, 'no contract can be called here');
-    if (refusal !== undefined || owner === undefined || hooks.onAsk === undefined) {
+    if (refusal !== undefined || owner === undefined) {
       this.#answer(m.id, false, askError(refusal));
       return;
     }
     const controller = new CallSignal();
     this.#asks.set(m.id, controller);
-    (owner.asks ??= new Set()).add(controller);
+    owner.asks ??= new Set();
+    owner.asks.add(controller);
     let settled: Promise<unknown>;
     try {
-      settled = hooks.onAsk({
-        contract: m.contract,
-        tool: m.tool,
-        args: m.args,
-        deadline: owner.deadline,
-        signal: controller.asSignal,
-        chain: call?.chain,
-        fromOp: call === undefined,
-      });
+      settled =
+        m.kind === undefined
+          ? this.#route(m, owner, call, controller.asSignal)
+          : askClient(m.kind, m.params, call?.client, realSignal(controller));
     } catch (err) {
       settled = Promise.reject(err);
     }
@@ -525,6 +526,32 @@ export class Channel implements Sandbox {
       (value) => this.#endAsk(m.id, controller, owner, true, value),
       (err: unknown) => this.#endAsk(m.id, controller, owner, false, err),
     );
+  }
+
+  #route(
+    m: Extract<SandboxMessage, { t: 'ask'; kind?: undefined }>,
+    owner: AskOwner,
+    call: PendingCall | undefined,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    if (this.#hooks.onAsk === undefined)
+      throw new MoltError(ErrorCodes.CONTRACT_UNSATISFIED, 'no contract can be called here');
+    return this.#hooks.onAsk({
+      contract: m.contract,
+      tool: m.tool,
+      args: m.args,
+      deadline: owner.deadline,
+      signal,
+      chain: call?.chain,
+      fromOp: call === undefined,
+      client: call?.client,
+    });
+  }
+
+  /** The client of call `on`, if it takes log lines (the owner's hook gives them to it). */
+  #logClient(on: number): CallClient | undefined {
+    const client = this.#calls.get(on)?.client;
+    return client?.log === undefined ? undefined : client;
   }
 
   #endAsk(id: number, controller: CallSignal, owner: AskOwner, ok: boolean, value: unknown): void {
@@ -744,4 +771,15 @@ function cancelled(signal: AbortSignal): MoltError {
   const text =
     reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
   return new MoltError(ErrorCodes.CANCELLED, `call cancelled: ${text}`, { cause: reason });
+}
+
+/**
+ * A real `AbortSignal` following `signal`: a client request goes to the MCP SDK, which may use
+ * more of one than a `CallSignal` has. Made only for `ctx.sample`/`ctx.elicit`, which are rare.
+ */
+function realSignal(signal: CallSignal): AbortSignal {
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener('abort', () => controller.abort(signal.reason));
+  return controller.signal;
 }

@@ -8,6 +8,7 @@ import { createProcessSandbox } from './process.js';
 import type { LogLevel } from './protocol.js';
 import {
   type Ask,
+  type CallClient,
   type Dropped,
   type Sandbox,
   type SandboxFactory,
@@ -35,8 +36,8 @@ const noRouter = (): MoltError =>
 /** Hooks whose target is set when the standby is handed to a generation. */
 class DeferredHooks implements SandboxHooks {
   target: SandboxHooks = {};
-  onLog(level: LogLevel, msg: string, data: unknown, dropped?: Dropped): void {
-    this.target.onLog?.(level, msg, data, dropped);
+  onLog(level: LogLevel, msg: string, data: unknown, dropped?: Dropped, client?: CallClient): void {
+    this.target.onLog?.(level, msg, data, dropped, client);
   }
   onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void {
     this.target.onOutput?.(stream, chunk);

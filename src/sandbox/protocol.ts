@@ -40,6 +40,8 @@ export interface ToolInfo {
   inputSchema: JsonSchema;
   outputSchema?: JsonSchema;
   annotations?: ToolAnnotations;
+  /** Sample arguments for `molt soak` (not listed over MCP), each matching `inputSchema`. */
+  examples?: unknown[];
 }
 
 /** A resource at one URI. */
@@ -123,7 +125,15 @@ export type SandboxMessage =
       total?: number | undefined;
       message?: string | undefined;
     }
-  | { t: 'log'; level: LogLevel; msg: string; data?: unknown; dropped?: DropCounts }
+  /** `on`: the call whose handler logged (`ctx.log`), so its caller's client gets the line. */
+  | {
+      t: 'log';
+      level: LogLevel;
+      msg: string;
+      data?: unknown;
+      dropped?: DropCounts;
+      on?: number | undefined;
+    }
   /** `ctx.resourceUpdated(uri)`: subscribers of `uri` are told. */
   | { t: 'updated'; uri: string }
   /**
@@ -131,9 +141,25 @@ export type SandboxMessage =
    * host) on behalf of the call or op `on` (its deadline and cancellation carry over). `id`
    * is the sandbox's own numbering of its asks.
    */
-  | { t: 'ask'; id: number; on: number; contract: string; tool: string; args: unknown }
+  | {
+      t: 'ask';
+      id: number;
+      on: number;
+      kind?: undefined;
+      contract: string;
+      tool: string;
+      args: unknown;
+    }
+  /**
+   * `ctx.sample` / `ctx.elicit`: the plugin asks the client of the call `on` (the same ask
+   * numbering, answer and cancellation as a `ctx.call`).
+   */
+  | { t: 'ask'; id: number; on: number; kind: ClientAskKind; params: unknown }
   /** The plugin gave up on an ask (its `signal` aborted): the host cancels that call. */
   | { t: 'askCancel'; id: number };
+
+/** What a handler may ask of its call's MCP client. */
+export type ClientAskKind = 'sample' | 'elicit';
 
 /** What a sandbox dropped over its budgets since its last report. */
 export interface DropCounts {
@@ -197,6 +223,8 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
     case 'updated':
       return typeof m.uri === 'string' && m.uri.length > 0 && m.uri.length <= MAX_URI;
     case 'ask':
+      if (m.kind !== undefined)
+        return isId(m.id) && isId(m.on) && (m.kind === 'sample' || m.kind === 'elicit');
       return (
         isId(m.id) &&
         isId(m.on) &&
@@ -212,6 +240,7 @@ export function isSandboxMessage(msg: unknown): msg is SandboxMessage | ReplyBat
         typeof m.level === 'string' &&
         LEVELS.has(m.level) &&
         isText(m.msg) &&
+        (m.on === undefined || isId(m.on)) &&
         (m.dropped === undefined || isDropCounts(m.dropped))
       );
     default:
@@ -224,6 +253,9 @@ export const MAX_TOOLS = 1_024;
 const MAX_TOOL_NAME = 128;
 const MAX_DESCRIPTION = 16_384;
 export const MAX_TITLE = 256;
+/** A tool's `examples`: how many, and their JSON's size together. */
+export const MAX_EXAMPLES = 32;
+export const MAX_EXAMPLES_BYTES = 64 * 1024;
 /** Resources and templates together, and prompts: each at most this many per plugin. */
 export const MAX_RESOURCES = 1_024;
 export const MAX_PROMPTS = 1_024;
@@ -266,9 +298,29 @@ export function loadedInfoProblem(value: unknown): string | undefined {
       const problem = annotationsProblem(t.annotations);
       if (problem !== undefined) return `tool "${t.name}": annotations ${problem}`;
     }
+    if (t.examples !== undefined) {
+      const problem = examplesProblem(t.examples);
+      if (problem !== undefined) return `tool "${t.name}": examples ${problem}`;
+    }
   }
   const served = servedProblem(v);
   if (served !== undefined) return served;
+  return undefined;
+}
+
+/** Why a tool's `examples` break their bounds (a list of objects, counted and sized). */
+export function examplesProblem(examples: unknown): string | undefined {
+  if (!Array.isArray(examples) || examples.length > MAX_EXAMPLES)
+    return `must be a list of at most ${MAX_EXAMPLES} argument objects`;
+  if (!examples.every(isPlainObject)) return 'must each be an object of arguments';
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(examples);
+  } catch {
+    return 'must be JSON';
+  }
+  if (json.length > MAX_EXAMPLES_BYTES)
+    return `must be at most ${MAX_EXAMPLES_BYTES} bytes of JSON together`;
   return undefined;
 }
 

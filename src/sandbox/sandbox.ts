@@ -15,9 +15,23 @@ export interface Progress {
   message?: string | undefined;
 }
 
+/**
+ * How a call reaches the client that made it (the MCP front door gives one per request): what
+ * `ctx.sample`, `ctx.elicit` and `ctx.log` inside the handler go to. A method left out is a
+ * capability the client lacks (CLIENT_UNSUPPORTED). `signal` aborts when the call ends.
+ */
+export interface CallClient {
+  sample?(params: Record<string, unknown>, signal: AbortSignal): Promise<unknown>;
+  elicit?(params: Record<string, unknown>, signal: AbortSignal): Promise<unknown>;
+  /** A `ctx.log` line of a handler in this call (within the log budgets) by `plugin`. */
+  log?(plugin: string, level: LogLevel, msg: string, data: unknown): void;
+}
+
 export interface CallOptions {
   signal?: AbortSignal | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
+  /** The client of this call; none for a call from code (`ctx.sample` is then CLIENT_UNSUPPORTED). */
+  client?: CallClient | undefined;
 }
 
 /**
@@ -43,6 +57,8 @@ export interface Ask {
   chain: readonly object[] | undefined;
   /** Asked from a lifecycle op (`init`), not from a tool call. */
   fromOp: boolean;
+  /** The asking call's client: the call it makes carries it on (a provider may ask it too). */
+  client: CallClient | undefined;
 }
 
 /** Told of each call: once when its caller gets the answer, once when its handler is done. */
@@ -84,8 +100,11 @@ export interface Dropped {
 }
 
 export interface SandboxHooks {
-  /** A log line; `dropped` is set on the report of what was dropped over the budgets. */
-  onLog?(level: LogLevel, msg: string, data: unknown, dropped?: Dropped): void;
+  /**
+   * A log line; `dropped` is set on the report of what was dropped over the budgets.
+   * `client`: the client of the call whose handler logged it, when that client takes logs.
+   */
+  onLog?(level: LogLevel, msg: string, data: unknown, dropped?: Dropped, client?: CallClient): void;
   onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   /** `ctx.resourceUpdated(uri)` in the plugin (within the host's rate budget). */
   onResourceUpdated?(uri: string): void;

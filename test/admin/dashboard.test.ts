@@ -234,7 +234,12 @@ describe('the dashboard in headless Chromium', { skip }, () => {
     await page.click('[data-testid="upload-submit"]');
     await page.waitForSelector('[data-testid="plugin-row"][data-name="r"][data-version="1.0.0"]');
     assert.equal(await deployment.host.call('r', 'version', {}), 'r1');
-    const notice = await page.$eval('[data-testid="notice"]', (e) => e.textContent);
-    assert.equal(notice, 'uploaded upload-r-1.0.0.molt: loaded r 1.0.0');
+    // The row can appear (by the event stream) before the upload's own answer is shown.
+    const expected = 'uploaded upload-r-1.0.0.molt: loaded r 1.0.0';
+    await page.waitForFunction(
+      (text) => document.querySelector('[data-testid="notice"]')?.textContent === text,
+      { timeout: 10_000 },
+      expected,
+    );
   });
 });

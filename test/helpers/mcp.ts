@@ -7,6 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
+  type ClientCapabilities,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 
@@ -57,6 +58,8 @@ export interface ConnectOptions {
    * server, as a server without one would), so the session has nothing open between calls.
    */
   stream?: boolean;
+  /** What the client declares at `initialize` (`sampling`, `elicitation`). */
+  capabilities?: ClientCapabilities;
 }
 
 /** Connects an SDK `Client` over Streamable HTTP. */
@@ -68,6 +71,7 @@ export async function connectHttp(
     name = 'molt-test',
     headers,
     stream = true,
+    capabilities,
   } = typeof options === 'string' ? { name: options } : options;
   let opened!: () => void;
   const streamOpen = new Promise<void>((resolve) => {
@@ -83,7 +87,10 @@ export async function connectHttp(
       return res;
     },
   });
-  const client = new Client({ name, version: '1.0.0' });
+  const client = new Client(
+    { name, version: '1.0.0' },
+    capabilities === undefined ? undefined : { capabilities },
+  );
   const listChanged = watchListChanged(client);
   const errors: unknown[] = [];
   client.onerror = (err) => errors.push(err);

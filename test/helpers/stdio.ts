@@ -6,7 +6,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { type JSONRPCMessage, JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type ClientCapabilities,
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { MOLT_BIN } from './cli.js';
 
 export interface StdioSession {
@@ -31,6 +35,7 @@ export interface StdioSession {
 export async function connectStdio(
   args: string[],
   name = 'molt-stdio-test',
+  capabilities?: ClientCapabilities,
 ): Promise<StdioSession> {
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -69,7 +74,10 @@ export async function connectStdio(
     sent.push(message);
     return send(message);
   };
-  const client = new Client({ name, version: '1.0.0' });
+  const client = new Client(
+    { name, version: '1.0.0' },
+    capabilities === undefined ? undefined : { capabilities },
+  );
   client.onerror = (err) => errors.push(err);
   try {
     await client.connect(transport);

@@ -12,6 +12,10 @@ import { ErrorCodes, toWireError, type WireError } from '../../errors/errors.js'
 import type {
   CallContract,
   Completer,
+  CreateMessageParams,
+  CreateMessageResult,
+  ElicitParams,
+  ElicitResult,
   JsonSchema,
   Logger,
   Plugin,
@@ -32,7 +36,9 @@ import { BUDGETS, Budget } from '../budget.js';
 import {
   annotationsProblem,
   type CallBatch,
+  type ClientAskKind,
   type CompleteArg,
+  examplesProblem,
   type HostMessage,
   type LoadArg,
   type LoadedInfo,
@@ -238,8 +244,9 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     dropReport.unref?.();
   };
 
+  /** `on`: the call whose handler logs, so the host can give the line to that call's client. */
   const at =
-    (level: LogLevel) =>
+    (level: LogLevel, on?: number) =>
     (msg: string, data?: unknown): void => {
       if (!logBudget.take(performance.now())) {
         dropped();
@@ -250,53 +257,62 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         data !== undefined && exceedsBytes(data, BUDGETS.logDataBytes)
           ? `[log data over ${BUDGETS.logDataBytes} bytes left out]`
           : data;
-      post({ t: 'log', level, msg: text, data: kept });
+      post({ t: 'log', level, msg: text, data: kept, on });
     };
-  const log: Logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-  };
+  const loggerFor = (on?: number): Logger => ({
+    debug: at('debug', on),
+    info: at('info', on),
+    warn: at('warn', on),
+    error: at('error', on),
+  });
+  const log = loggerFor();
 
   /** `ctx.call`s waiting for the host's answer, by this sandbox's ask id. */
   const asks = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let nextAsk = 1;
 
+  type AskBody =
+    | { kind?: undefined; contract: string; tool: string; args: unknown }
+    | { kind: ClientAskKind; params: unknown };
+
+  /** One request to the host for the call or op `on`, answered once; `signal` gives it up. */
+  function askHost(on: number, body: AskBody, signal: AbortSignal | undefined): Promise<never> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const id = nextAsk++;
+      const onAbort = (): void => {
+        if (!asks.delete(id)) return;
+        post({ t: 'askCancel', id });
+        reject(signal!.reason);
+      };
+      asks.set(id, {
+        resolve: (v) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(v as never);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        post({ t: 'ask', id, on, ...body } as SandboxMessage);
+      } catch (err) {
+        asks.delete(id);
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      }
+    });
+  }
+
   /** `ctx.call` for the call or op `on`: the host routes it and answers once. */
   function callFor(on: number): CallContract {
     return (contract, tool, args = {}, options = {}) =>
-      new Promise((resolve, reject) => {
-        const { signal } = options;
-        if (signal?.aborted) {
-          reject(signal.reason);
-          return;
-        }
-        const id = nextAsk++;
-        const onAbort = (): void => {
-          if (!asks.delete(id)) return;
-          post({ t: 'askCancel', id });
-          reject(signal!.reason);
-        };
-        asks.set(id, {
-          resolve: (v) => {
-            signal?.removeEventListener('abort', onAbort);
-            resolve(v as never);
-          },
-          reject: (e) => {
-            signal?.removeEventListener('abort', onAbort);
-            reject(e);
-          },
-        });
-        signal?.addEventListener('abort', onAbort, { once: true });
-        try {
-          post({ t: 'ask', id, on, contract: String(contract), tool: String(tool), args });
-        } catch (err) {
-          asks.delete(id);
-          signal?.removeEventListener('abort', onAbort);
-          reject(err);
-        }
-      });
+      askHost(on, { contract: String(contract), tool: String(tool), args }, options.signal);
   }
 
   function onAnswers(batch: unknown[]): void {
@@ -313,11 +329,22 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     #controller: AbortController | undefined;
     #abortReason: Error | undefined;
     readonly #id: number;
-    readonly log = log;
+    #log: Logger | undefined;
     #call: CallContract | undefined;
 
     constructor(id: number) {
       this.#id = id;
+    }
+    /** Its own logger, made when first read: a line names this call, so its client gets it. */
+    get log(): Logger {
+      this.#log ??= loggerFor(this.#id);
+      return this.#log;
+    }
+    sample(params: CreateMessageParams): Promise<CreateMessageResult> {
+      return askHost(this.#id, { kind: 'sample', params }, undefined);
+    }
+    elicit(params: ElicitParams): Promise<ElicitResult> {
+      return askHost(this.#id, { kind: 'elicit', params }, undefined);
     }
     get call(): CallContract {
       this.#call ??= callFor(this.#id);
@@ -382,6 +409,25 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
     return compileSchema(schema as Record<string, unknown>);
   }
 
+  /** An example that its own schema refuses is the author's mistake: caught at load, not in CI. */
+  function checkedExamples(name: string, examples: unknown, validate: ValidateFn): unknown[] {
+    const problem = examplesProblem(examples);
+    if (problem !== undefined)
+      throw new SandboxError(ErrorCodes.TOOL_SCHEMA_INVALID, `tool "${name}": examples ${problem}`);
+    const list = structuredClone(examples as unknown[]);
+    list.forEach((args, i) => {
+      const problems = validate(args);
+      if (problems.length > 0)
+        throw schemaError(
+          ErrorCodes.TOOL_SCHEMA_INVALID,
+          `tool "${name}": example ${i} does not match its inputSchema`,
+          `/tools/${name}/examples/${i}`,
+          [...problems],
+        );
+    });
+    return list;
+  }
+
   function loadTool(name: string, tool: AnyTool): [ToolInfo, LoadedTool] {
     const declared = tool.inputSchema;
     const inputSchema: JsonSchema = declared ?? { type: 'object' };
@@ -412,6 +458,7 @@ export function createRuntime(send: (msg: SandboxMessage | ReplyBatch) => void):
         );
       info.annotations = { ...tool.annotations };
     }
+    if (tool.examples !== undefined) info.examples = checkedExamples(name, tool.examples, validate);
     return [info, { tool, validate, validateOutput }];
   }
 

@@ -54,6 +54,8 @@ export default definePlugin({
         },
         additionalProperties: false,
       },
+      // Called by `molt soak` while it reloads the plugin (not listed over MCP).
+      examples: [{ steps: 2, stepMs: 1, label: 'soak' }],
       handler: async (
         {
           steps = 10,

@@ -68,6 +68,8 @@ export default definePlugin({
         required: ['text'],
         additionalProperties: false,
       },
+      // Called by `molt soak` while it reloads the plugin (not listed over MCP).
+      examples: [{ text: 'Buy milk', tags: ['todo'] }, { text: 'Call Ada' }],
       handler: ({ text, tags = [] }: { text: string; tags?: string[] }, ctx): Note => {
         const note = { id: nextId++, text, tags, createdAt: new Date().toISOString() };
         notes.set(note.id, note);
@@ -91,6 +93,8 @@ export default definePlugin({
         },
         additionalProperties: false,
       },
+      // Called by `molt soak` while it reloads the plugin (not listed over MCP).
+      examples: [{}, { tag: 'todo' }, { contains: 'ada' }],
       handler: ({ tag, contains }: { tag?: string; contains?: string }) => {
         const needle = contains?.toLowerCase();
         const found = [...notes.values()].filter(

@@ -44,6 +44,11 @@ export default definePlugin({
         required: ['text'],
         additionalProperties: false,
       },
+      // Called by `molt soak` while it reloads the plugin (not listed over MCP).
+      examples: [
+        { text: 'Héllo, Wörld!' },
+        { text: 'A Tale of Two Cities', separator: '_', maxLength: 12 },
+      ],
       handler: ({
         text,
         separator = '-',
@@ -81,6 +86,8 @@ export default definePlugin({
         required: ['text'],
         additionalProperties: false,
       },
+      // Called by `molt soak` while it reloads the plugin (not listed over MCP).
+      examples: [{ text: 'The quick brown fox jumps over the lazy dog.' }],
       handler: ({ text }: { text: string }) => {
         const wordCount = countWords(text);
         return {
@@ -111,6 +118,8 @@ export default definePlugin({
         required: ['text'],
         additionalProperties: false,
       },
+      // Called by `molt soak` while it reloads the plugin (not listed over MCP).
+      examples: [{ text: 'molt 🐍' }, { text: 'sheds its old skin', by: 'words' }],
       handler: ({ text, by = 'characters' }: { text: string; by?: 'characters' | 'words' }) =>
         by === 'words'
           ? text.trim().split(/\s+/).reverse().join(' ')
