@@ -61,9 +61,10 @@ export {
   type UnloadOptions,
 } from './runtime/host.js';
 export type { HostOptions } from './runtime/options.js';
+export { DEFAULT_PROBATION_RULES, type ProbationRules } from './runtime/promotion.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { SchemaCompat } from './runtime/schema-compat.js';
-export type { RollbackOptions, SlotLoadOptions } from './runtime/slot.js';
+export type { RollbackOptions, SlotLoadOptions, TrialStatus } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
 export type {
   PromptInfo,

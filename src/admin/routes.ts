@@ -14,6 +14,7 @@ import type { LastReload } from '../deploy/reload-history.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
 import type { LoadResult } from '../runtime/reload.js';
+import type { TrialStatus } from '../runtime/slot.js';
 import { type AuditPage, auditPage, parseAuditQuery } from './audit-page.js';
 import { serveDashboard } from './dashboard.js';
 import type { UploadAnswer, Uploads } from './uploads.js';
@@ -167,6 +168,26 @@ export const ROUTES: readonly Route[] = [
         throw new MoltError(ErrorCodes.INVALID_REQUEST, 'discardState must be true or false');
       }
       return json(await c.deployment.rollback(name, { discardState: discardState === true }));
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/plugins/:name/promote',
+    access: 'token',
+    handle: async (c): Promise<{ json: TrialStatus }> => {
+      const name = pluginName(c);
+      await objectBody(c);
+      return json(await c.deployment.promote(name));
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/plugins/:name/abort',
+    access: 'token',
+    handle: async (c): Promise<{ json: LoadResult }> => {
+      const name = pluginName(c);
+      await objectBody(c);
+      return json(await c.deployment.abort(name));
     },
   },
   {

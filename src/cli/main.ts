@@ -269,6 +269,24 @@ for (const action of ['reload', 'rollback'] as const) {
   );
 }
 
+for (const action of ['promote', 'abort'] as const) {
+  program
+    .command(action)
+    .description(
+      action === 'promote'
+        ? 'end the trial of the version on probation: it becomes permanent'
+        : 'end the trial of the version on probation with a rollback',
+    )
+    .argument('<name>', 'the plugin')
+    .option(...dataOption, '.molt')
+    .action(
+      run(async (name: string, opts: { data: string }) => {
+        const { trial } = await import('./remote.js');
+        await trial(resolve(opts.data), action, name);
+      }),
+    );
+}
+
 program
   .command('call')
   .description('call a tool of a running host and print its result')

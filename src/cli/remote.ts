@@ -2,6 +2,7 @@
 import { admin } from '../admin/client.js';
 import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
 import type { LoadResult } from '../runtime/reload.js';
+import type { TrialStatus } from '../runtime/slot.js';
 import { ms, out, table } from './output.js';
 
 export async function status(dataDir: string, json: boolean): Promise<void> {
@@ -64,6 +65,8 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
     );
   }
   if (contracts.length > 0) out(`\n${contracts.join('\n')}`);
+  const trials = plugins.flatMap((p) => (p.trial == null ? [] : [trialLine(p.name, p.trial)]));
+  if (trials.length > 0) out(`\n${trials.join('\n')}`);
 }
 
 export async function act(
@@ -81,6 +84,28 @@ export async function act(
   out(
     `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`,
   );
+}
+
+/** `molt promote NAME` / `molt abort NAME`: end a trial one way or the other. */
+export async function trial(
+  dataDir: string,
+  action: 'promote' | 'abort',
+  name: string,
+): Promise<void> {
+  const path = `/v1/plugins/${encodeURIComponent(name)}/${action}`;
+  if (action === 'promote') {
+    const t = await admin<TrialStatus>(dataDir, 'POST', path);
+    return out(`promoted ${name}: ${t.version} (${t.buildId.slice(0, 12)}) is permanent`);
+  }
+  const r = await admin<LoadResult>(dataDir, 'POST', path);
+  out(`aborted the trial of ${name}: now ${r.version} (${r.buildId.slice(0, 12)})`);
+}
+
+/** One line per trial in progress: its figures against the baseline, and the verdict so far. */
+function trialLine(name: string, t: TrialStatus): string {
+  const figures = (f: TrialStatus['trial']) =>
+    `${f.calls} calls, ${(f.errorRate * 100).toFixed(1)}% errors, p99 ${ms(f.p99Ms)}`;
+  return `${name} ${t.version} on trial for ${ms(t.forMs)}: ${figures(t.trial)} (before: ${figures(t.baseline)}); ${t.decision}${t.why === undefined ? '' : ` (${t.why})`}`;
 }
 
 export async function call(

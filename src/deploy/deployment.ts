@@ -30,7 +30,7 @@ import { loadOrder } from '../runtime/contracts.js';
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
-import type { RollbackOptions } from '../runtime/slot.js';
+import type { RollbackOptions, TrialStatus } from '../runtime/slot.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
 import { lockDataDir } from './lock.js';
@@ -78,6 +78,8 @@ export class Deployment {
   readonly reloads: ReloadHistory;
   readonly #onStep: (step: DeployStep, name: string) => void;
   readonly #chains = new Map<string, Promise<unknown>>();
+  /** Per plugin, the build whose trial the restore abandoned: the folder's first pass skips it. */
+  readonly #abandoned = new Map<string, string>();
   /** Per plugin, the newest write of what its slot reported (see `#persist`). */
   readonly #persisted = new Map<string, Promise<void>>();
   readonly #unlock: () => Promise<void>;
@@ -208,6 +210,38 @@ export class Deployment {
     });
   }
 
+  /**
+   * Whether `k` is the build whose trial the restore abandoned: the watched folder still holds
+   * its file, and re-activating it at start-up would put the host back on the trial it was
+   * killed in. The folder forgets the marks once its start-up pass is done
+   * (`forgetAbandoned`), so placing the file again activates it as usual.
+   */
+  abandoned(name: string, k: VersionKey): boolean {
+    return this.#abandoned.get(name) === k.buildId;
+  }
+
+  forgetAbandoned(): void {
+    this.#abandoned.clear();
+  }
+
+  /** Ends a trial early: the version on trial is recorded as permanent (known-good). */
+  promote(name: string): Promise<TrialStatus> {
+    return this.#serial(name, async () => {
+      const r = await this.host.promote(name);
+      await this.#persisted.get(name);
+      return r;
+    });
+  }
+
+  /** Ends a trial with a rollback: the permanent version serves again. */
+  abort(name: string): Promise<LoadResult> {
+    return this.#serial(name, async () => {
+      const r = await this.host.abort(name);
+      await this.#persisted.get(name);
+      return r;
+    });
+  }
+
   /** Unloads the plugin and marks every version of it for deletion on the next start. */
   remove(name: string): Promise<void> {
     return this.#serial(name, async () => {
@@ -292,8 +326,9 @@ export class Deployment {
   }
 
   /**
-   * Loads each plugin's active version, still on trial if it had not become known-good (a crash
-   * then restarts the known-good one); falls back to the known-good version if it fails.
+   * Loads each plugin's active version; one still on trial (active but not yet known-good)
+   * is abandoned for the last permanent version, audited as `restore.trialAbandoned`, and
+   * only loaded (on trial again) if the permanent one cannot be.
    *
    * Each store folder must still hold the build the catalog recorded when it was accepted. One
    * rewritten since (by anything with write access to it) is refused with BUILD_MISMATCH and
@@ -338,7 +373,17 @@ export class Deployment {
     r: PluginRecord,
     alsoProviding: readonly Manifest[] | undefined,
   ): Promise<void> {
-    const candidates = [r.active, r.knownGood].filter(
+    // Two-phase permanence: a version still on trial when the host stopped (active, not yet
+    // known-good) is abandoned; the last permanent one serves, the trial only if it cannot.
+    const onTrial = r.active != null && r.knownGood != null && !sameKey(r.active, r.knownGood);
+    if (onTrial) {
+      this.#abandoned.set(name, r.active!.buildId);
+      await this.audit.append('restore.trialAbandoned', name, {
+        trial: { version: r.active!.version, buildId: r.active!.buildId },
+        permanent: { version: r.knownGood!.version, buildId: r.knownGood!.buildId },
+      });
+    }
+    const candidates = (onTrial ? [r.knownGood, r.active] : [r.active, r.knownGood]).filter(
       (k, i, all): k is VersionKey => k != null && (i === 0 || !sameKey(k, all[0])),
     );
     const refused: VersionKey[] = [];
@@ -356,12 +401,13 @@ export class Deployment {
       const dir = this.store.path(name, k.version, k.buildId);
       const trial = r.knownGood != null && !sameKey(k, r.knownGood);
       let knownGood: Artifact | undefined;
-      if (trial && r.knownGood != null) {
+      const known = r.knownGood;
+      if (trial && known != null && !refused.some((x) => sameKey(x, known))) {
         try {
-          knownGood = await this.#read(name, r.knownGood);
+          knownGood = await this.#read(name, known);
         } catch (err) {
           // The trial goes on without a fallback rather than with one the host cannot trust.
-          await refuse(r.knownGood, err, 'knownGood');
+          await refuse(known, err, 'knownGood');
         }
       }
       try {

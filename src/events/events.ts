@@ -27,7 +27,31 @@ export const EVENTS = {
   stateCheckpointed: 'state.checkpointed',
   stateRestored: 'state.restored',
   stateRejected: 'state.rejected',
+  promotionStarted: 'promotion.started',
+  promotionProgress: 'promotion.progress',
+  promotionPromoted: 'promotion.promoted',
+  promotionAborted: 'promotion.aborted',
 } as const;
+
+/** A generation's judged calls (see runtime/promotion.ts): `ok` and the version's own errors. */
+export interface TrialFigures {
+  calls: number;
+  errors: number;
+  errorRate: number;
+  p99Ms: number | undefined;
+}
+
+/** A trial's figures against its baseline, and what they decide so far. */
+export interface TrialReport {
+  trial: TrialFigures;
+  baseline: TrialFigures;
+  decision: 'undecided' | 'healthy' | 'regression';
+  /** In words: too few calls, or which threshold tripped and by how much. */
+  why: string | undefined;
+}
+
+/** Why a trial ended without its version becoming permanent. */
+export type TrialAbort = 'regression' | 'abort' | 'manual' | 'crash' | 'superseded' | 'cascade';
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
 
@@ -135,8 +159,12 @@ export interface HostEvents {
     from: VersionRef;
     to: VersionRef;
     /** `cascade`: a cascade this plugin was part of failed further on, so it went back too. */
-    reason: 'crash' | 'manual' | 'cascade';
+    /** `regression`: its trial's figures tripped a threshold (`figures` says which). */
+    /** `abort`: the operator ended its trial (`molt abort`, `host.abort`). */
+    reason: 'crash' | 'manual' | 'cascade' | 'regression' | 'abort';
     cascadeOf?: string;
+    /** With `regression`: the figures that tripped it. */
+    figures?: TrialReport;
     /** The state the older version serves with (see `StateOutcome`). */
     state: StateOutcome;
     /** With `state: 'checkpoint'`: how old the restored state is (writes since are lost). */
@@ -160,6 +188,20 @@ export interface HostEvents {
    * What a restart must come back to changed: the active generation, or the known-good artifact
    * crash recovery restarts from. A deployment persists exactly this.
    */
+  /** A version went on trial: its probation window, the baseline it must hold up against. */
+  'promotion.started': {
+    name: string;
+    from: VersionRef | undefined;
+    to: VersionRef;
+    probationMs: number;
+    baseline: TrialFigures;
+  };
+  /** At most once a second during a trial: the figures so far. */
+  'promotion.progress': { name: string; to: VersionRef } & TrialReport;
+  /** The trial ended well (`early`: `molt promote`): the version is permanent now. */
+  'promotion.promoted': { name: string; to: VersionRef; early: boolean } & TrialReport;
+  /** The trial ended with the version gone: rolled back (regression, abort, crash, …). */
+  'promotion.aborted': { name: string; to: VersionRef; reason: TrialAbort } & TrialReport;
   'slot.changed': {
     name: string;
     active: VersionRef | undefined;

@@ -51,6 +51,16 @@ export interface Manifest {
   requires?: Record<string, string | { range: string; optional?: boolean }>;
   /** Reload this plugin (a fresh generation, state handed over) after a provider it uses reloads. */
   reloadWithDependencies?: boolean;
+  /**
+   * Regression rules of this version's trial; each only tightens the host's `probation`
+   * (a lower ceiling, ratio or call count wins), so an artifact cannot loosen them.
+   */
+  probation?: {
+    maxErrorRate?: number;
+    maxErrorRateIncrease?: number;
+    maxP99Ratio?: number;
+    minCalls?: number;
+  };
   limits?: ManifestLimits;
   permissions?: ManifestPermissions;
   isolation?: 'worker' | 'process';

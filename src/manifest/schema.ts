@@ -71,6 +71,17 @@ export const manifestSchema = {
       },
     },
     reloadWithDependencies: { type: 'boolean' },
+    // A version's own regression rules: they only tighten the host's (runtime/promotion.ts).
+    probation: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxErrorRate: { type: 'number', minimum: 0, maximum: 1 },
+        maxErrorRateIncrease: { type: 'number', minimum: 0, maximum: 1 },
+        maxP99Ratio: { type: 'number', minimum: 1, maximum: 1000 },
+        minCalls: { type: 'integer', minimum: 1, maximum: 1000000 },
+      },
+    },
     limits: {
       type: 'object',
       additionalProperties: false,

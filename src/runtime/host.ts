@@ -49,7 +49,7 @@ import {
 import type { Generation, GenerationState } from './generation.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
-import { type RollbackOptions, Slot, type SlotLoadOptions } from './slot.js';
+import { type RollbackOptions, Slot, type SlotLoadOptions, type TrialStatus } from './slot.js';
 
 const debug = debuglog('molt');
 
@@ -71,6 +71,8 @@ export interface PluginInfo {
   dataDir: string;
   /** What a crash restarts from (and a deployment's restart comes back to). */
   knownGood: ArtifactRef | undefined;
+  /** The version on probation, its figures against the baseline; absent once permanent. */
+  trial: TrialStatus | undefined;
   stats: SlotStats;
   /**
    * The 99th percentile of its calls' latency (queue wait included) since it was loaded, every
@@ -425,6 +427,19 @@ export class Host {
   }
 
   /**
+   * Ends the trial of the version on probation now: it becomes permanent (known-good), the warm
+   * previous one retires. NO_TRIAL when none is on trial. Resolves to the trial's last figures.
+   */
+  async promote(name: string): Promise<TrialStatus> {
+    return this.#slot(name).promote();
+  }
+
+  /** Ends the trial with a rollback to the version before it (reason `abort`). NO_TRIAL if none. */
+  async abort(name: string): Promise<LoadResult> {
+    return this.#slot(name).abort();
+  }
+
+  /**
    * Refused with HAS_DEPENDENTS while a live plugin needs a contract only this one serves;
    * `cascade: true` unloads those dependents first (and theirs, transitively).
    */
@@ -661,6 +676,7 @@ export class Host {
       isolation: gen.isolation,
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
+      trial: slot.trial,
       stats: { ...slot.stats },
       p99Ms: quantileMs(mergedLatency(slot.callStats), 0.99),
       provides: Object.fromEntries(

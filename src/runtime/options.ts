@@ -6,11 +6,17 @@ import { type Isolation, pickEnv, resolveGrants } from '../sandbox/permissions.j
 import type { SandboxFactory, SandboxSpec } from '../sandbox/sandbox.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import type { GenerationLimits } from './generation.js';
+import { DEFAULT_PROBATION_RULES, type ProbationRules } from './promotion.js';
 import type { SchemaCompat } from './schema-compat.js';
 
 export interface HostOptions {
   /** How long a new version is on trial: the replaced one is kept warm to swap back to. */
   probationMs?: number;
+  /**
+   * When a version on trial is rolled back for a regression (see promotion.ts): defaults
+   * `{ maxErrorRate: 0.05, maxErrorRateIncrease: 0.02, maxP99Ratio: 3, minCalls: 50 }`.
+   */
+  probation?: Partial<ProbationRules>;
   /** How long a replaced generation may take to finish its calls before it is forced down. */
   drainTimeoutMs?: number;
   /** Deadline of each tool call. A manifest's `limits.callTimeoutMs` overrides it. */
@@ -64,6 +70,7 @@ export interface HostOptions {
 
 export interface ResolvedOptions {
   probationMs: number;
+  probation: ProbationRules;
   drainTimeoutMs: number;
   callTimeoutMs: number;
   initTimeoutMs: number;
@@ -114,6 +121,7 @@ function checked(name: keyof typeof RANGES, value: number | undefined, fallback:
 export function resolveOptions(o: HostOptions): ResolvedOptions {
   return {
     probationMs: checked('probationMs', o.probationMs, 30_000),
+    probation: probationRules(o.probation),
     drainTimeoutMs: checked('drainTimeoutMs', o.drainTimeoutMs, 10_000),
     callTimeoutMs: checked('callTimeoutMs', o.callTimeoutMs, 30_000),
     initTimeoutMs: checked('initTimeoutMs', o.initTimeoutMs, 10_000),
@@ -134,6 +142,39 @@ export function resolveOptions(o: HostOptions): ResolvedOptions {
     clock: o.clock ?? systemClock,
     schemaCompat: schemaCompatOption(o.schemaCompat),
   };
+}
+
+const RULE_RANGES: Record<keyof ProbationRules, [number, number, boolean]> = {
+  maxErrorRate: [0, 1, false],
+  maxErrorRateIncrease: [0, 1, false],
+  maxP99Ratio: [1, 1_000, false],
+  minCalls: [1, 1_000_000, true],
+};
+
+function probationRules(o: Partial<ProbationRules> | undefined): ProbationRules {
+  const rules = { ...DEFAULT_PROBATION_RULES };
+  for (const [key, value] of Object.entries(o ?? {})) {
+    const range = RULE_RANGES[key as keyof ProbationRules];
+    if (value === undefined) continue;
+    if (
+      range === undefined ||
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      value < range[0] ||
+      value > range[1] ||
+      (range[2] && !Number.isInteger(value))
+    ) {
+      throw new MoltError(
+        ErrorCodes.OPTIONS_INVALID,
+        range === undefined
+          ? `probation.${key} is not an option`
+          : `probation.${key} must be ${range[2] ? 'an integer' : 'a number'} from ${range[0]} to ${range[1]}, not ${String(value)}`,
+        { details: { option: `probation.${key}`, value } },
+      );
+    }
+    rules[key as keyof ProbationRules] = value;
+  }
+  return rules;
 }
 
 function schemaCompatOption(value: unknown): SchemaCompat {

@@ -17,6 +17,7 @@ import type {
   ReloadKind,
   StateOutcome,
   StepTimings,
+  TrialReport,
 } from '../events/events.js';
 import {
   type Artifact,
@@ -91,7 +92,9 @@ export interface ReloadPlan {
    * Why a rollback happens: asked for, the active generation crashed, or a cascade it was part
    * of failed further on (all or nothing).
    */
-  reason?: 'manual' | 'crash' | 'cascade';
+  reason?: 'manual' | 'crash' | 'cascade' | 'regression' | 'abort';
+  /** With `regression`: the trial's figures that tripped it, for the event. */
+  figures?: TrialReport | undefined;
   /** Set when this run is part of the cascade a reload of that plugin started. */
   cascadeOf?: string | undefined;
   /**
@@ -230,6 +233,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         state: handover.state,
         ...cascade,
         ...(handover.ageMs === undefined ? {} : { stateAgeMs: handover.ageMs }),
+        ...(plan.figures === undefined ? {} : { figures: plan.figures }),
       });
     }
     slot.afterSwap(gen, replaced, plan);
@@ -263,7 +267,7 @@ function count(slot: SlotCore, plan: ReloadPlan, ok: boolean, ms: number): void 
   const stats = slot.stats;
   const asked =
     plan.kind === 'reload' ||
-    (plan.kind === 'rollback' && plan.reason !== 'crash' && plan.reason !== 'cascade');
+    (plan.kind === 'rollback' && (plan.reason === undefined || plan.reason === 'manual'));
   if (!ok) {
     if (asked) stats.reloadFailures++;
     return;

@@ -6,7 +6,13 @@
  */
 import { debuglog } from 'node:util';
 import { type ErrorCode, ErrorCodes, MoltError } from '../errors/errors.js';
-import type { ArtifactRef, SlotState } from '../events/events.js';
+import type {
+  ArtifactRef,
+  SlotState,
+  TrialAbort,
+  TrialFigures,
+  TrialReport,
+} from '../events/events.js';
 import {
   type Artifact,
   type ExpectedArtifact,
@@ -22,6 +28,7 @@ import { CallQueue } from './call-queue.js';
 import { CallRecord, type ToolCallStats } from './call-record.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { Generation } from './generation.js';
+import { figuresOf, judge, tightened } from './promotion.js';
 import {
   type LoadResult,
   type ReloadPlan,
@@ -45,6 +52,33 @@ const moves: Record<SlotState, readonly SlotState[]> = {
 
 /** States in which calls go straight to the active generation; in the others they queue. */
 const ROUTING: ReadonlySet<SlotState> = new Set(['active', 'probation', 'reloading']);
+
+/** How often a trial is judged (and `promotion.progress` told): at most once a second. */
+const JUDGE_MS = 1_000;
+
+const NO_CALLS: TrialFigures = { calls: 0, errors: 0, errorRate: 0, p99Ms: undefined };
+
+/** A version on probation: what it is judged against, since when. */
+interface Trial {
+  gen: Generation;
+  /** The clock's time it went on trial (`Date.now()` in `sinceIso`, for people). */
+  since: number;
+  sinceIso: string;
+  baseline: TrialFigures;
+  judging: Timer | undefined;
+  /** A regression rollback is queued: judge no more. */
+  ending: boolean;
+}
+
+/** A trial in progress, as `host.plugins()` shows it. */
+export interface TrialStatus extends TrialReport {
+  version: string;
+  buildId: string;
+  generation: number;
+  since: string;
+  /** How long it has been on trial, by the host's clock. */
+  forMs: number;
+}
 
 /** Crashes closer together than this count as one crash loop for the restart backoff. */
 const CRASH_STREAK_WINDOW_MS = 60_000;
@@ -122,6 +156,7 @@ export class Slot {
   /** What crash recovery restarts from; what a restart of the host comes back to. */
   #knownGood: Artifact | undefined;
   #probation: Timer | undefined;
+  #trial: Trial | undefined;
   #recovery: Timer | undefined;
   #crashStreak = 0;
   #lastCrashAt = Number.NEGATIVE_INFINITY;
@@ -292,12 +327,56 @@ export class Slot {
 
   /** `cascadeOf`: undoing this plugin's part in a failed cascade (reason `cascade`). */
   rollback(options: RollbackOptions = {}, cascadeOf?: string): Promise<LoadResult> {
-    const discardState = options.discardState === true;
     const why =
       cascadeOf === undefined
         ? { reason: 'manual' as const }
         : { reason: 'cascade' as const, cascadeOf };
+    return this.#serial(() => this.#rollbackNow(why, options.discardState === true));
+  }
+
+  /** The trial in progress, with its figures so far; `undefined` when none is. */
+  get trial(): TrialStatus | undefined {
+    const t = this.#trial;
+    if (t === undefined) return undefined;
+    return {
+      version: t.gen.version,
+      buildId: t.gen.buildId,
+      generation: t.gen.id,
+      since: t.sinceIso,
+      forMs: this.#deps.clock.now() - t.since,
+      ...this.#report(t),
+    };
+  }
+
+  /** Ends the trial now, the version on trial becoming permanent (`molt promote`). */
+  promote(): Promise<TrialStatus> {
+    return this.#serial(async () => {
+      const status = this.trial;
+      if (status === undefined) throw this.#noTrial();
+      this.#endProbation(true);
+      return status;
+    });
+  }
+
+  /** Ends the trial with a rollback to the version before it (`molt abort`). */
+  abort(): Promise<LoadResult> {
     return this.#serial(() => {
+      if (this.#trial === undefined) throw this.#noTrial();
+      return this.#rollbackNow({ reason: 'abort' }, false);
+    });
+  }
+
+  #noTrial(): MoltError {
+    return new MoltError(ErrorCodes.NO_TRIAL, `plugin "${this.name}" has no version on trial`, {
+      details: { plugin: this.name },
+    });
+  }
+
+  #rollbackNow(
+    why: Pick<ReloadPlan, 'reason' | 'cascadeOf' | 'figures'>,
+    discardState: boolean,
+  ): Promise<LoadResult> {
+    {
       const warm = this.#previous;
       if (warm?.alive) {
         return this.#run({ kind: 'rollback', source: { warm }, ...why, discardState });
@@ -315,7 +394,7 @@ export class Slot {
         ...why,
         discardState,
       });
-    });
+    }
   }
 
   /**
@@ -328,7 +407,7 @@ export class Slot {
       const published = this.#active !== undefined;
       this.#to('closing');
       this.#queue.failAll(this.#closeCode, this.#closedError().message);
-      this.#clearProbation();
+      this.#clearProbation('superseded');
       this.#recovery?.clear();
       // Step 8 for an unload: the plugin's tools leave every front door at once.
       if (published) {
@@ -500,7 +579,13 @@ export class Slot {
     this.#armCheckpoint();
     const superseded = this.#previous;
     this.#previous = undefined;
-    this.#clearProbation();
+    this.#clearProbation(
+      plan.kind === 'rollback'
+        ? plan.reason === 'crash'
+          ? 'crash'
+          : (plan.reason ?? 'manual')
+        : 'superseded',
+    );
     if (superseded !== undefined && superseded !== gen) this.#retire(superseded);
     const probationMs = this.#deps.options.probationMs;
     const old = replaced === gen ? undefined : replaced;
@@ -509,7 +594,7 @@ export class Slot {
         const fallback = plan.knownGood;
         if (fallback !== undefined && !sameArtifact(fallback, gen.artifact) && probationMs > 0) {
           this.#knownGood = fallback;
-          this.#startProbation(probationMs);
+          this.#startProbation(probationMs, gen, undefined, undefined);
         } else {
           this.#knownGood = gen.artifact;
         }
@@ -521,7 +606,7 @@ export class Slot {
         break;
       case 'rollback':
       case 'reload':
-        if (plan.reason === 'crash') {
+        if (plan.reason === 'crash' || plan.reason === 'regression' || plan.reason === 'abort') {
           // Back on the version that served before the trial: it is known-good again.
           this.#knownGood = gen.artifact;
           this.#rollbackTo = undefined;
@@ -534,7 +619,7 @@ export class Slot {
             old.to('standby');
             this.#previous = old;
           } else if (old !== undefined) this.#retire(old);
-          this.#startProbation(probationMs);
+          this.#startProbation(probationMs, gen, old, replaced);
         } else {
           this.#knownGood = gen.artifact;
           if (old !== undefined) this.#retire(old);
@@ -548,18 +633,120 @@ export class Slot {
     this.#changed();
   }
 
-  #startProbation(ms: number): void {
-    this.#probation = this.#deps.clock.setTimeout(() => this.#endProbation(), ms);
+  /**
+   * The baseline is the replaced generation's own figures over its life, read at the swap: a
+   * copy of counters it already keeps (no per-call ring), bounded by its tool count.
+   */
+  #startProbation(
+    ms: number,
+    gen: Generation,
+    old: Generation | undefined,
+    replaced: Generation | undefined,
+  ): void {
+    this.#probation = this.#deps.clock.setTimeout(() => this.#endProbation(false), ms);
+    const baseline = old === undefined ? NO_CALLS : figuresOf(old.callStats());
+    const clock = this.#deps.clock;
+    const trial: Trial = {
+      gen,
+      since: clock.now(),
+      sinceIso: new Date().toISOString(),
+      baseline,
+      judging: undefined,
+      ending: false,
+    };
+    this.#trial = trial;
+    this.#deps.bus.emit('promotion.started', {
+      name: this.name,
+      from: replaced?.ref,
+      to: gen.ref,
+      probationMs: ms,
+      baseline,
+    });
+    this.#armJudge(trial);
   }
 
-  #clearProbation(): void {
+  #armJudge(trial: Trial): void {
+    trial.judging = this.#deps.clock.setTimeout(() => {
+      trial.judging = undefined;
+      if (this.#trial !== trial || trial.ending) return;
+      const report = this.#report(trial);
+      this.#deps.bus.emit('promotion.progress', { name: this.name, to: trial.gen.ref, ...report });
+      if (report.decision === 'regression') this.#regressed(trial, report);
+      else this.#armJudge(trial);
+    }, JUDGE_MS);
+  }
+
+  #report(trial: Trial): TrialReport {
+    const figures = figuresOf(trial.gen.callStats());
+    const rules = tightened(this.#deps.options.probation, trial.gen.artifact.manifest.probation);
+    const verdict = judge(figures, trial.baseline, rules);
+    return {
+      trial: figures,
+      baseline: trial.baseline,
+      decision: verdict.decision,
+      why: verdict.decision === 'healthy' ? undefined : verdict.why,
+    };
+  }
+
+  /** Queues the rollback; calls keep flowing to the trial until the swap, none is lost. */
+  #regressed(trial: Trial, figures: TrialReport): void {
+    trial.ending = true;
+    void this.#serial(async () => {
+      if (this.#trial !== trial || this.#active !== trial.gen) return;
+      await this.#rollbackNow({ reason: 'regression', figures }, false);
+    }).catch((err: unknown) => {
+      debug('regression rollback of %s failed: %o', this.name, err);
+      if (this.#trial === trial) trial.ending = false;
+      if (this.#trial === trial) this.#armJudge(trial);
+    });
+  }
+
+  /** A trial that ends without its version becoming permanent says why. */
+  #clearProbation(reason: TrialAbort): void {
     this.#probation?.clear();
     this.#probation = undefined;
+    const trial = this.#trial;
+    if (trial === undefined) return;
+    this.#trial = undefined;
+    trial.judging?.clear();
+    this.#deps.bus.emit('promotion.aborted', {
+      name: this.name,
+      to: trial.gen.ref,
+      reason,
+      ...this.#report(trial),
+    });
   }
 
-  /** The trial is over: the active version is known-good, the warm one retires. */
-  #endProbation(): void {
+  /**
+   * The trial is over: judged one last time, then the active version is known-good and the
+   * warm one retires. `early`: the operator promoted it (no last judgement).
+   */
+  #endProbation(early: boolean): void {
+    const trial = this.#trial;
+    if (trial !== undefined && !early) {
+      const report = this.#report(trial);
+      if (report.decision === 'regression' && !trial.ending) {
+        this.#probation = undefined;
+        this.#regressed(trial, report);
+        return;
+      }
+      if (trial.ending) {
+        this.#probation = undefined;
+        return;
+      }
+    }
+    this.#probation?.clear();
     this.#probation = undefined;
+    if (trial !== undefined) {
+      this.#trial = undefined;
+      trial.judging?.clear();
+      this.#deps.bus.emit('promotion.promoted', {
+        name: this.name,
+        to: trial.gen.ref,
+        early,
+        ...this.#report(trial),
+      });
+    }
     const prev = this.#previous;
     this.#previous = undefined;
     if (this.#active?.alive) this.#knownGood = this.#active.artifact;
@@ -607,7 +794,7 @@ export class Slot {
       return;
     }
     if (!isActive) return;
-    this.#clearProbation();
+    this.#clearProbation('crash');
     this.#to('recovering');
     const clock = this.#deps.clock;
     const at = clock.now();

@@ -121,6 +121,7 @@ export class PluginFolder {
       if (!present.has(name)) this.#reconcile(name);
     }
     await this.idle();
+    this.#deployment.forgetAbandoned();
   }
 
   /** Resolves when no scan or reconcile is pending (tests and start-up use it). */
@@ -230,6 +231,8 @@ export class PluginFolder {
     }
     // The folder's best cannot be accepted: what serves keeps serving, nothing is forgotten.
     if (conflicts.includes(best)) return;
+    // A trial the restart abandoned is not resumed by the folder's first pass (two-phase permanence).
+    if (this.#deployment.abandoned(name, best)) return;
     const started = performance.now();
     try {
       const r = await this.#deployment.activate(best);

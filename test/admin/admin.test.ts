@@ -107,6 +107,8 @@ test('the route table holds every route of the contract, each behind the token b
     'GET /v1/plugins token',
     'GET /v1/plugins/:name token',
     'POST /v1/artifacts token',
+    'POST /v1/plugins/:name/abort token',
+    'POST /v1/plugins/:name/promote token',
     'POST /v1/plugins/:name/reload token',
     'POST /v1/plugins/:name/rollback token',
     'POST /v1/plugins/:name/tools/:tool token',

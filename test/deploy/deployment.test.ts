@@ -21,35 +21,32 @@ async function dataDir(): Promise<string> {
   return d;
 }
 
-test('a restart serves the active version; if it no longer loads, the known-good one', async () => {
+test('a restart during a trial serves the known-good version; if it no longer loads, the trial', async () => {
   const data = await dataDir();
   const v1 = await writeArtifact({ name: 'p', source: versionPlugin('v1') });
   const v2 = await writeArtifact({ name: 'p', version: '2.0.0', source: versionPlugin('v2') });
   // A long probation: v2 is active but not yet known-good when the host stops.
-  let d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
-  await d.install(v1);
-  await d.install(v2);
+  const d1 = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  await d1.install(v1);
+  await d1.install(v2);
   assert.deepEqual(
-    [d.catalog.plugin('p')?.active?.version, d.catalog.plugin('p')?.knownGood?.version],
+    [d1.catalog.plugin('p')?.active?.version, d1.catalog.plugin('p')?.knownGood?.version],
     ['2.0.0', '1.0.0'],
   );
-  await d.close();
+  const stored = d1.store.path('p', '1.0.0', d1.catalog.plugin('p')!.knownGood!.buildId);
+  await d1.close();
 
-  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
-  assert.equal(await d.host.call('p', 'version', {}), 'v2');
-  const stored = d.store.path('p', '2.0.0', d.catalog.plugin('p')!.active!.buildId);
-  await d.close();
-
-  // Break v2 in the store (as a disk fault would): the restart falls back to v1.
+  // Break v1 in the store (as a disk fault would): the restart falls back to the trial.
   await chmod(stored, 0o755);
   await chmod(join(stored, 'index.mjs'), 0o644);
   await writeFile(join(stored, 'index.mjs'), 'export default {tools:{}}; // tampered');
-  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  const d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
   try {
-    assert.equal(await d.host.call('p', 'version', {}), 'v1');
-    assert.equal(d.catalog.plugin('p')?.active?.version, '1.0.0');
+    assert.equal(await d.host.call('p', 'version', {}), 'v2');
+    assert.equal(d.catalog.plugin('p')?.active?.version, '2.0.0');
     const audit = await AuditLog.read(join(data, 'audit.jsonl'));
     const failed = audit.find((e) => e.action === 'restore.failed');
+    assert.equal(failed?.version, '1.0.0');
     assert.equal((failed?.error as { code?: string } | undefined)?.code, 'BUILD_MISMATCH');
   } finally {
     await d.close();
@@ -165,27 +162,42 @@ test('a crash rollback in probation is recorded: the restart serves the version 
   }
 });
 
-test('a restart during a trial resumes it: a crash then restarts the known-good version', async () => {
+test('a restart during a trial abandons it: the last permanent version serves, audited', async () => {
   const data = await dataDir();
   let d = await deployOnTrial(data);
+  assert.equal(d.host.plugin('p')?.trial?.version, '2.0.0');
   await d.close();
 
-  d = await Deployment.open({
-    dataDir: data,
-    probationMs: 60_000,
-    restartBackoff: { initialMs: 1 },
-  });
+  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
   try {
     const info = d.host.plugin('p');
-    assert.equal(info?.version, '2.0.0');
-    assert.equal(info?.state, 'probation', 'v2 is still on trial after the restart');
-    assert.equal(info?.knownGood?.version, '1.0.0');
-    const recovered = new Promise((resolve) => d.host.once('plugin.recovered', resolve));
-    await assert.rejects(d.host.call('p', 'exit', {}), { code: 'PLUGIN_CRASHED' });
-    await recovered;
+    assert.equal(info?.version, '1.0.0', 'v2 was on trial: the restart serves v1');
+    assert.equal(info?.state, 'active');
+    assert.equal(info?.trial, undefined);
     assert.equal(await d.host.call('p', 'version', {}), 'v1');
   } finally {
     await d.close();
   }
   assert.equal(d.catalog.plugin('p')?.active?.version, '1.0.0');
+  const audit = (await readFile(join(data, 'audit.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { action: string; trial?: { version: string } });
+  const abandoned = audit.filter((e) => e.action === 'restore.trialAbandoned');
+  assert.equal(abandoned.length, 1);
+  assert.equal(abandoned[0]?.trial?.version, '2.0.0');
+});
+
+test('a trial that ended is permanent: the restart serves the new version', async () => {
+  const data = await dataDir();
+  let d = await deployOnTrial(data);
+  await d.host.promote('p');
+  await d.close();
+  assert.equal(d.catalog.plugin('p')?.knownGood?.version, '2.0.0');
+  d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
+  try {
+    assert.equal(await d.host.call('p', 'version', {}), 'v2');
+  } finally {
+    await d.close();
+  }
 });
