@@ -122,7 +122,7 @@ export class Contracts {
 
   /**
    * The provider of `req`: the highest version that satisfies its range, a plugin before the
-   * host at equal versions. `extra` counts manifests about to load (a `loadAll` set).
+   * host at equal versions. `except` is the requirer itself (a plugin never serves itself).
    */
   resolve(req: Requirement, except?: string): Provider | undefined {
     let best: Provider | undefined;
@@ -344,11 +344,6 @@ export class Contracts {
     const call = target.call(ask.tool, ask.args, options);
     call.then(done, done);
     return call;
-  }
-
-  /** Who each starting plugin's init waits for now (for status and error messages). */
-  waitingOf(name: string): string | undefined {
-    return this.#initWaits.get(name);
   }
 
   /** The starting plugin a generation's init last called (and waited for), if any. */
