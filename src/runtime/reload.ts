@@ -466,12 +466,15 @@ async function init(gen: Generation, contracts: Contracts): Promise<void> {
   try {
     await gen.op('init', undefined);
   } catch (err) {
-    // An init that timed out after calling a plugin that was itself starting: say which.
+    // An init that timed out after calling a plugin that was itself starting: say which. The
+    // call it waited on shares the init's deadline, so its CALL_TIMEOUT may come first.
     const waitedFor = contracts.startingWaitOf(gen);
-    if (isMoltError(err, ErrorCodes.INIT_TIMEOUT) && waitedFor !== undefined) {
+    const timedOut =
+      isMoltError(err, ErrorCodes.INIT_TIMEOUT) || isMoltError(err, ErrorCodes.CALL_TIMEOUT);
+    if (timedOut && waitedFor !== undefined) {
       throw new MoltError(
         ErrorCodes.INIT_TIMEOUT,
-        `${err.message}; it had called ${waitedFor}, which was still starting (${gen.name} → ${waitedFor})`,
+        `init did not finish within ${gen.limits.initTimeoutMs} ms; it had called ${waitedFor}, which was still starting (${gen.name} → ${waitedFor})`,
         { details: { ...err.details, chain: [gen.name, waitedFor] } },
       );
     }
