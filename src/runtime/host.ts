@@ -337,7 +337,7 @@ export class Host {
   async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
     const slot = this.#slot(name);
     if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
-      return { ...(await slot.reload(dir, options.expect)), cascaded: [] };
+      return { ...(await slot.reload(dir, { expect: options.expect })), cascaded: [] };
     }
     // Cascades run one at a time: two must never interleave over a shared dependency.
     const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options));
@@ -348,7 +348,7 @@ export class Host {
   async #reloadCascading(name: string, dir: string, options: ReloadOptions): Promise<ReloadResult> {
     this.#cascading++;
     try {
-      const result = await this.#slot(name).reload(dir, options.expect);
+      const result = await this.#slot(name).reload(dir, { expect: options.expect });
       const swapped: string[] = [name];
       const cascaded: string[] = [];
       for (const artifact of this.#cascadeSet(name)) {
@@ -356,11 +356,10 @@ export class Host {
         const dependent = this.#slots.get(manifest.name);
         if (dependent === undefined) continue;
         try {
-          await dependent.reload(
-            artifact.dir,
-            { name: manifest.name, version: manifest.version, buildId: manifest.buildId },
-            name,
-          );
+          await dependent.reload(artifact.dir, {
+            expect: { name: manifest.name, version: manifest.version, buildId: manifest.buildId },
+            cascadeOf: name,
+          });
         } catch (err) {
           throw await this.#undoCascade(name, swapped, manifest.name, err);
         }

@@ -85,8 +85,18 @@ export type ReloadSource =
   /** A generation kept warm in probation: no start, no init. */
   | { warm: Generation };
 
+/**
+ * A check a reload must pass between the candidate's health and its swap, with both generations
+ * serving (a canary's share of traffic, a shadow's mirrored calls). It resolves to let the swap
+ * go on and rejects (typed) to refuse the reload; the candidate is then discarded and the
+ * current generation never stopped serving.
+ */
+export type ReloadGate = (candidate: Generation, slot: SlotCore) => Promise<void>;
+
 export interface ReloadPlan {
   kind: ReloadKind;
+  /** Set on a reload that must pass a gate before its swap (see `ReloadGate`). */
+  gate?: ReloadGate | undefined;
   source: ReloadSource;
   /**
    * Why a rollback happens: asked for, the active generation crashed, or a cascade it was part
@@ -194,6 +204,7 @@ export async function runReload(slot: SlotCore, plan: ReloadPlan): Promise<LoadR
         timings: { ...timings, total: now() - begun },
       });
     }
+    if (plan.gate !== undefined && gen !== warm) await plan.gate(gen, slot);
     const handover =
       (await restoreCheckpoint(slot, gen, plan, timings)) ??
       (await handOverState(slot, gen, plan, warm, timings));

@@ -31,6 +31,7 @@ import type { Generation } from './generation.js';
 import { figuresOf, judge, tightened } from './promotion.js';
 import {
   type LoadResult,
+  type ReloadGate,
   type ReloadPlan,
   type RuntimeDeps,
   runReload,
@@ -115,6 +116,14 @@ export interface SlotLoadOptions {
   expect?: ExpectedArtifact;
   /** Manifests loading in the same set (`loadAll`): their contracts count as provided. */
   alsoProviding?: readonly Manifest[];
+}
+
+export interface SlotReloadOptions {
+  expect?: ExpectedArtifact | undefined;
+  /** Set when this reload is a step of the cascade a reload of that plugin started. */
+  cascadeOf?: string | undefined;
+  /** Runs on the ready candidate before its swap (reload.ts `ReloadGate`). */
+  gate?: ReloadGate | undefined;
 }
 
 const debug = debuglog('molt');
@@ -306,10 +315,14 @@ export class Slot {
   }
 
   /** Serialized per slot; requests that arrive while one waits coalesce into the newest. */
-  reload(dir: string, expect?: ExpectedArtifact, cascadeOf?: string): Promise<LoadResult> {
-    // A cascade's step is its own run: it must not merge into (or absorb) another request.
-    if (cascadeOf !== undefined) {
-      return this.#serial(() => this.#run({ kind: 'reload', source: { dir }, expect, cascadeOf }));
+  reload(dir: string, options: SlotReloadOptions = {}): Promise<LoadResult> {
+    const { expect, cascadeOf, gate } = options;
+    // A cascade's step, or a gated reload (canary, shadow), is its own run: it must not merge
+    // into (or absorb) another request.
+    if (cascadeOf !== undefined || gate !== undefined) {
+      return this.#serial(() =>
+        this.#run({ kind: 'reload', source: { dir }, expect, cascadeOf, gate }),
+      );
     }
     if (this.#pendingReload !== undefined) {
       this.#pendingReload.dir = dir;
