@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j` runs a subset (e: the process
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j,k` runs a subset (e: the process
  * sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus metrics;
- * i: the dev loop into an MCP client; j: plugin-to-plugin calls);
+ * i: the dev loop into an MCP client; j: plugin-to-plugin calls; k: MCP tools/call beside the
+ * raw SDK);
  * `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
@@ -14,6 +15,7 @@ import { benchContracts } from './contracts.js';
 import { benchDevLoop } from './dev-loop.js';
 import { benchDrift } from './drift.js';
 import { benchEvents } from './events.js';
+import { benchMcpCalls } from './mcp-calls.js';
 import { benchMemory } from './memory.js';
 import { benchMetrics } from './metrics.js';
 import { benchProcess } from './process.js';
@@ -22,7 +24,7 @@ import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,k').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -50,6 +52,7 @@ try {
     if (only.has('h')) summary.metrics = await benchMetrics();
     if (only.has('i')) summary.devLoop = await benchDevLoop();
     if (only.has('j')) summary.contracts = await benchContracts();
+    if (only.has('k')) summary.mcpCalls = await benchMcpCalls();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

@@ -1,0 +1,270 @@
+/**
+ * (k) MCP `tools/call` throughput, molt's front door beside the raw SDK, in one run. Three
+ * servers, each a child process of its own (mcp-server.ts): the SDK 1.x as its README shows it,
+ * a second one just like it (the A/A control: how far two identical servers drift on this
+ * machine), and `molt serve` with a worker-sandboxed plugin. This process drives each with SDK
+ * 1.x `Client`s over loopback, SESSIONS sessions × IN_FLIGHT calls in flight (closed loop), in
+ * rounds that rotate the order (A/B/A'/…), so a slow stretch of the shared machine falls on all
+ * three alike. A server's CPU over its windows comes from `process.cpuUsage()` read inside it
+ * at each window's edges: every thread of its process, molt's worker included.
+ *
+ * `MOLT_BENCH_MCP_PROF=DIR` writes a `--cpu-prof` profile of the molt server into DIR.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Mark } from './mcp-server.js';
+import { check, heading, note, num, ratio, table } from './report.js';
+import { Samples, type Summary } from './stats.js';
+
+const env = process.env;
+const ROUNDS = Number(env.MOLT_BENCH_MCP_ROUNDS ?? 6);
+const WINDOW_MS = Number(env.MOLT_BENCH_MCP_WINDOW_MS ?? 2_000);
+const WARMUP_MS = Number(env.MOLT_BENCH_MCP_WARMUP_MS ?? 2_000);
+const SESSIONS = 20;
+const IN_FLIGHT = 4;
+/** Calls one window may start, whatever its length: the load stays bounded in count too. */
+const MAX_CALLS = 200_000;
+const START_MS = 30_000;
+const CPU_TARGET = 1.1;
+const RATE_TARGET = 0.9;
+const SERVER = fileURLToPath(new URL('./mcp-server.js', import.meta.url));
+
+export interface McpCallsRow {
+  label: string;
+  calls: number;
+  errors: number;
+  callsPerSec: number;
+  /** Server CPU per call, µs: all threads of its process. */
+  cpuUs: number;
+  /** Of which on its main thread (event loop busy), µs. */
+  mainUs: number;
+  latency: Summary;
+  maxRssKb: number;
+}
+
+export interface McpCallsResult {
+  rows: McpCallsRow[];
+  /** molt over the raw SDK: CPU per call, and calls/s. */
+  cpuRatio: number;
+  rateRatio: number;
+  /** The A/A control over the raw SDK, the same two figures. */
+  controlCpuRatio: number;
+  controlRateRatio: number;
+}
+
+interface Subject {
+  label: string;
+  kind: 'raw' | 'molt';
+  tool: string;
+  child: ChildProcess;
+  clients: Client[];
+  samples: Samples;
+  calls: number;
+  errors: number;
+  firstError: string | undefined;
+  ms: number;
+  cpuUs: number;
+  mainUs: number;
+  maxRssKb: number;
+  /** Answers to marks, in order. */
+  marks: ((m: Mark) => void)[];
+}
+
+async function start(label: string, kind: 'raw' | 'molt'): Promise<Subject> {
+  const prof = env.MOLT_BENCH_MCP_PROF;
+  const child = fork(SERVER, [kind], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: prof !== undefined && kind === 'molt' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+  });
+  const subject: Subject = {
+    label,
+    kind,
+    tool: kind === 'molt' ? 'calc__add' : 'add',
+    child,
+    clients: [],
+    samples: new Samples(200_000),
+    calls: 0,
+    errors: 0,
+    firstError: undefined,
+    ms: 0,
+    cpuUs: 0,
+    mainUs: 0,
+    maxRssKb: 0,
+    marks: [],
+  };
+  const ready = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${label} did not start`)), START_MS);
+    child.once('exit', (code) => reject(new Error(`${label} exited ${code} before it was ready`)));
+    child.on('message', (m: { t: string; url?: string }) => {
+      if (m.t === 'ready') {
+        clearTimeout(timer);
+        resolve(m.url!);
+      } else if (m.t === 'mark') subject.marks.shift()?.(m as Mark);
+    });
+  });
+  try {
+    const url = await ready;
+    for (let i = 0; i < SESSIONS; i++) {
+      const client = new Client({ name: `bench-k-${i}`, version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      subject.clients.push(client);
+    }
+    const answer = (await subject.clients[0]!.callTool({
+      name: subject.tool,
+      arguments: { a: 2, b: 3 },
+    })) as CallToolResult;
+    const first = answer.content[0];
+    if (answer.isError === true || first?.type !== 'text' || first.text !== '5')
+      throw new Error(`${label} answered ${JSON.stringify(answer)}`);
+  } catch (err) {
+    await Promise.allSettled(subject.clients.map((c) => c.close()));
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return subject;
+}
+
+function mark(s: Subject): Promise<Mark> {
+  return new Promise((resolve) => {
+    s.marks.push(resolve);
+    s.child.send({ t: 'mark' });
+  });
+}
+
+/** One closed-loop window on `s`: IN_FLIGHT lanes per session; counted only if `measured`. */
+async function window(s: Subject, ms: number, measured: boolean): Promise<void> {
+  let started = 0;
+  const before = measured ? await mark(s) : undefined;
+  const t0 = performance.now();
+  const deadline = t0 + ms;
+  const lane = async (client: Client, i: number): Promise<void> => {
+    while (started < MAX_CALLS) {
+      const t = performance.now();
+      if (t >= deadline) return;
+      started++;
+      try {
+        const r = (await client.callTool({
+          name: s.tool,
+          arguments: { a: i, b: started },
+        })) as CallToolResult;
+        if (r.isError === true) throw new Error(JSON.stringify(r.content));
+      } catch (err) {
+        if (measured) s.errors++;
+        s.firstError ??= err instanceof Error ? err.message : String(err);
+      }
+      if (measured) s.samples.add((performance.now() - t) * 1000);
+    }
+  };
+  const lanes: Promise<void>[] = [];
+  for (const client of s.clients) for (let i = 0; i < IN_FLIGHT; i++) lanes.push(lane(client, i));
+  await Promise.all(lanes);
+  if (before === undefined) return;
+  const elapsed = performance.now() - t0;
+  const after = await mark(s);
+  s.calls += started;
+  s.ms += elapsed;
+  s.cpuUs += after.cpuUs - before.cpuUs;
+  s.mainUs += after.mainBusyUs - before.mainBusyUs;
+  s.maxRssKb = after.maxRssKb;
+}
+
+async function stop(s: Subject): Promise<void> {
+  await Promise.allSettled(s.clients.map((c) => c.close()));
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  const exited = new Promise((r) => s.child.once('exit', r));
+  // A disconnect lets it exit on its own (and write its --cpu-prof profile); a kill if not.
+  s.child.disconnect();
+  const timer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function row(s: Subject): McpCallsRow {
+  return {
+    label: s.label,
+    calls: s.calls,
+    errors: s.errors,
+    callsPerSec: (s.calls / s.ms) * 1000,
+    cpuUs: s.cpuUs / Math.max(1, s.calls),
+    mainUs: s.mainUs / Math.max(1, s.calls),
+    latency: s.samples.summary(),
+    maxRssKb: s.maxRssKb,
+  };
+}
+
+export async function benchMcpCalls(): Promise<McpCallsResult> {
+  heading(
+    `(k) MCP tools/call: molt serve beside the raw SDK 1.x (${SESSIONS} sessions × ${IN_FLIGHT} in flight, ${ROUNDS} rotated rounds of ${WINDOW_MS} ms)`,
+  );
+  const subjects: Subject[] = [];
+  try {
+    subjects.push(await start('raw SDK (McpServer)', 'raw'));
+    subjects.push(await start('molt serve (worker sandbox)', 'molt'));
+    subjects.push(await start('raw SDK, 2nd server (A/A control)', 'raw'));
+    for (const s of subjects) await window(s, WARMUP_MS, false);
+    const n = subjects.length;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const s of [...subjects.slice(r % n), ...subjects.slice(0, r % n)])
+        await window(s, WINDOW_MS, true);
+    }
+  } finally {
+    await Promise.allSettled(subjects.map(stop));
+  }
+  const rows = subjects.map(row);
+  const [raw, molt, control] = rows as [McpCallsRow, McpCallsRow, McpCallsRow];
+  table(
+    [
+      'server',
+      'calls/s',
+      'CPU µs/call',
+      'main µs/call',
+      'p50 µs',
+      'p99 µs',
+      'errors',
+      'max RSS MB',
+    ],
+    rows.map((r) => [
+      r.label,
+      num(r.callsPerSec, 0),
+      num(r.cpuUs, 0),
+      num(r.mainUs, 0),
+      num(r.latency.p50, 0),
+      num(r.latency.p99, 0),
+      String(r.errors),
+      num(r.maxRssKb / 1024, 0),
+    ]),
+  );
+  const result: McpCallsResult = {
+    rows,
+    cpuRatio: molt.cpuUs / raw.cpuUs,
+    rateRatio: molt.callsPerSec / raw.callsPerSec,
+    controlCpuRatio: control.cpuUs / raw.cpuUs,
+    controlRateRatio: control.callsPerSec / raw.callsPerSec,
+  };
+  table(
+    ['over the raw SDK', 'CPU per call', 'calls/s', 'verdict'],
+    [
+      [
+        'molt serve',
+        ratio(molt.cpuUs, raw.cpuUs),
+        ratio(molt.callsPerSec, raw.callsPerSec),
+        `${check(`k: molt CPU per MCP tools/call <= ${CPU_TARGET}x the raw SDK's`, ratio(molt.cpuUs, raw.cpuUs), result.cpuRatio <= CPU_TARGET)} / ${check(`k: molt MCP calls/s >= ${RATE_TARGET}x the raw SDK's`, ratio(molt.callsPerSec, raw.callsPerSec), result.rateRatio >= RATE_TARGET)}`,
+      ],
+      [
+        '2nd raw SDK (A/A control)',
+        ratio(control.cpuUs, raw.cpuUs),
+        ratio(control.callsPerSec, raw.callsPerSec),
+        '',
+      ],
+    ],
+  );
+  for (const s of subjects)
+    if (s.firstError !== undefined) note(`${s.label}: first error: ${s.firstError}`);
+  note(
+    'CPU is the server process (all threads) over its measured windows; the clients run in this process and share the 2 cores. Read the A/A line before a ratio: it is the noise.',
+  );
+  return result;
+}
