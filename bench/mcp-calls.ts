@@ -39,10 +39,12 @@ export interface McpCallsRow {
   callsPerSec: number;
   /** Server CPU per call, µs: all threads of its process. */
   cpuUs: number;
-  /** Of which on its main thread (event loop busy), µs. */
+  /** Of which on its main thread, µs (Linux only: NaN elsewhere). */
   mainUs: number;
   latency: Summary;
   maxRssKb: number;
+  /** CPU of this process (the clients) per call, µs: the load's own cost, same for all. */
+  clientUs: number;
 }
 
 export interface McpCallsResult {
@@ -69,6 +71,7 @@ interface Subject {
   cpuUs: number;
   mainUs: number;
   maxRssKb: number;
+  clientUs: number;
   /** Answers to marks, in order. */
   marks: ((m: Mark) => void)[];
 }
@@ -93,6 +96,7 @@ async function start(label: string, kind: 'raw' | 'molt'): Promise<Subject> {
     cpuUs: 0,
     mainUs: 0,
     maxRssKb: 0,
+    clientUs: 0,
     marks: [],
   };
   const ready = new Promise<string>((resolve, reject) => {
@@ -139,6 +143,7 @@ async function window(s: Subject, ms: number, measured: boolean): Promise<void> 
   let started = 0;
   const before = measured ? await mark(s) : undefined;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const deadline = t0 + ms;
   const lane = async (client: Client, i: number): Promise<void> => {
     while (started < MAX_CALLS) {
@@ -163,11 +168,13 @@ async function window(s: Subject, ms: number, measured: boolean): Promise<void> 
   await Promise.all(lanes);
   if (before === undefined) return;
   const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   const after = await mark(s);
+  s.clientUs += cpu.user + cpu.system;
   s.calls += started;
   s.ms += elapsed;
   s.cpuUs += after.cpuUs - before.cpuUs;
-  s.mainUs += after.mainBusyUs - before.mainBusyUs;
+  s.mainUs += after.mainCpuUs - before.mainCpuUs;
   s.maxRssKb = after.maxRssKb;
 }
 
@@ -192,6 +199,7 @@ function row(s: Subject): McpCallsRow {
     mainUs: s.mainUs / Math.max(1, s.calls),
     latency: s.samples.summary(),
     maxRssKb: s.maxRssKb,
+    clientUs: s.clientUs / Math.max(1, s.calls),
   };
 }
 
@@ -220,7 +228,7 @@ export async function benchMcpCalls(): Promise<McpCallsResult> {
       'server',
       'calls/s',
       'CPU µs/call',
-      'main µs/call',
+      'of which main thread',
       'p50 µs',
       'p99 µs',
       'errors',
@@ -263,6 +271,9 @@ export async function benchMcpCalls(): Promise<McpCallsResult> {
   );
   for (const s of subjects)
     if (s.firstError !== undefined) note(`${s.label}: first error: ${s.firstError}`);
+  note(
+    `the clients (this process) spent ${rows.map((r) => num(r.clientUs, 0)).join(' / ')} µs of CPU per call.`,
+  );
   note(
     'CPU is the server process (all threads) over its measured windows; the clients run in this process and share the 2 cores. Read the A/A line before a ratio: it is the noise.',
   );

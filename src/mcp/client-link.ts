@@ -79,32 +79,45 @@ export function logNotification(
 
 /**
  * The client of one request, as a call carries it: each method the client's capabilities
- * (from `initialize`) lack is left out, so the sandbox answers CLIENT_UNSUPPORTED.
+ * (from `initialize`) lack is undefined, so the sandbox answers CLIENT_UNSUPPORTED. Made for
+ * every call, used by few: fields and getters, nothing built until a handler asks.
  */
-export function clientOf(server: Server, extra: Extra, log: SessionLog): CallClient {
-  const caps = server.getClientCapabilities();
-  const related = { relatedRequestId: extra.requestId };
-  const client: CallClient = {
-    log(plugin, level, msg, data) {
-      if (!log.wants(level)) return;
-      extra.sendNotification(logNotification(plugin, level, msg, data)).catch(() => {});
-    },
-  };
-  if (caps?.sampling !== undefined) {
-    client.sample = (params, signal) =>
+export class RequestClient implements CallClient {
+  readonly #server: Server;
+  readonly #extra: Extra;
+  readonly #log: SessionLog;
+
+  constructor(server: Server, extra: Extra, log: SessionLog) {
+    this.#server = server;
+    this.#extra = extra;
+    this.#log = log;
+  }
+
+  log(plugin: string, level: LogLevel, msg: string, data: unknown): void {
+    if (!this.#log.wants(level)) return;
+    this.#extra.sendNotification(logNotification(plugin, level, msg, data)).catch(() => {});
+  }
+
+  get sample(): CallClient['sample'] {
+    if (this.#server.getClientCapabilities()?.sampling === undefined) return undefined;
+    return (params, signal) =>
       answer(
         'sampling/createMessage',
         signal,
-        server.createMessage(params as CreateMessageRequest['params'], {
-          ...related,
+        this.#server.createMessage(params as CreateMessageRequest['params'], {
+          relatedRequestId: this.#extra.requestId,
           signal,
           timeout: NO_SDK_TIMEOUT,
         }),
       );
   }
-  const elicitation = caps?.elicitation as Record<string, unknown> | undefined;
-  if (elicitation !== undefined) {
-    client.elicit = (params, signal) => {
+
+  get elicit(): CallClient['elicit'] {
+    const elicitation = this.#server.getClientCapabilities()?.elicitation as
+      | Record<string, unknown>
+      | undefined;
+    if (elicitation === undefined) return undefined;
+    return (params, signal) => {
       const mode = params.mode === 'url' ? 'url' : 'form';
       if (elicitation[mode] === undefined)
         return Promise.reject(
@@ -117,15 +130,14 @@ export function clientOf(server: Server, extra: Extra, log: SessionLog): CallCli
       return answer(
         'elicitation/create',
         signal,
-        server.elicitInput(params as ElicitRequest['params'], {
-          ...related,
+        this.#server.elicitInput(params as ElicitRequest['params'], {
+          relatedRequestId: this.#extra.requestId,
           signal,
           timeout: NO_SDK_TIMEOUT,
         }),
       );
     };
   }
-  return client;
 }
 
 /**

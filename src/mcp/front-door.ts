@@ -9,10 +9,12 @@
  * the new tools while calls still reach the old handlers, nor the reverse.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { Protocol, type RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
+  type CallToolRequest,
   CallToolRequestSchema,
   type CallToolResult,
+  CallToolResultSchema,
   CompleteRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
@@ -34,9 +36,9 @@ import {
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { HostEvents } from '../events/events.js';
 import type { Host } from '../runtime/host.js';
+import { CallSignal } from '../sandbox/call-signal.js';
 import { type LogLevel, MAX_URI } from '../sandbox/protocol.js';
-import type { CallClient } from '../sandbox/sandbox.js';
-import { clientOf, logNotification, SessionLog } from './client-link.js';
+import { logNotification, RequestClient, SessionLog } from './client-link.js';
 import { toToolError, toToolResult } from './result.js';
 import { ServedTable } from './served-table.js';
 import {
@@ -71,10 +73,15 @@ export interface FrontDoorOptions {
   serverVersion?: string;
 }
 
+/** A call in flight, as its session can end it. */
+export interface Cancellable {
+  abort(reason: unknown): void;
+}
+
 /** What a session's transport knows that the handlers need: its calls, to cancel them. */
 export interface SessionContext {
   /** In-flight tool calls by JSON-RPC request id, so a dropped HTTP stream can cancel them. */
-  readonly calls: Map<string | number, AbortController>;
+  readonly calls: Map<string | number, Cancellable>;
   /** Told after each call leaves `calls` (a graceful stop waits for the last one). */
   readonly settled?: () => void;
 }
@@ -221,9 +228,13 @@ export class McpFrontDoor {
       log.set(request.params.level);
       return {};
     });
-    const client = (extra: Extra): CallClient => clientOf(server, extra, log);
+    const client = (extra: Extra): RequestClient => new RequestClient(server, extra, log);
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: this.tools() }));
-    server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    // Registered as the base Protocol registers any handler, which parses the request once:
+    // `Server` wraps a tools/call handler to parse the request again and the result against
+    // CallToolResultSchema, and molt makes its results itself (result.ts) but for one kind, a
+    // plugin's full result, checked in #call.
+    setHandler(server, CallToolRequestSchema, async (request, extra) => {
       const { name, arguments: args = {} } = request.params;
       const progressToken = request.params._meta?.progressToken;
       return this.#tracked(session, extra, (signal) =>
@@ -364,15 +375,18 @@ export class McpFrontDoor {
     extra: Extra,
     run: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(extra.signal.reason);
-    if (extra.signal.aborted) controller.abort(extra.signal.reason);
-    else extra.signal.addEventListener('abort', onAbort, { once: true });
-    session.calls.set(extra.requestId, controller);
+    // A CallSignal, not an AbortController: one per call costs more than the rest of the
+    // front door's share of it. The SDK's own per-request signal says when the client sent
+    // notifications/cancelled or the session closed; the listener is not removed, as that
+    // signal is dropped with its request.
+    const signal = new CallSignal();
+    const sdk = extra.signal;
+    if (sdk.aborted) signal.abort(sdk.reason);
+    else sdk.addEventListener('abort', () => signal.abort(sdk.reason), { once: true });
+    session.calls.set(extra.requestId, signal);
     try {
-      return await run(controller.signal);
+      return await run(signal.asSignal);
     } finally {
-      extra.signal.removeEventListener('abort', onAbort);
       session.calls.delete(extra.requestId);
       session.settled?.();
     }
@@ -383,7 +397,7 @@ export class McpFrontDoor {
     args: Record<string, unknown>,
     options: {
       signal: AbortSignal;
-      client: CallClient;
+      client: RequestClient;
       onProgress: ((p: { done: number; total?: number; message?: string }) => void) | undefined;
     },
   ): Promise<CallToolResult> {
@@ -408,8 +422,11 @@ export class McpFrontDoor {
     }
     const tool = this.#table.get(name);
     if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    let value: unknown;
+    let result: CallToolResult;
     try {
-      return toToolResult(await this.#host.call(tool.plugin, tool.tool, args, options));
+      value = await this.#host.call(tool.plugin, tool.tool, args, options);
+      result = toToolResult(value);
     } catch (err) {
       // The runtime names the plugin's tool; a client knows it by its MCP name.
       if (isMoltError(err, ErrorCodes.INVALID_INPUT) && Array.isArray(err.details?.problems)) {
@@ -423,6 +440,7 @@ export class McpFrontDoor {
       }
       return toToolError(err);
     }
+    return result === value ? checkedFullResult(result) : result;
   }
 
   async close(): Promise<void> {
@@ -431,6 +449,28 @@ export class McpFrontDoor {
     this.#servers.clear();
     this.#logs.clear();
   }
+}
+
+/**
+ * `Protocol`'s own `setRequestHandler`, which `Server` overrides for tools/call with a second
+ * parse of the request and a parse of every result (see createServer).
+ */
+function setHandler(
+  server: Server,
+  schema: typeof CallToolRequestSchema,
+  handler: (request: CallToolRequest, extra: Extra) => Promise<CallToolResult>,
+): void {
+  Protocol.prototype.setRequestHandler.call(server, schema, handler as never);
+}
+
+/**
+ * A plugin's own full result (it had a `content` array), checked against MCP's schema as the
+ * SDK would: an invalid one is the same JSON-RPC error the SDK gives.
+ */
+function checkedFullResult(result: CallToolResult): CallToolResult {
+  const parsed = CallToolResultSchema.safeParse(result);
+  if (parsed.success) return parsed.data;
+  throw new McpError(ErrorCode.InvalidParams, `Invalid tools/call result: ${parsed.error.message}`);
 }
 
 /**

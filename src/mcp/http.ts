@@ -88,14 +88,14 @@ function rpcError(res: ServerResponse, status: number, code: number, message: st
 
 /** JSON-RPC ids of the requests in a POST body (a message or a batch). */
 function requestIds(body: unknown): (string | number)[] {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages
-    .map(
-      (m) =>
-        (m as { id?: unknown; method?: unknown })?.method !== undefined &&
-        (m as { id?: unknown }).id,
-    )
-    .filter((id): id is string | number => typeof id === 'string' || typeof id === 'number');
+  const ids: (string | number)[] = [];
+  const add = (m: unknown): void => {
+    const { id, method } = (m ?? {}) as { id?: unknown; method?: unknown };
+    if (method !== undefined && (typeof id === 'string' || typeof id === 'number')) ids.push(id);
+  };
+  if (Array.isArray(body)) for (const m of body) add(m);
+  else add(body);
+  return ids;
 }
 
 function invalid(option: string, message: string): MoltError {
@@ -200,12 +200,22 @@ export async function startMcpHttp(
     return session;
   }
 
-  /** One request of a session is open: the reaper leaves the session alone until it ends. */
-  function hold(session: Session, res: ServerResponse): void {
+  /**
+   * One request of a session is open: the reaper leaves the session alone until it ends. If
+   * the client drops its stream before the answers to `ids` were written, those calls are
+   * cancelled. One listener for both: a request pays for one.
+   */
+  function hold(session: Session, res: ServerResponse, ids: (string | number)[]): void {
     session.open++;
     res.once('close', () => {
       session.open--;
       session.lastSeen = clock.now();
+      if (ids.length === 0 || res.writableFinished) return;
+      for (const rid of ids) {
+        session.calls
+          .get(rid)
+          ?.abort(new MoltError(ErrorCodes.CANCELLED, 'the client disconnected'));
+      }
     });
   }
 
@@ -283,20 +293,7 @@ export async function startMcpHttp(
         return rpcError(res, 404, -32001, 'Session not found: initialize a new session');
     }
     session.lastSeen = clock.now();
-    hold(session, res);
-    const ids = requestIds(body);
-    if (ids.length > 0) {
-      const current = session;
-      // The client dropped the stream before its answers were written: cancel those calls.
-      res.once('close', () => {
-        if (res.writableFinished) return;
-        for (const rid of ids) {
-          current.calls
-            .get(rid)
-            ?.abort(new MoltError(ErrorCodes.CANCELLED, 'the client disconnected'));
-        }
-      });
-    }
+    hold(session, res, requestIds(body));
     try {
       await session.transport.handleRequest(req, res, body);
     } finally {
