@@ -8,7 +8,10 @@
  * three alike. A server's CPU over its windows comes from `process.cpuUsage()` read inside it
  * at each window's edges: every thread of its process, molt's worker included.
  *
- * `MOLT_BENCH_MCP_PROF=DIR` writes a `--cpu-prof` profile of the molt server into DIR.
+ * `MOLT_BENCH_MCP_OTHER=PATH` adds a fourth server: the molt of another build (PATH is its
+ * compiled `bench/mcp-server.js`), to compare two versions of molt in one run.
+ * `MOLT_BENCH_MCP_PROF=DIR` writes a `--cpu-prof` profile of each server's main thread into DIR
+ * (`CPU.<date>.<time>.<pid>…`; the pids are printed).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +20,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Mark } from './mcp-server.js';
 import { check, heading, note, num, ratio, table } from './report.js';
-import { Samples, type Summary } from './stats.js';
+import { Samples, type Summary, sleep } from './stats.js';
 
 const env = process.env;
-const ROUNDS = Number(env.MOLT_BENCH_MCP_ROUNDS ?? 6);
-const WINDOW_MS = Number(env.MOLT_BENCH_MCP_WINDOW_MS ?? 2_000);
+const ROUNDS = Number(env.MOLT_BENCH_MCP_ROUNDS ?? 10);
+const WINDOW_MS = Number(env.MOLT_BENCH_MCP_WINDOW_MS ?? 1_500);
 const WARMUP_MS = Number(env.MOLT_BENCH_MCP_WARMUP_MS ?? 2_000);
+const IDLE_MS = 1_000;
 const SESSIONS = 20;
 const IN_FLIGHT = 4;
 /** Calls one window may start, whatever its length: the load stays bounded in count too. */
@@ -45,6 +49,8 @@ export interface McpCallsRow {
   maxRssKb: number;
   /** CPU of this process (the clients) per call, µs: the load's own cost, same for all. */
   clientUs: number;
+  /** Server CPU with its sessions open and no calls, ms per second. */
+  idleMsPerSec: number;
 }
 
 export interface McpCallsResult {
@@ -55,6 +61,28 @@ export interface McpCallsResult {
   /** The A/A control over the raw SDK, the same two figures. */
   controlCpuRatio: number;
   controlRateRatio: number;
+  /** Medians over rounds of each round's CPU-per-call ratio: windows of one round are adjacent. */
+  cpuRatioMedian: number;
+  controlCpuRatioMedian: number;
+}
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** Each round's `s` over `base` (CPU per call), then their median. */
+const roundRatio = (s: Subject, base: Subject): number =>
+  median(s.perRound.map((v, i) => v / base.perRound[i]!));
+
+/** CPU with every session open and nothing called: timers and streams, not calls. */
+async function idle(s: Subject): Promise<void> {
+  const before = await mark(s);
+  const t0 = performance.now();
+  await sleep(IDLE_MS);
+  const after = await mark(s);
+  s.idleMsPerSec = (after.cpuUs - before.cpuUs) / (performance.now() - t0);
 }
 
 interface Subject {
@@ -72,15 +100,19 @@ interface Subject {
   mainUs: number;
   maxRssKb: number;
   clientUs: number;
+  /** Each measured window's CPU µs per call, in round order. */
+  perRound: number[];
+  /** CPU while idle (sessions open, no calls), ms per second. */
+  idleMsPerSec: number;
   /** Answers to marks, in order. */
   marks: ((m: Mark) => void)[];
 }
 
-async function start(label: string, kind: 'raw' | 'molt'): Promise<Subject> {
+async function start(label: string, kind: 'raw' | 'molt', script = SERVER): Promise<Subject> {
   const prof = env.MOLT_BENCH_MCP_PROF;
-  const child = fork(SERVER, [kind], {
+  const child = fork(script, [kind], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    execArgv: prof !== undefined && kind === 'molt' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+    execArgv: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`],
   });
   const subject: Subject = {
     label,
@@ -97,8 +129,11 @@ async function start(label: string, kind: 'raw' | 'molt'): Promise<Subject> {
     mainUs: 0,
     maxRssKb: 0,
     clientUs: 0,
+    perRound: [],
+    idleMsPerSec: Number.NaN,
     marks: [],
   };
+  if (prof !== undefined) note(`${label}: pid ${child.pid}`);
   const ready = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${label} did not start`)), START_MS);
     child.once('exit', (code) => reject(new Error(`${label} exited ${code} before it was ready`)));
@@ -174,6 +209,7 @@ async function window(s: Subject, ms: number, measured: boolean): Promise<void> 
   s.calls += started;
   s.ms += elapsed;
   s.cpuUs += after.cpuUs - before.cpuUs;
+  s.perRound.push((after.cpuUs - before.cpuUs) / Math.max(1, started));
   s.mainUs += after.mainCpuUs - before.mainCpuUs;
   s.maxRssKb = after.maxRssKb;
 }
@@ -200,6 +236,7 @@ function row(s: Subject): McpCallsRow {
     latency: s.samples.summary(),
     maxRssKb: s.maxRssKb,
     clientUs: s.clientUs / Math.max(1, s.calls),
+    idleMsPerSec: s.idleMsPerSec,
   };
 }
 
@@ -212,7 +249,11 @@ export async function benchMcpCalls(): Promise<McpCallsResult> {
     subjects.push(await start('raw SDK (McpServer)', 'raw'));
     subjects.push(await start('molt serve (worker sandbox)', 'molt'));
     subjects.push(await start('raw SDK, 2nd server (A/A control)', 'raw'));
+    // Another build's molt beside this one (before/after a change): its compiled mcp-server.js.
+    const other = env.MOLT_BENCH_MCP_OTHER;
+    if (other !== undefined) subjects.push(await start(`molt, other build`, 'molt', other));
     for (const s of subjects) await window(s, WARMUP_MS, false);
+    for (const s of subjects) await idle(s);
     const n = subjects.length;
     for (let r = 0; r < ROUNDS; r++) {
       for (const s of [...subjects.slice(r % n), ...subjects.slice(0, r % n)])
@@ -232,6 +273,7 @@ export async function benchMcpCalls(): Promise<McpCallsResult> {
       'p50 µs',
       'p99 µs',
       'errors',
+      'idle CPU ms/s',
       'max RSS MB',
     ],
     rows.map((r) => [
@@ -242,31 +284,47 @@ export async function benchMcpCalls(): Promise<McpCallsResult> {
       num(r.latency.p50, 0),
       num(r.latency.p99, 0),
       String(r.errors),
+      num(r.idleMsPerSec, 1),
       num(r.maxRssKb / 1024, 0),
     ]),
   );
+  const [rawS, moltS, controlS] = subjects as [Subject, Subject, Subject];
   const result: McpCallsResult = {
     rows,
     cpuRatio: molt.cpuUs / raw.cpuUs,
     rateRatio: molt.callsPerSec / raw.callsPerSec,
     controlCpuRatio: control.cpuUs / raw.cpuUs,
     controlRateRatio: control.callsPerSec / raw.callsPerSec,
+    cpuRatioMedian: roundRatio(moltS, rawS),
+    controlCpuRatioMedian: roundRatio(controlS, rawS),
   };
+  const x = (v: number): string => ratio(v, 1);
   table(
-    ['over the raw SDK', 'CPU per call', 'calls/s', 'verdict'],
+    ['over the raw SDK', 'CPU per call', 'median of rounds', 'calls/s', 'verdict'],
     [
       [
         'molt serve',
-        ratio(molt.cpuUs, raw.cpuUs),
-        ratio(molt.callsPerSec, raw.callsPerSec),
-        `${check(`k: molt CPU per MCP tools/call <= ${CPU_TARGET}x the raw SDK's`, ratio(molt.cpuUs, raw.cpuUs), result.cpuRatio <= CPU_TARGET)} / ${check(`k: molt MCP calls/s >= ${RATE_TARGET}x the raw SDK's`, ratio(molt.callsPerSec, raw.callsPerSec), result.rateRatio >= RATE_TARGET)}`,
+        x(result.cpuRatio),
+        x(result.cpuRatioMedian),
+        x(result.rateRatio),
+        `${check(`k: molt CPU per MCP tools/call <= ${CPU_TARGET}x the raw SDK's`, x(result.cpuRatio), result.cpuRatio <= CPU_TARGET)} / ${check(`k: molt MCP calls/s >= ${RATE_TARGET}x the raw SDK's`, x(result.rateRatio), result.rateRatio >= RATE_TARGET)}`,
       ],
       [
         '2nd raw SDK (A/A control)',
-        ratio(control.cpuUs, raw.cpuUs),
-        ratio(control.callsPerSec, raw.callsPerSec),
+        x(result.controlCpuRatio),
+        x(result.controlCpuRatioMedian),
+        x(result.controlRateRatio),
         '',
       ],
+      ...rows
+        .slice(3)
+        .map((r, i) => [
+          r.label,
+          ratio(r.cpuUs, raw.cpuUs),
+          x(roundRatio(subjects[3 + i]!, rawS)),
+          ratio(r.callsPerSec, raw.callsPerSec),
+          '',
+        ]),
     ],
   );
   for (const s of subjects)
