@@ -8,7 +8,7 @@
  * G2: `tools.changed` is emitted in the same turn as the pointer swap, so a client never lists
  * the new tools while calls still reach the old handlers, nor the reverse.
  */
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Protocol, type RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   type CallToolRequest,
@@ -36,8 +36,8 @@ import {
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { HostEvents } from '../events/events.js';
 import type { Host } from '../runtime/host.js';
-import { CallSignal } from '../sandbox/call-signal.js';
 import { type LogLevel, MAX_URI } from '../sandbox/protocol.js';
+import { cancelNamed, SessionServer, TrackedCall } from './cancel-link.js';
 import { logNotification, RequestClient, SessionLog } from './client-link.js';
 import { toToolError, toToolResult } from './result.js';
 import { ServedTable } from './served-table.js';
@@ -73,15 +73,10 @@ export interface FrontDoorOptions {
   serverVersion?: string;
 }
 
-/** A call in flight, as its session can end it. */
-export interface Cancellable {
-  abort(reason: unknown): void;
-}
-
 /** What a session's transport knows that the handlers need: its calls, to cancel them. */
 export interface SessionContext {
   /** In-flight tool calls by JSON-RPC request id, so a dropped HTTP stream can cancel them. */
-  readonly calls: Map<string | number, Cancellable>;
+  readonly calls: Map<string | number, TrackedCall>;
   /** Told after each call leaves `calls` (a graceful stop waits for the last one). */
   readonly settled?: () => void;
 }
@@ -209,7 +204,7 @@ export class McpFrontDoor {
 
   /** A new SDK server for one session, registered until its transport closes. */
   createServer(session: SessionContext = { calls: new Map() }): Server {
-    const server = new Server(
+    const server = new SessionServer(
       { name: this.#options.serverName ?? 'molt', version: this.#options.serverVersion ?? '0.1.0' },
       {
         capabilities: {
@@ -221,6 +216,7 @@ export class McpFrontDoor {
         },
       },
     );
+    server.onCancelled = (id) => cancelNamed(session.calls, id);
     const subscribed = new Set<string>();
     const log = new SessionLog();
     // Ours, not the SDK's: a handler's lines go out with its request, filtered here.
@@ -375,14 +371,8 @@ export class McpFrontDoor {
     extra: Extra,
     run: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    // A CallSignal, not an AbortController: one per call costs more than the rest of the
-    // front door's share of it. The SDK's own per-request signal says when the client sent
-    // notifications/cancelled or the session closed; the listener is not removed, as that
-    // signal is dropped with its request.
-    const signal = new CallSignal();
-    const sdk = extra.signal;
-    if (sdk.aborted) signal.abort(sdk.reason);
-    else sdk.addEventListener('abort', () => signal.abort(sdk.reason), { once: true });
+    // A CallSignal, not an AbortController, and no listener: cancel-link.ts.
+    const signal = new TrackedCall(extra.signal);
     session.calls.set(extra.requestId, signal);
     try {
       return await run(signal.asSignal);
