@@ -56,7 +56,10 @@ export class SessionServer extends Server {
  */
 export function cancelNamed(calls: ReadonlyMap<RequestId, TrackedCall>, id: RequestId): void {
   const call = calls.get(id);
-  if (call !== undefined) return call.follow();
+  if (call !== undefined) {
+    call.follow();
+    return;
+  }
   setImmediate(() => {
     const later = calls.get(id);
     if (later?.sdk.aborted === true) later.abort(later.sdk.reason);
