@@ -104,14 +104,16 @@ interface Subject {
   perRound: number[];
   /** CPU while idle (sessions open, no calls), ms per second. */
   idleMsPerSec: number;
-  /** Answers to marks, in order. */
-  marks: ((m: Mark) => void)[];
+  /** Marks asked for and not yet answered, in order. */
+  marks: { resolve: (m: Mark) => void; reject: (err: Error) => void }[];
+  /** The end of its stderr (molt's start-up lines, a crash), shown if it fails. */
+  stderr: string;
 }
 
 async function start(label: string, kind: 'raw' | 'molt', script = SERVER): Promise<Subject> {
   const prof = env.MOLT_BENCH_MCP_PROF;
   const child = fork(script, [kind], {
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     execArgv: prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`],
   });
   const subject: Subject = {
@@ -132,16 +134,28 @@ async function start(label: string, kind: 'raw' | 'molt', script = SERVER): Prom
     perRound: [],
     idleMsPerSec: Number.NaN,
     marks: [],
+    stderr: '',
   };
   if (prof !== undefined) note(`${label}: pid ${child.pid}`);
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    subject.stderr = (subject.stderr + text).slice(-2_000);
+  });
+  // A server that dies fails the marks it owes rather than hanging the bench.
+  child.once('exit', (code, signal) => {
+    for (const m of subject.marks.splice(0))
+      m.reject(new Error(`${label} exited (${code ?? signal}): ${subject.stderr}`));
+  });
   const ready = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${label} did not start`)), START_MS);
-    child.once('exit', (code) => reject(new Error(`${label} exited ${code} before it was ready`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${label} exited ${code} before it was ready: ${subject.stderr}`)),
+    );
     child.on('message', (m: { t: string; url?: string }) => {
       if (m.t === 'ready') {
         clearTimeout(timer);
         resolve(m.url!);
-      } else if (m.t === 'mark') subject.marks.shift()?.(m as Mark);
+      } else if (m.t === 'mark') subject.marks.shift()?.resolve(m as Mark);
     });
   });
   try {
@@ -167,8 +181,8 @@ async function start(label: string, kind: 'raw' | 'molt', script = SERVER): Prom
 }
 
 function mark(s: Subject): Promise<Mark> {
-  return new Promise((resolve) => {
-    s.marks.push(resolve);
+  return new Promise((resolve, reject) => {
+    s.marks.push({ resolve, reject });
     s.child.send({ t: 'mark' });
   });
 }
