@@ -85,19 +85,24 @@ export type SlotState =
 export type ReloadKind = 'load' | 'reload' | 'rollback' | 'recover';
 
 /** Milliseconds spent in each step; a step that did not run is absent. */
-export interface StepTimings {
-  validate?: number;
-  start?: number;
-  load?: number;
-  init?: number;
-  health?: number;
-  drain?: number;
-  snapshot?: number;
-  migrate?: number;
-  restore?: number;
-  swap?: number;
-  total: number;
-}
+/** The reload's timed steps in pipeline order: metrics labels and the dashboard read this list. */
+export const RELOAD_STEPS = [
+  'validate',
+  'start',
+  'load',
+  'init',
+  'health',
+  'drain',
+  'snapshot',
+  'migrate',
+  'restore',
+  'swap',
+] as const;
+
+export type ReloadStep = (typeof RELOAD_STEPS)[number];
+
+/** Milliseconds per step a reload ran (absent: the step did not run), and in all. */
+export type StepTimings = { [step in ReloadStep]?: number } & { total: number };
 
 export interface ErrorInfo {
   code: ErrorCode;

@@ -15,6 +15,7 @@ import type {
   ArtifactRef,
   HostEvents,
   ReloadKind,
+  ReloadStep,
   StateOutcome,
   StepTimings,
   TrialReport,
@@ -155,11 +156,7 @@ const now = (): number => performance.now();
 const MAX_TOOLS_JSON = 4 * 1024 * 1024;
 
 /** Runs `fn` and records how long it took as `timings[step]`. */
-async function timed<T>(
-  timings: StepTimings,
-  step: Exclude<keyof StepTimings, 'total'>,
-  fn: () => Promise<T>,
-): Promise<T> {
+async function timed<T>(timings: StepTimings, step: ReloadStep, fn: () => Promise<T>): Promise<T> {
   const t = now();
   try {
     return await fn();
