@@ -3,7 +3,7 @@ import { watch } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuditEntry } from '../catalog/audit.js';
-import { MAX_LINE_BYTES, readEnd } from '../catalog/audit-lines.js';
+import { lastLines, MAX_LINE_BYTES } from '../catalog/audit-lines.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { out } from './output.js';
 
@@ -28,33 +28,6 @@ function format(e: AuditEntry): string {
 
 /** Follow mode reads what was appended in pieces no larger than this. */
 const PIECE = 1024 * 1024;
-
-/**
- * The last `n` whole lines of the first `size` bytes, read back from the end in growing pieces:
- * memory stays near what is shown, however long the log. `end` is where the last whole line ends.
- */
-async function lastLines(
-  file: string,
-  size: number,
-  n: number,
-): Promise<{ lines: string[]; end: number }> {
-  let bytes = Math.min(size, 64 * 1024);
-  for (;;) {
-    const buf = await readEnd(file, size, bytes);
-    const last = buf.lastIndexOf(0x0a);
-    const end = size - bytes + last + 1;
-    const whole = buf
-      .subarray(0, last + 1)
-      .toString('utf8')
-      .split('\n')
-      .slice(0, -1);
-    // The first piece may start mid-line: only lines after its first newline are whole.
-    const complete = bytes === size ? whole : whole.slice(1);
-    const enough = complete.length >= n || bytes === size || bytes >= (n + 1) * MAX_LINE_BYTES;
-    if (enough) return { lines: n === 0 ? [] : complete.slice(-n), end: last === -1 ? 0 : end };
-    bytes = Math.min(size, bytes * 4);
-  }
-}
 
 export async function logs(
   dataDir: string,
