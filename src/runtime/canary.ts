@@ -253,7 +253,15 @@ class Canary implements CallSplit {
     });
     this.#timeout = clock.setTimeout(() => this.end('timeout'), this.#rules.timeoutMs);
     this.#armProgress();
-    this.candidate.onCrash = () => this.end('crash');
+    this.candidate.onCrash = (gen, exit) => {
+      bus.emit('plugin.crashed', {
+        name: this.#slot.name,
+        from: gen.ref,
+        error: { code: exit.code, message: exit.reason },
+        inProbation: false,
+      });
+      this.end('crash');
+    };
   }
 
   call(
