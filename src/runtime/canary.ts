@@ -206,6 +206,8 @@ class Canary implements CallSplit {
   readonly #done: Deferred;
   /** Calls picked so far: the candidate gets a call whenever ⌊picked × weight⌋ steps up. */
   #picked = 0;
+  /** The candidate's answers of any outcome: an upper bound on its judged calls. */
+  #answered = 0;
   #ended = false;
   #timeout: Timer | undefined;
   #progress: Timer | undefined;
@@ -329,7 +331,8 @@ class Canary implements CallSplit {
 
   /** After each candidate call: decided once it has `minCalls` judged calls. */
   #judge(): void {
-    if (this.#ended) return;
+    // Reading both generations' figures costs far more than a call: not before it can decide.
+    if (this.#ended || ++this.#answered < this.#rules.minCalls) return;
     const report = this.#report();
     if (report.decision === 'healthy') this.#finish('promote', report);
     else if (report.decision === 'regression') this.#finish('regression', report);
