@@ -7,6 +7,8 @@ export interface CanaryFlags {
   canary?: string;
   canaryMinCalls?: string;
   canaryTimeout?: string;
+  canaryMaxErrorRate?: string;
+  canaryMaxP99Ratio?: string;
 }
 
 /** How long the CLI waits for a canary's outcome beyond its own timeout. */
@@ -32,13 +34,21 @@ export function canaryFromFlags(
   flags: CanaryFlags,
 ): { canary: CanaryOptions; waitMs: number } | undefined {
   if (flags.canary === undefined) {
-    if (flags.canaryMinCalls !== undefined || flags.canaryTimeout !== undefined)
-      throw new UsageError('--canary-min-calls and --canary-timeout go with --canary');
+    const stray = [
+      flags.canaryMinCalls,
+      flags.canaryTimeout,
+      flags.canaryMaxErrorRate,
+      flags.canaryMaxP99Ratio,
+    ].some((f) => f !== undefined);
+    if (stray) throw new UsageError('the --canary-… flags go with --canary');
     return undefined;
   }
   const canary: CanaryOptions = { weight: canaryShare(flags.canary) };
   if (flags.canaryMinCalls !== undefined) canary.minCalls = Number(flags.canaryMinCalls);
   if (flags.canaryTimeout !== undefined) canary.timeoutMs = Number(flags.canaryTimeout);
+  if (flags.canaryMaxErrorRate !== undefined)
+    canary.maxErrorRate = Number(flags.canaryMaxErrorRate);
+  if (flags.canaryMaxP99Ratio !== undefined) canary.maxP99Ratio = Number(flags.canaryMaxP99Ratio);
   try {
     canaryRules(canary, DEFAULT_PROBATION_RULES);
   } catch (err) {

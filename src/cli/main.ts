@@ -266,7 +266,9 @@ for (const action of ['reload', 'rollback'] as const) {
       .option(
         '--canary-timeout <ms>',
         'abort the canary if still undecided after this long (600000)',
-      );
+      )
+      .option('--canary-max-error-rate <r>', "the candidate's error-rate ceiling (the host's)")
+      .option('--canary-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
   }
   if (action === 'rollback') {
     command.option(

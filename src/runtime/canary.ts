@@ -108,7 +108,8 @@ export function canaryRules(value: unknown, host: ProbationRules): CanaryRules {
     maxErrorRate:
       num('maxErrorRate', (n) => n >= 0 && n <= 1, 'must be from 0 to 1') ?? host.maxErrorRate,
     maxErrorRateIncrease: host.maxErrorRateIncrease,
-    maxP99Ratio: num('maxP99Ratio', (n) => n >= 1, 'must be 1 or more') ?? host.maxP99Ratio,
+    maxP99Ratio:
+      num('maxP99Ratio', (n) => n >= 1 && n <= 1000, 'must be from 1 to 1000') ?? host.maxP99Ratio,
     timeoutMs:
       num(
         'timeoutMs',

@@ -61,7 +61,14 @@ test('--canary takes 10% or 0.1; bad shares and stray flags are usage errors', (
     canaryFromFlags({ canary: '10%', canaryMinCalls: '20', canaryTimeout: '5000' })?.canary,
     { weight: 0.1, minCalls: 20, timeoutMs: 5000 },
   );
+  assert.deepEqual(
+    canaryFromFlags({ canary: '0.2', canaryMaxErrorRate: '0.01', canaryMaxP99Ratio: '10' })?.canary,
+    { weight: 0.2, maxErrorRate: 0.01, maxP99Ratio: 10 },
+  );
   assert.throws(() => canaryFromFlags({ canaryMinCalls: '20' }), { name: 'UsageError' });
+  assert.throws(() => canaryFromFlags({ canary: '10%', canaryMaxP99Ratio: '0.5' }), {
+    name: 'UsageError',
+  });
   assert.throws(() => canaryFromFlags({ canary: '10%', canaryMinCalls: 'x' }), {
     name: 'UsageError',
   });
@@ -78,6 +85,10 @@ test('molt reload NAME --canary 10% serves the candidate beside the current one 
       '10%',
       '--canary-min-calls',
       '5',
+      // Judged on its error rate alone: a candidate's first calls on a loaded machine can be
+      // slower than the current's by any ratio.
+      '--canary-max-p99-ratio',
+      '1000',
       '--data',
       data,
     ]).finally(() => {

@@ -372,6 +372,51 @@ test('a candidate crash aborts the canary at once; the idempotent call it took i
   }
 });
 
+test('a crash of the current version ends the canary too; the current version is restarted as after any crash', async () => {
+  const clock = new ManualClock();
+  const host = await start(clock);
+  try {
+    await host.load(await version('v1', { crash: true }));
+    const began = canaryStarted(host);
+    const reload = pending(
+      host.reload('p', await version('v2'), { canary: { weight: 0.5, minCalls: 1000 } }),
+    );
+    await began;
+    // Pick 1 is the current version's: it crashes under its caller (not retried: it was no
+    // candidate's failure).
+    await assert.rejects(host.call('p', 'exit', {}), { code: 'PLUGIN_CRASHED' });
+    const err = await reload.result;
+    assert.ok(isMoltError(err, 'CANARY_ABORTED'), String(err));
+    assert.equal(err.details?.reason, 'crash');
+    const recovered = nextEvent(host, 'plugin.recovered');
+    const answer = host.call('p', 'version', {});
+    assert.equal(host.plugins()[0]?.state, 'recovering');
+    await clock.fire(100);
+    assert.equal((await recovered).to.version, '1.0.0');
+    assert.equal(await answer, 'v1');
+  } finally {
+    await host.close();
+  }
+});
+
+test('closing the host during a canary ends it (superseded) and the close completes', async () => {
+  const clock = new ManualClock();
+  const host = await start(clock);
+  await host.load(await version('v1'));
+  const began = canaryStarted(host);
+  const reload = pending(
+    host.reload('p', await version('v2'), { canary: { weight: 0.1, minCalls: 1000 } }),
+  );
+  await began;
+  const aborted = nextEvent(host, 'promotion.aborted');
+  await host.close();
+  assert.equal((await aborted).reason, 'superseded');
+  const err = await reload.result;
+  assert.ok(isMoltError(err, 'CANARY_ABORTED'), String(err));
+  assert.equal(err.details?.reason, 'superseded');
+  assert.deepEqual(host.generations(), []);
+});
+
 test('a plugin with state is refused with CANARY_STATEFUL before anything starts', async () => {
   const clock = new ManualClock();
   const host = await start(clock);
@@ -427,6 +472,8 @@ test('canary options are checked: weight over 0 and under 1, known keys, ranges'
       { weight: 0.1, minCalls: 2.5 },
       { weight: 0.1, maxErrorRate: 2 },
       { weight: 0.1, maxP99Ratio: 0.5 },
+      { weight: 0.1, maxP99Ratio: 1001 },
+      { weight: 0.1, maxP99Ratio: 1001 },
       { weight: 0.1, timeoutMs: -1 },
       { weight: 0.1, nope: 1 },
       null,
