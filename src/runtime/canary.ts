@@ -288,7 +288,10 @@ class Canary implements CallSplit {
         if (!this.#retries(tool, err)) throw err;
         // The caller gets the answer the current version gives; the failure still counts
         // against the candidate. A fresh deadline: the retry is a call of its own.
-        return this.#current.state === 'active'
+        // After a promotion the current one is kept warm (probation) or draining: once it no
+        // longer takes calls, the retry goes where the slot sends it.
+        const s = this.#current.state;
+        return (s === 'active' || s === 'standby') && this.#current.alive
           ? this.#current.call(tool, args, options)
           : this.#fallback(tool, args, options);
       },
