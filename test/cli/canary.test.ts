@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { admin } from '../../src/admin/client.js';
 import { canaryFromFlags, canaryShare } from '../../src/cli/canary-flags.js';
 import type { PluginStatus } from '../../src/deploy/deployment.js';
@@ -162,7 +161,7 @@ test('the admin API takes { "canary": … } on reload; a bad one is INVALID_REQU
 
 /** The child: a deployment with v1, then a canary of v2 that runs until it is killed. */
 const CHILD = `
-import { Deployment } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../src/deploy/deployment.js')).href)};
+import { Deployment } from ${JSON.stringify(new URL('../../src/deploy/deployment.js', import.meta.url).href)};
 const [data, v1, v2] = process.argv.slice(2);
 const d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
 await d.install(v1);
