@@ -58,8 +58,8 @@ export interface McpHttpOptions {
   /** Serve a non-loopback address without `token` or `oauth` (otherwise OPTIONS_INVALID). */
   insecureNoAuth?: boolean;
   /**
-   * 2026-07-28 `subscriptions/listen` streams open at once (default 1,000), counted apart from
-   * sessions; one more is refused in-band (-32603 "Subscription limit reached").
+   * 2026-07-28 `subscriptions/listen` streams open at once (default: `maxSessions`), counted
+   * apart from sessions; one more is refused in-band (-32603 "Subscription limit reached").
    */
   maxListenStreams?: number;
   /** SSE keep-alive comment on 2026-07-28 streams, in ms (default 15,000; 0: none). */
@@ -129,7 +129,8 @@ export async function startMcpHttp(
   if (!Number.isInteger(maxSessions) || maxSessions < 1) {
     throw invalid('maxSessions', `maxSessions must be a whole number >= 1, not ${maxSessions}`);
   }
-  const maxListenStreams = options.maxListenStreams ?? 1_000;
+  // Each open stream holds about what a session holds (a socket, a listener): one knob for both.
+  const maxListenStreams = options.maxListenStreams ?? maxSessions;
   if (!Number.isInteger(maxListenStreams) || maxListenStreams < 1) {
     throw invalid(
       'maxListenStreams',

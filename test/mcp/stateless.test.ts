@@ -308,9 +308,11 @@ test(
         { uri: 'notes://n/7', mimeType: 'text/plain', text: 'note 7' },
       ]);
       assert.equal(note.ttlMs, 0, 'a read is never served from a cache');
+      // 2026-07-28 says -32602 where 2025 said -32002 (the SDK's codec for that revision maps it).
       await assert.rejects(
         client.readResource({ uri: 'notes://none' }),
-        (err: { code?: unknown }) => [-32002, -32602].includes(err.code as number),
+        (err: { code?: unknown; data?: { uri?: unknown } }) =>
+          err.code === -32602 && err.data?.uri === 'notes://none',
       );
       const got = await client.getPrompt({ name: 'r__alpha', arguments: { who: 'ann' } });
       assert.deepEqual(got.messages, [{ role: 'user', content: { type: 'text', text: 'hi ann' } }]);
