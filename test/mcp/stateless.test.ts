@@ -6,17 +6,22 @@
  * stream delivers in order), never with sleeps.
  */
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from '@modelcontextprotocol/client';
+import { StdioClientTransport as ModernStdio } from '@modelcontextprotocol/client/stdio';
 import { PromptListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createHost, type Host } from '../../src/index.js';
 import { type FrontDoorOptions, McpFrontDoor } from '../../src/mcp/front-door.js';
 import { type McpHttpOptions, type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
+import { MOLT_BIN } from '../helpers/cli.js';
 import {
   connectHttp,
   createProbe,
@@ -437,7 +442,7 @@ export default { tools: {
       const aborted = probe.next(/^aborted:/);
       ac.abort(new Error('user pressed stop'));
       await assert.rejects(call);
-      assert.match(await aborted, /^aborted:/);
+      assert.equal(await aborted, 'aborted:CANCELLED');
       assert.equal(
         textOf(await client.callTool({ name: 'w__work', arguments: { steps: 1 } })),
         'worked 1',
@@ -592,6 +597,46 @@ test(
       await auto.close();
     } finally {
       await s.close();
+    }
+  },
+);
+
+test(
+  'stdio speaks the sessionful generation only: an SDK 2.x client at its default lists and calls; pinned to 2026-07-28 it is refused',
+  LIMIT,
+  async () => {
+    const root = await mkdtemp(join(tmpdir(), 'molt-mcp-stdio-2x-'));
+    try {
+      const plugins = join(root, 'plugins');
+      await mkdir(plugins);
+      await rename(
+        await writeArtifact({ name: 'p', source: versionPlugin('v1') }),
+        join(plugins, 'p-1.0.0'),
+      );
+      const command = (data: string) => ({
+        command: process.execPath,
+        args: [MOLT_BIN, 'serve', plugins, '--stdio', '--data', join(root, data)],
+        stderr: 'ignore' as const,
+      });
+
+      const byDefault = new ModernClient({ name: 'default', version: '1' });
+      await byDefault.connect(new ModernStdio(command('data-default')));
+      assert.equal(byDefault.getProtocolEra(), 'legacy');
+      assert.equal(textOf(await byDefault.callTool({ name: 'p__version', arguments: {} })), 'v1');
+      await byDefault.close();
+
+      // molt's stdio answers server/discover "Method not found": a pin does not fall back.
+      const pinned = new ModernClient(
+        { name: 'pinned', version: '1' },
+        { versionNegotiation: { mode: { pin: MODERN } } },
+      );
+      await assert.rejects(
+        pinned.connect(new ModernStdio(command('data-pinned'))),
+        (err: { code?: unknown }) => err.code === 'ERA_NEGOTIATION_FAILED',
+      );
+      await pinned.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   },
 );
