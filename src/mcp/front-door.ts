@@ -133,6 +133,8 @@ export class McpFrontDoor {
   #reported = new Map<string, Set<string>>();
   /** The one bus every list change and resource update goes through (event-bus.ts). */
   readonly bus: ServerEventBus;
+  /** False during the first build: the tables filling up is no change to tell a shared bus. */
+  #built = false;
 
   constructor(host: Host, options: FrontDoorOptions = {}) {
     this.#host = host;
@@ -142,6 +144,7 @@ export class McpFrontDoor {
     this.#table = new ToolTable(naming);
     this.#served = new ServedTable(naming);
     this.refresh();
+    this.#built = true;
     this.#unsubscribe = [
       this.bus.subscribe((event) => deliverToSessions(event, this.#servers)),
       host.on('tools.changed', () => this.#refreshTools()),
@@ -198,19 +201,19 @@ export class McpFrontDoor {
     const reserved = this.#options.metaTools ? [META_LIST, META_CALL] : [];
     const { changed, problems } = this.#table.rebuild(this.#host.plugins(), reserved);
     this.#report('tools', problems);
-    if (changed) this.bus.publish({ kind: 'tools_list_changed' });
+    if (changed && this.#built) this.bus.publish({ kind: 'tools_list_changed' });
   }
 
   #refreshResources(): void {
     const { changed, problems } = this.#served.rebuildResources(this.#host.plugins());
     this.#report('resources', problems);
-    if (changed) this.bus.publish({ kind: 'resources_list_changed' });
+    if (changed && this.#built) this.bus.publish({ kind: 'resources_list_changed' });
   }
 
   #refreshPrompts(): void {
     const { changed, problems } = this.#served.rebuildPrompts(this.#host.plugins());
     this.#report('prompts', problems);
-    if (changed) this.bus.publish({ kind: 'prompts_list_changed' });
+    if (changed && this.#built) this.bus.publish({ kind: 'prompts_list_changed' });
   }
 
   /** Each problem is reported once, when it appears, not again on every later rebuild. */

@@ -17,6 +17,7 @@ import {
 } from '@modelcontextprotocol/client';
 import { StdioClientTransport as ModernStdio } from '@modelcontextprotocol/client/stdio';
 import { PromptListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { InMemoryServerEventBus, type ServerEvent } from '@modelcontextprotocol/server';
 import { createHost, type Host } from '../../src/index.js';
 import { type FrontDoorOptions, McpFrontDoor } from '../../src/mcp/front-door.js';
 import { type McpHttpOptions, type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
@@ -637,6 +638,36 @@ test(
       await pinned.close();
     } finally {
       await rm(root, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  'the bus is the seam between hosts: two hosts sharing one bus, a list change on one reaches a listen stream and a session on the other; starting a host publishes nothing',
+  LIMIT,
+  async () => {
+    const bus = new InMemoryServerEventBus();
+    const published: ServerEvent['kind'][] = [];
+    bus.subscribe((e) => published.push(e.kind));
+    const a = await serve({ door: { bus } });
+    const b = await serve({ door: { bus } });
+    try {
+      assert.deepEqual(published, [], 'a door filling its tables is no change');
+      const modern = await connectModern(b.http.url);
+      const legacy = await connectHttp(b.http.url);
+      await legacy.streamOpen;
+      const tools = counter();
+      modern.client.setNotificationHandler('notifications/tools/list_changed', () => tools.hit());
+      await modern.client.listen({ toolsListChanged: true });
+      const heard = Promise.all([tools.reached(1), legacy.listChanged.reached(1)]);
+      await a.host.load(await writeArtifact({ name: 'p', source: versionPlugin('v1') }));
+      await heard;
+      assert.deepEqual(published, ['tools_list_changed']);
+      await modern.client.close();
+      await legacy.close();
+    } finally {
+      await a.close();
+      await b.close();
     }
   },
 );
