@@ -23,6 +23,8 @@ import { type FrontDoorOptions, McpFrontDoor } from '../../src/mcp/front-door.js
 import { type McpHttpOptions, type McpHttpServer, startMcpHttp } from '../../src/mcp/http.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { MOLT_BIN } from '../helpers/cli.js';
+import { ManualClock } from '../helpers/clock.js';
+import { createGate, gateSource } from '../helpers/gate.js';
 import {
   connectHttp,
   createProbe,
@@ -464,6 +466,7 @@ export default { tools: {
 function discoverRequest(
   url: string,
   headers: Record<string, string> = {},
+  padding = '',
 ): Promise<{ status: number; challenge: string }> {
   const body = JSON.stringify({
     jsonrpc: '2.0',
@@ -475,6 +478,7 @@ function discoverRequest(
         'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
         'io.modelcontextprotocol/clientCapabilities': {},
       },
+      ...(padding === '' ? {} : { padding }),
     },
   });
   const { port } = new URL(url);
@@ -509,15 +513,16 @@ function discoverRequest(
 }
 
 test(
-  'a stateless request passes the same gates: a foreign Host or Origin gets 403, no token 401, the token serves it',
+  'a stateless request passes the same gates: a foreign Host or Origin gets 403, no token 401, a body over the limit 413, the token serves it',
   LIMIT,
   async () => {
     const token = 'a-long-enough-test-token-0123456789';
-    const s = await serve({ http: { token } });
+    const s = await serve({ http: { token, maxBodyBytes: 4096 } });
     try {
       const auth = { authorization: `Bearer ${token}` };
       const port = new URL(s.http.url).port;
       assert.equal((await discoverRequest(s.http.url, auth)).status, 200);
+      assert.equal((await discoverRequest(s.http.url, auth, 'x'.repeat(5000))).status, 413);
       assert.equal(
         (await discoverRequest(s.http.url, { ...auth, origin: 'http://evil.example' })).status,
         403,
@@ -671,3 +676,36 @@ test(
     }
   },
 );
+
+test('a graceful stop waits for a stateless call in flight, which is answered', LIMIT, async () => {
+  // The drain time never runs out on a manual clock: only the call ending lets close finish.
+  const s = await serve({ http: { clock: new ManualClock() } });
+  const gate = createGate('stateless-drain');
+  let closed = false;
+  try {
+    const source = `${gateSource}
+export default { tools: { slow: { handler: async () => { await gate(${JSON.stringify(gate.name)}); return 'done'; } } } };`;
+    await s.host.load(await writeArtifact({ name: 'g', source }));
+    const { client } = await connectModern(s.http.url);
+    const call = client.callTool({ name: 'g__slow', arguments: {} });
+    await gate.entered();
+    let closeDone = false;
+    const closing = s.http.close({ drainMs: 60_000 }).then(() => {
+      closeDone = true;
+    });
+    // Let the stop get as far as it can on its own: it must still be waiting for the call.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(closeDone, false);
+    assert.equal(s.http.calls(), 1);
+    gate.open();
+    assert.equal(textOf(await call), 'done');
+    await closing;
+    closed = true;
+    await client.close();
+  } finally {
+    gate.close();
+    if (!closed) await s.http.close();
+    await s.door.close();
+    await s.host.close();
+  }
+});
