@@ -11,17 +11,45 @@
  * every stream in the same turn as the pointer swap that made it (G2).
  */
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import {
-  InMemoryServerEventBus,
-  type ServerEvent,
-  type ServerEventBus,
-} from '@modelcontextprotocol/server';
+import type { ServerEvent, ServerEventBus } from '@modelcontextprotocol/server';
 
 export type { ServerEvent, ServerEventBus };
 
-/** The in-process bus; a listener that throws is reported and the others still get the event. */
+/**
+ * The in-process bus, as the SDK's `InMemoryServerEventBus` behaves: synchronous delivery, a
+ * listener that throws does not keep the event from the others, unsubscribing is idempotent.
+ * Not that class itself only because importing `@modelcontextprotocol/server` costs ~200 ms of
+ * CPU, which every host (and `import 'molt'`) would pay; only HTTP serving loads it.
+ */
+class InProcessBus implements ServerEventBus {
+  readonly #listeners = new Set<(event: ServerEvent) => void>();
+  readonly #onerror: ((err: Error) => void) | undefined;
+
+  constructor(onerror?: (err: Error) => void) {
+    this.#onerror = onerror;
+  }
+
+  publish(event: ServerEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#onerror?.(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+
+  subscribe(listener: (event: ServerEvent) => void): () => void {
+    const own = (event: ServerEvent): void => listener(event);
+    this.#listeners.add(own);
+    return () => {
+      this.#listeners.delete(own);
+    };
+  }
+}
+
 export function inProcessBus(onerror?: (err: Error) => void): ServerEventBus {
-  return new InMemoryServerEventBus(onerror);
+  return new InProcessBus(onerror);
 }
 
 /**

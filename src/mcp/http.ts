@@ -28,7 +28,7 @@ import { readJsonBody } from '../util/read-json-body.js';
 import type { McpFrontDoor, SessionContext } from './front-door.js';
 import { accessCheck, isLoopback } from './http-access.js';
 import { authCheck, type McpOAuth, resourceMetadata, resourceMetadataUrl } from './http-auth.js';
-import { createStatelessDoor } from './stateless.js';
+import type { StatelessDoor } from './stateless.js';
 
 export type { McpOAuth } from './http-auth.js';
 
@@ -177,7 +177,9 @@ export async function startMcpHttp(
   let draining = false;
   /** Wakes a draining close() each time a call ends. */
   let callEnded = (): void => {};
-  const stateless = createStatelessDoor(door, {
+  // Loaded here, not at import: the SDK 2.x package costs ~200 ms of CPU to load.
+  const { createStatelessDoor } = await import('./stateless.js');
+  const stateless: StatelessDoor = createStatelessDoor(door, {
     maxListenStreams,
     ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
     settled: () => callEnded(),
