@@ -239,7 +239,9 @@ export function createStatelessDoor(door: McpFrontDoor, options: StatelessOption
     async serve(req, res, body, authInfo) {
       // The client going away aborts the exchange: its call is cancelled, its stream ended.
       const gone = new AbortController();
-      res.once('close', () => gone.abort());
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
       const isListen = (body as { method?: unknown })?.method === 'subscriptions/listen';
       if (isListen) {
         const ended = new Promise<void>((resolve) => res.once('close', resolve));
