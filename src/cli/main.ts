@@ -56,7 +56,7 @@ const mcpOptions = (command: Command): Command =>
     // MCP over HTTP, safe by default (see mcp-http-security.ts).
     .option(
       '--max-sessions <n>',
-      'most MCP HTTP sessions at once (503 to an initialize over it)',
+      'most MCP HTTP sessions at once (503 to an initialize over it), and as many 2026-07-28 listen streams',
       '1000',
     )
     .option(
