@@ -1,14 +1,15 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j,k` runs a subset (e: the process
- * sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus metrics;
- * i: the dev loop into an MCP client; j: plugin-to-plugin calls; k: MCP tools/call beside the
- * raw SDK);
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j,k,l` runs a subset (e: the
+ * process sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus
+ * metrics; i: the dev loop into an MCP client; j: plugin-to-plugin calls; k: MCP tools/call
+ * beside the raw SDK; l: a call during a canary);
  * `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { cleanup } from './artifacts.js';
 import { benchCalls } from './calls.js';
+import { benchCanary } from './canary.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchChurn } from './churn.js';
 import { benchContracts } from './contracts.js';
@@ -24,7 +25,7 @@ import { heading, table, verdicts } from './report.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,k').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,k,l').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -53,6 +54,7 @@ try {
     if (only.has('i')) summary.devLoop = await benchDevLoop();
     if (only.has('j')) summary.contracts = await benchContracts();
     if (only.has('k')) summary.mcpCalls = await benchMcpCalls();
+    if (only.has('l')) summary.canary = await benchCanary();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

@@ -13,6 +13,8 @@ import type {
 import type { LastReload } from '../deploy/reload-history.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
+import { type CanaryOptions, canaryRules } from '../runtime/canary.js';
+import { DEFAULT_PROBATION_RULES } from '../runtime/promotion.js';
 import type { LoadResult } from '../runtime/reload.js';
 import type { TrialStatus } from '../runtime/slot.js';
 import { type AuditPage, auditPage, parseAuditQuery } from './audit-page.js';
@@ -153,8 +155,15 @@ export const ROUTES: readonly Route[] = [
     access: 'token',
     handle: async (c): Promise<{ json: InstallResult }> => {
       const name = pluginName(c);
-      await objectBody(c);
-      return json(await c.deployment.reload(name));
+      const { canary } = await objectBody(c);
+      if (canary === undefined) return json(await c.deployment.reload(name));
+      // Checked here so a bad body is the request's fault (400), not the host's state (409).
+      try {
+        canaryRules(canary, DEFAULT_PROBATION_RULES);
+      } catch (err) {
+        throw new MoltError(ErrorCodes.INVALID_REQUEST, (err as Error).message);
+      }
+      return json(await c.deployment.reload(name, { canary: canary as CanaryOptions }));
     },
   },
   {

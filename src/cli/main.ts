@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { StdioStreams } from '../mcp/stdio.js';
+import type { CanaryFlags } from './canary-flags.js';
 import type { DevOptions } from './dev.js';
 import { EXIT, fail, line, out } from './output.js';
 import type { ServeOptions } from './serve.js';
@@ -55,7 +56,7 @@ const mcpOptions = (command: Command): Command =>
     // MCP over HTTP, safe by default (see mcp-http-security.ts).
     .option(
       '--max-sessions <n>',
-      'most MCP HTTP sessions at once (503 to an initialize over it)',
+      'most MCP HTTP sessions at once (503 to an initialize over it), and as many 2026-07-28 listen streams',
       '1000',
     )
     .option(
@@ -255,6 +256,20 @@ for (const action of ['reload', 'rollback'] as const) {
     )
     .argument('<name>', 'the plugin')
     .option(...dataOption, '.molt');
+  if (action === 'reload') {
+    command
+      .option(
+        '--canary <share>',
+        'serve the fresh generation beside the running one on this share of new calls (10% or 0.1) and swap only once it passes its gate; waits for the outcome',
+      )
+      .option('--canary-min-calls <n>', 'calls the canary is judged on before it is decided (100)')
+      .option(
+        '--canary-timeout <ms>',
+        'abort the canary if still undecided after this long (600000)',
+      )
+      .option('--canary-max-error-rate <r>', "the candidate's error-rate ceiling (the host's)")
+      .option('--canary-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
+  }
   if (action === 'rollback') {
     command.option(
       '--discard-state',
@@ -262,9 +277,14 @@ for (const action of ['reload', 'rollback'] as const) {
     );
   }
   command.action(
-    run(async (name: string, opts: { data: string; discardState?: boolean }) => {
+    run(async (name: string, opts: { data: string; discardState?: boolean } & CanaryFlags) => {
       const { act } = await import('./remote.js');
-      await act(resolve(opts.data), action, name, { discardState: opts.discardState === true });
+      const { canaryFromFlags } = await import('./canary-flags.js');
+      const canary = canaryFromFlags(opts);
+      await act(resolve(opts.data), action, name, {
+        discardState: opts.discardState === true,
+        ...(canary === undefined ? {} : { canary }),
+      });
     }),
   );
 }

@@ -1,6 +1,7 @@
 /** `molt status`, `molt reload NAME`, `molt rollback NAME`, `molt call`: ask a running host. */
 import { admin } from '../admin/client.js';
 import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
+import type { CanaryOptions, CanaryStatus } from '../runtime/canary.js';
 import type { LoadResult } from '../runtime/reload.js';
 import type { TrialStatus } from '../runtime/slot.js';
 import { ms, out, table } from './output.js';
@@ -65,7 +66,10 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
     );
   }
   if (contracts.length > 0) out(`\n${contracts.join('\n')}`);
-  const trials = plugins.flatMap((p) => (p.trial == null ? [] : [trialLine(p.name, p.trial)]));
+  const trials = plugins.flatMap((p) => [
+    ...(p.canary == null ? [] : [canaryLine(p.name, p.canary)]),
+    ...(p.trial == null ? [] : [trialLine(p.name, p.trial)]),
+  ]);
   if (trials.length > 0) out(`\n${trials.join('\n')}`);
 }
 
@@ -73,17 +77,27 @@ export async function act(
   dataDir: string,
   action: 'reload' | 'rollback',
   name: string,
-  options: { discardState?: boolean } = {},
+  options: { discardState?: boolean; canary?: { canary: CanaryOptions; waitMs: number } } = {},
 ): Promise<void> {
+  const { canary } = options;
   const r = await admin<LoadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
-    options.discardState === true ? { discardState: true } : undefined,
+    options.discardState === true
+      ? { discardState: true }
+      : canary === undefined
+        ? undefined
+        : { canary: canary.canary },
+    canary?.waitMs,
   );
-  out(
-    `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`,
-  );
+  const done =
+    canary !== undefined
+      ? `the canary (${pct(canary.canary.weight)}) passed; reloaded`
+      : action === 'reload'
+        ? 'reloaded'
+        : 'rolled back';
+  out(`${done} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`);
 }
 
 /** `molt promote NAME` / `molt abort NAME`: end a trial one way or the other. */
@@ -94,11 +108,24 @@ export async function trial(
 ): Promise<void> {
   const path = `/v1/plugins/${encodeURIComponent(name)}/${action}`;
   if (action === 'promote') {
-    const t = await admin<TrialStatus>(dataDir, 'POST', path);
+    const t = await admin<TrialStatus & { mode?: 'canary' }>(dataDir, 'POST', path);
+    if (t.mode === 'canary')
+      return out(
+        `promoted the canary of ${name}: ${t.version} (${t.buildId.slice(0, 12)}) takes every call now`,
+      );
     return out(`promoted ${name}: ${t.version} (${t.buildId.slice(0, 12)}) is permanent`);
   }
   const r = await admin<LoadResult>(dataDir, 'POST', path);
   out(`aborted the trial of ${name}: now ${r.version} (${r.buildId.slice(0, 12)})`);
+}
+
+const pct = (share: number): string => `${Math.round(share * 10_000) / 100}%`;
+
+/** One line per canary in progress: the candidate's figures against the current version's. */
+function canaryLine(name: string, c: CanaryStatus): string {
+  const figures = (f: CanaryStatus['trial']) =>
+    `${f.calls} calls, ${(f.errorRate * 100).toFixed(1)}% errors, p99 ${ms(f.p99Ms)}`;
+  return `${name} ${c.version} canary at ${pct(c.weight)} for ${ms(c.forMs)}: ${figures(c.trial)} (current: ${figures(c.baseline)}); ${c.decision}${c.why === undefined ? '' : ` (${c.why})`}`;
 }
 
 /** One line per trial in progress: its figures against the baseline, and the verdict so far. */

@@ -26,6 +26,7 @@ import {
   type Manifest,
   readArtifact,
 } from '../manifest/manifest.js';
+import type { CanaryOptions } from '../runtime/canary.js';
 import { loadOrder } from '../runtime/contracts.js';
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
@@ -52,6 +53,11 @@ export interface DeploymentOptions extends HostOptions {
 
 export interface InstallResult extends LoadResult {
   action: 'loaded' | 'reloaded' | 'unchanged';
+}
+
+/** How a version is made active: a canary first (host.reload's), ignored by a first load. */
+export interface ActivateOptions {
+  canary?: CanaryOptions;
 }
 
 export interface PluginStatus extends PluginInfo {
@@ -137,8 +143,8 @@ export class Deployment {
   }
 
   /** Accepts an artifact (a `.molt` file or a folder) into the store and makes it active. */
-  async install(source: string): Promise<InstallResult> {
-    return this.activate(await this.stage(source));
+  async install(source: string, options: ActivateOptions = {}): Promise<InstallResult> {
+    return this.activate(await this.stage(source), options);
   }
 
   /** Accepts an artifact into the store and records it as installed; runs none of its code. */
@@ -168,7 +174,10 @@ export class Deployment {
   }
 
   /** Makes an installed version the active one: load, or reload with the full handover. */
-  activate(target: VersionKey & { name: string }): Promise<InstallResult> {
+  activate(
+    target: VersionKey & { name: string },
+    options: ActivateOptions = {},
+  ): Promise<InstallResult> {
     return this.#serial(target.name, async () => {
       const { name } = target;
       const current = this.host.plugin(name);
@@ -180,7 +189,7 @@ export class Deployment {
       const result =
         current === undefined
           ? await this.host.load(dir, { expect })
-          : await this.host.reload(name, dir, { expect });
+          : await this.host.reload(name, dir, { expect, ...options });
       this.#onStep('swapped', name);
       await this.#persisted.get(name);
       this.#onStep('activated', name);
@@ -191,13 +200,19 @@ export class Deployment {
     });
   }
 
-  /** Re-runs the active artifact in a fresh generation (state handed over). */
-  reload(name: string): Promise<InstallResult> {
+  /**
+   * Re-runs the active artifact in a fresh generation (state handed over); with `canary`, the
+   * fresh generation first serves its share beside the running one (resolves once promoted).
+   */
+  reload(name: string, options: ActivateOptions = {}): Promise<InstallResult> {
     return this.#serial(name, async () => {
       const active = this.catalog.plugin(name)?.active;
       if (active == null || !this.#loaded(name)) throw unknown(name);
       const dir = this.store.path(name, active.version, active.buildId);
-      const r = await this.host.reload(name, dir, { expect: this.#expected(name, active) });
+      const r = await this.host.reload(name, dir, {
+        expect: this.#expected(name, active),
+        ...options,
+      });
       return { ...r, action: 'reloaded' as const };
     });
   }
@@ -226,6 +241,8 @@ export class Deployment {
 
   /** Ends a trial early: the version on trial is recorded as permanent (known-good). */
   promote(name: string): Promise<TrialStatus> {
+    // A canary's reload holds this plugin's chain until it is decided: deciding it cannot wait.
+    if (this.#inCanary(name)) return this.host.promote(name);
     return this.#serial(name, async () => {
       const r = await this.host.promote(name);
       await this.#persisted.get(name);
@@ -235,11 +252,16 @@ export class Deployment {
 
   /** Ends a trial with a rollback: the permanent version serves again. */
   abort(name: string): Promise<LoadResult> {
+    if (this.#inCanary(name)) return this.host.abort(name);
     return this.#serial(name, async () => {
       const r = await this.host.abort(name);
       await this.#persisted.get(name);
       return r;
     });
+  }
+
+  #inCanary(name: string): boolean {
+    return this.host.plugin(name)?.canary !== undefined;
   }
 
   /** Unloads the plugin and marks every version of it for deletion on the next start. */

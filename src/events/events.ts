@@ -51,7 +51,18 @@ export interface TrialReport {
 }
 
 /** Why a trial ended without its version becoming permanent. */
-export type TrialAbort = 'regression' | 'abort' | 'manual' | 'crash' | 'superseded' | 'cascade';
+export type TrialAbort =
+  | 'regression'
+  | 'abort'
+  | 'manual'
+  | 'crash'
+  | 'superseded'
+  | 'cascade'
+  /** A canary still undecided when its `timeoutMs` ran out. */
+  | 'timeout';
+
+/** What a promotion event is about: a canary before the swap, or the probation after it. */
+export type PromotionMode = 'canary' | 'probation';
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
 
@@ -85,19 +96,24 @@ export type SlotState =
 export type ReloadKind = 'load' | 'reload' | 'rollback' | 'recover';
 
 /** Milliseconds spent in each step; a step that did not run is absent. */
-export interface StepTimings {
-  validate?: number;
-  start?: number;
-  load?: number;
-  init?: number;
-  health?: number;
-  drain?: number;
-  snapshot?: number;
-  migrate?: number;
-  restore?: number;
-  swap?: number;
-  total: number;
-}
+/** The reload's timed steps in pipeline order: metrics labels and the dashboard read this list. */
+export const RELOAD_STEPS = [
+  'validate',
+  'start',
+  'load',
+  'init',
+  'health',
+  'drain',
+  'snapshot',
+  'migrate',
+  'restore',
+  'swap',
+] as const;
+
+export type ReloadStep = (typeof RELOAD_STEPS)[number];
+
+/** Milliseconds per step a reload ran (absent: the step did not run), and in all. */
+export type StepTimings = { [step in ReloadStep]?: number } & { total: number };
 
 export interface ErrorInfo {
   code: ErrorCode;
@@ -193,15 +209,35 @@ export interface HostEvents {
     name: string;
     from: VersionRef | undefined;
     to: VersionRef;
+    /** A canary's: its `timeoutMs`. */
     probationMs: number;
     baseline: TrialFigures;
+    /** A canary (before the swap, `weight` of the calls) or a probation (after it). */
+    mode: PromotionMode;
+    weight?: number;
   };
-  /** At most once a second during a trial: the figures so far. */
-  'promotion.progress': { name: string; to: VersionRef } & TrialReport;
-  /** The trial ended well (`early`: `molt promote`): the version is permanent now. */
-  'promotion.promoted': { name: string; to: VersionRef; early: boolean } & TrialReport;
+  /**
+   * At most once a second during a trial: the figures so far (a canary's baseline: the current
+   * version's calls over the same window).
+   */
+  'promotion.progress': { name: string; to: VersionRef; mode?: PromotionMode } & TrialReport;
+  /**
+   * The trial ended well (`early`: `molt promote`): the version is permanent now; a canary's
+   * candidate goes live (and then serves its probation).
+   */
+  'promotion.promoted': {
+    name: string;
+    to: VersionRef;
+    early: boolean;
+    mode?: PromotionMode;
+  } & TrialReport;
   /** The trial ended with the version gone: rolled back (regression, abort, crash, …). */
-  'promotion.aborted': { name: string; to: VersionRef; reason: TrialAbort } & TrialReport;
+  'promotion.aborted': {
+    name: string;
+    to: VersionRef;
+    reason: TrialAbort;
+    mode?: PromotionMode;
+  } & TrialReport;
   'slot.changed': {
     name: string;
     active: VersionRef | undefined;

@@ -37,6 +37,13 @@ import {
   readAnswerProblem,
 } from '../sandbox/served.js';
 import { mergedLatency, quantileMs, type ToolCallStats } from './call-record.js';
+import {
+  type CanaryOptions,
+  type CanaryStatus,
+  canaryGate,
+  canaryRules,
+  canaryStateful,
+} from './canary.js';
 import { CheckpointFiles } from './checkpoints.js';
 import {
   Contracts,
@@ -48,7 +55,13 @@ import {
 } from './contracts.js';
 import type { Generation, GenerationState } from './generation.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
-import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
+import {
+  type LoadResult,
+  probe,
+  type ReloadGate,
+  type RuntimeDeps,
+  type SlotStats,
+} from './reload.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions, type TrialStatus } from './slot.js';
 
 const debug = debuglog('molt');
@@ -73,6 +86,8 @@ export interface PluginInfo {
   knownGood: ArtifactRef | undefined;
   /** The version on probation, its figures against the baseline; absent once permanent. */
   trial: TrialStatus | undefined;
+  /** A canary in progress (before its swap): its weight, candidate and figures. */
+  canary: CanaryStatus | undefined;
   stats: SlotStats;
   /**
    * The 99th percentile of its calls' latency (queue wait included) since it was loaded, every
@@ -139,6 +154,12 @@ export interface ReloadOptions {
    * sandbox starts.
    */
   expect?: ExpectedArtifact;
+  /**
+   * Serve the new version beside the current one first, on `weight` of the new calls, and swap
+   * only once it has passed its gate (see canary.ts; CANARY_ABORTED otherwise, CANARY_STATEFUL
+   * for a plugin with state). Resolves after the swap, like any reload.
+   */
+  canary?: CanaryOptions;
 }
 
 /** What a completion completes: a prompt's argument, or a URI template's variable. */
@@ -336,19 +357,34 @@ export class Host {
    */
   async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
     const slot = this.#slot(name);
+    const gate = this.#canary(slot, options);
     if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
-      return { ...(await slot.reload(dir, { expect: options.expect })), cascaded: [] };
+      return { ...(await slot.reload(dir, { expect: options.expect, gate })), cascaded: [] };
     }
     // Cascades run one at a time: two must never interleave over a shared dependency.
-    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options));
+    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options, gate));
     this.#cascades = run.catch(() => {});
     return run;
   }
 
-  async #reloadCascading(name: string, dir: string, options: ReloadOptions): Promise<ReloadResult> {
+  /** A canary's gate, its options checked; a plugin with state is refused before anything starts. */
+  #canary(slot: Slot, options: ReloadOptions): ReloadGate | undefined {
+    if (options.canary === undefined) return undefined;
+    const rules = canaryRules(options.canary, this.#deps.options.probation);
+    const active = slot.active;
+    if (active?.info.stateful === true) throw canaryStateful(slot.name, active.version);
+    return canaryGate(rules, (tool, args, callOptions) => slot.call(tool, args, callOptions));
+  }
+
+  async #reloadCascading(
+    name: string,
+    dir: string,
+    options: ReloadOptions,
+    gate: ReloadGate | undefined,
+  ): Promise<ReloadResult> {
     this.#cascading++;
     try {
-      const result = await this.#slot(name).reload(dir, { expect: options.expect });
+      const result = await this.#slot(name).reload(dir, { expect: options.expect, gate });
       const swapped: string[] = [name];
       const cascaded: string[] = [];
       for (const artifact of this.#cascadeSet(name)) {
@@ -676,6 +712,7 @@ export class Host {
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       trial: slot.trial,
+      canary: slot.canary,
       stats: { ...slot.stats },
       p99Ms: quantileMs(mergedLatency(slot.callStats), 0.99),
       provides: Object.fromEntries(

@@ -26,6 +26,7 @@ import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
 import { CallQueue } from './call-queue.js';
 import { CallRecord, type ToolCallStats } from './call-record.js';
+import type { CallSplit, CanaryStatus } from './canary.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { Generation } from './generation.js';
 import { figuresOf, judge, tightened } from './promotion.js';
@@ -158,6 +159,8 @@ export class Slot {
   /** Derived from the state and the pointer: calls go straight through (the hot path). */
   #routing = false;
   #active: Generation | undefined;
+  /** Set while a canary runs: each new call's pick between the candidate and the active one. */
+  #split: CallSplit | undefined;
   /** The replaced generation, warm during probation: what a crash swaps back to. */
   #previous: Generation | undefined;
   /** The artifact `rollback()` returns to once the warm generation is gone. */
@@ -213,6 +216,11 @@ export class Slot {
         if (this.#state === 'held') this.#to('reloading');
       },
       point: (gen) => this.#point(gen),
+      split: (split) => {
+        // The candidate's calls count in the plugin's figures from its first one.
+        split?.candidate.recordInto(this.#calls);
+        this.#split = split;
+      },
       afterSwap: (gen, replaced, plan) => this.#afterSwap(gen, replaced, plan),
       get checkpoint() {
         return slot.#checkpoint;
@@ -265,10 +273,17 @@ export class Slot {
     return this.#queue.length;
   }
 
-  /** The hot path: one flag and one pointer read, then the pinned generation does the rest. */
+  /**
+   * The hot path: one flag, the canary field and one pointer read, then the pinned generation
+   * does the rest.
+   */
   call(tool: CallTarget, args: unknown, options?: CallOptions): Promise<unknown> {
     this.#dirty = true;
-    if (this.#routing) return this.#active!.call(tool, args, options);
+    if (this.#routing) {
+      const split = this.#split;
+      if (split === undefined) return this.#active!.call(tool, args, options);
+      return split.call(tool, args, options);
+    }
     const acceptedAt = this.#deps.clock.now();
     if (this.#closing !== undefined) return this.#refuse(tool, this.#closedError(), acceptedAt);
     // One deadline per call, from now: the wait in the queue counts against it.
@@ -283,7 +298,7 @@ export class Slot {
     const run = (): Promise<unknown> => {
       if (this.#routing) {
         reached = true;
-        return this.#active!.call(tool, args, options, deadline, acceptedAt);
+        return (this.#split ?? this.#active!).call(tool, args, options, deadline, acceptedAt);
       }
       if (this.#closing !== undefined) return Promise.reject(this.#closedError());
       return this.#queue.wait(run, deadline, timeoutMs, options?.signal);
@@ -361,8 +376,22 @@ export class Slot {
     };
   }
 
-  /** Ends the trial now, the version on trial becoming permanent (`molt promote`). */
+  /** The canary in progress (before its swap), with its figures; `undefined` when none runs. */
+  get canary(): CanaryStatus | undefined {
+    return this.#split?.status();
+  }
+
+  /**
+   * Ends the trial now, the version on trial becoming permanent (`molt promote`). During a
+   * canary: its candidate goes live now (the swap follows, then its probation).
+   */
   promote(): Promise<TrialStatus> {
+    const split = this.#split;
+    if (split !== undefined) {
+      const status = split.status();
+      split.end('promote');
+      return Promise.resolve(status);
+    }
     return this.#serial(async () => {
       const status = this.trial;
       if (status === undefined) throw this.#noTrial();
@@ -371,8 +400,17 @@ export class Slot {
     });
   }
 
-  /** Ends the trial with a rollback to the version before it (`molt abort`). */
+  /**
+   * Ends the trial with a rollback to the version before it (`molt abort`). During a canary:
+   * it ends (reason `abort`) and the active version, which never stopped serving, serves on.
+   */
   abort(): Promise<LoadResult> {
+    const split = this.#split;
+    const active = this.#active;
+    if (split !== undefined && active !== undefined) {
+      split.end('abort');
+      return Promise.resolve({ name: this.name, version: active.version, buildId: active.buildId });
+    }
     return this.#serial(() => {
       if (this.#trial === undefined) throw this.#noTrial();
       return this.#rollbackNow({ reason: 'abort' }, false);
@@ -420,6 +458,7 @@ export class Slot {
       const published = this.#active !== undefined;
       this.#to('closing');
       this.#queue.failAll(this.#closeCode, this.#closedError().message);
+      this.#split?.end('superseded');
       this.#clearProbation('superseded');
       this.#recovery?.clear();
       // Step 8 for an unload: the plugin's tools leave every front door at once.
@@ -674,6 +713,7 @@ export class Slot {
       to: gen.ref,
       probationMs: ms,
       baseline,
+      mode: 'probation',
     });
     this.#armJudge(trial);
   }
@@ -807,6 +847,8 @@ export class Slot {
       return;
     }
     if (!isActive) return;
+    // A canary needs the version it is judged against: it ends, the recovery follows it.
+    this.#split?.end('crash');
     this.#clearProbation('crash');
     this.#to('recovering');
     const clock = this.#deps.clock;
