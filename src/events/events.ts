@@ -50,8 +50,50 @@ export interface TrialReport {
   why: string | undefined;
 }
 
-/** Why a trial ended without its version becoming permanent. */
-export type TrialAbort = 'regression' | 'abort' | 'manual' | 'crash' | 'superseded' | 'cascade';
+/**
+ * Why a trial ended without its version becoming permanent. A shadow's: `mismatch` (the
+ * candidate answered otherwise, or slower), `timeout` (too few mirrored calls in time).
+ */
+export type TrialAbort =
+  | 'regression'
+  | 'abort'
+  | 'manual'
+  | 'crash'
+  | 'superseded'
+  | 'cascade'
+  | 'mismatch'
+  | 'timeout';
+
+/** A shadow's own counts (runtime/shadow.ts): how many calls it mirrored and how they compared. */
+export interface ShadowFigures {
+  /** Mirrored calls it needs to decide. */
+  calls: number;
+  compare: 'outcome' | 'result';
+  /** Calls mirrored to the candidate so far (each also answered by the current one). */
+  mirrored: number;
+  /** Pairs (current, candidate) that ended alike, and those that did not. */
+  matched: number;
+  differing: number;
+  /** Sampled calls not mirrored (too many in flight) or not judged (the caller cancelled). */
+  skipped: number;
+}
+
+/** One call on which a shadow's candidate and current generation differed (bounded excerpts). */
+export interface ShadowDifference {
+  tool: string;
+  /** The arguments, as JSON, cut to a few hundred characters. */
+  args: string;
+  /** What differed: the outcome (ok or the error code), the result, or the p99 latency. */
+  kind: 'outcome' | 'result' | 'latency';
+  current: string;
+  candidate: string;
+}
+
+/** The extra fields of a `promotion.*` event about a shadow (absent on a probation's). */
+export interface ShadowMode {
+  mode?: 'shadow';
+  shadow?: ShadowFigures;
+}
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
 
@@ -188,20 +230,31 @@ export interface HostEvents {
    * What a restart must come back to changed: the active generation, or the known-good artifact
    * crash recovery restarts from. A deployment persists exactly this.
    */
-  /** A version went on trial: its probation window, the baseline it must hold up against. */
+  /**
+   * A version went on trial: its probation window, the baseline it must hold up against. With
+   * `mode: 'shadow'`, a candidate's shadow began (before any swap): `probationMs` is its
+   * `timeoutMs`, the figures are the candidate's and the current one's over the mirrored calls.
+   */
   'promotion.started': {
     name: string;
     from: VersionRef | undefined;
     to: VersionRef;
     probationMs: number;
     baseline: TrialFigures;
-  };
+  } & ShadowMode;
   /** At most once a second during a trial: the figures so far. */
-  'promotion.progress': { name: string; to: VersionRef } & TrialReport;
-  /** The trial ended well (`early`: `molt promote`): the version is permanent now. */
-  'promotion.promoted': { name: string; to: VersionRef; early: boolean } & TrialReport;
-  /** The trial ended with the version gone: rolled back (regression, abort, crash, …). */
-  'promotion.aborted': { name: string; to: VersionRef; reason: TrialAbort } & TrialReport;
+  'promotion.progress': { name: string; to: VersionRef } & TrialReport & ShadowMode;
+  /**
+   * The trial ended well (`early`: `molt promote`): the version is permanent now. A shadow's:
+   * the candidate passed, and the reload goes on to its swap (and its probation).
+   */
+  'promotion.promoted': { name: string; to: VersionRef; early: boolean } & TrialReport & ShadowMode;
+  /**
+   * The trial ended with the version gone: rolled back (regression, abort, crash, …). A
+   * shadow's: the reload was refused, with the first `differences` on a `mismatch`.
+   */
+  'promotion.aborted': { name: string; to: VersionRef; reason: TrialAbort } & TrialReport &
+    ShadowMode & { differences?: ShadowDifference[] };
   'slot.changed': {
     name: string;
     active: VersionRef | undefined;

@@ -49,7 +49,20 @@ import {
 import type { Generation, GenerationState } from './generation.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
 import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
-import { type RollbackOptions, Slot, type SlotLoadOptions, type TrialStatus } from './slot.js';
+import {
+  type ResolvedShadow,
+  resolveShadow,
+  type ShadowOptions,
+  type ShadowStatus,
+  shadowGate,
+} from './shadow.js';
+import {
+  type RollbackOptions,
+  Slot,
+  type SlotLoadOptions,
+  type SlotReloadOptions,
+  type TrialStatus,
+} from './slot.js';
 
 const debug = debuglog('molt');
 
@@ -73,6 +86,8 @@ export interface PluginInfo {
   knownGood: ArtifactRef | undefined;
   /** The version on probation, its figures against the baseline; absent once permanent. */
   trial: TrialStatus | undefined;
+  /** A shadow reload in progress: the candidate, its figures against the current version. */
+  shadow: ShadowStatus | undefined;
   stats: SlotStats;
   /**
    * The 99th percentile of its calls' latency (queue wait included) since it was loaded, every
@@ -139,6 +154,12 @@ export interface ReloadOptions {
    * sandbox starts.
    */
   expect?: ExpectedArtifact;
+  /**
+   * Prove the new version on mirrored copies of live calls before its swap (see shadow.ts):
+   * refused with SHADOW_MISMATCH, SHADOW_INCOMPLETE or PLUGIN_CRASHED, the current version
+   * serving on; options checked first (OPTIONS_INVALID).
+   */
+  shadow?: ShadowOptions;
 }
 
 /** What a completion completes: a prompt's argument, or a URI template's variable. */
@@ -336,19 +357,28 @@ export class Host {
    */
   async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
     const slot = this.#slot(name);
+    const shadow =
+      options.shadow === undefined
+        ? undefined
+        : resolveShadow(options.shadow, this.#options.probation.maxP99Ratio);
     if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
-      return { ...(await slot.reload(dir, { expect: options.expect })), cascaded: [] };
+      return { ...(await slot.reload(dir, slotReload(options, shadow))), cascaded: [] };
     }
     // Cascades run one at a time: two must never interleave over a shared dependency.
-    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options));
+    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options, shadow));
     this.#cascades = run.catch(() => {});
     return run;
   }
 
-  async #reloadCascading(name: string, dir: string, options: ReloadOptions): Promise<ReloadResult> {
+  async #reloadCascading(
+    name: string,
+    dir: string,
+    options: ReloadOptions,
+    shadow: ResolvedShadow | undefined,
+  ): Promise<ReloadResult> {
     this.#cascading++;
     try {
-      const result = await this.#slot(name).reload(dir, { expect: options.expect });
+      const result = await this.#slot(name).reload(dir, slotReload(options, shadow));
       const swapped: string[] = [name];
       const cascaded: string[] = [];
       for (const artifact of this.#cascadeSet(name)) {
@@ -676,6 +706,7 @@ export class Host {
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       trial: slot.trial,
+      shadow: slot.shadow,
       stats: { ...slot.stats },
       p99Ms: quantileMs(mergedLatency(slot.callStats), 0.99),
       provides: Object.fromEntries(
@@ -714,6 +745,13 @@ export class Host {
       details: { plugin: name },
     });
   }
+}
+
+/** A gated reload (a shadow) is its own run; a plain one may coalesce with others. */
+function slotReload(options: ReloadOptions, shadow: ResolvedShadow | undefined): SlotReloadOptions {
+  return shadow === undefined
+    ? { expect: options.expect }
+    : { expect: options.expect, gate: shadowGate(shadow) };
 }
 
 function generationInfo(g: Generation): GenerationInfo {

@@ -39,6 +39,7 @@ import {
   type SlotStats,
 } from './reload.js';
 import { unpublishServed } from './served-changes.js';
+import type { ShadowRun, ShadowStatus } from './shadow.js';
 
 const moves: Record<SlotState, readonly SlotState[]> = {
   loading: ['reloading', 'closing'],
@@ -189,6 +190,8 @@ export class Slot {
   #checkpointing: Promise<void> | undefined;
   /** The artifact of the first load, while it starts: its contracts count for others. */
   #starting: Artifact | undefined;
+  /** A shadow reload's candidate gets copies of some calls while this is set (shadow.ts). */
+  #shadow: ShadowRun | undefined;
 
   constructor(name: string, deps: RuntimeDeps) {
     this.name = name;
@@ -222,6 +225,9 @@ export class Slot {
         if (cp !== undefined) this.#keepOwn(cp.checkpoint);
       },
       checkpointOf: (buildId) => this.#ownCheckpoints.get(buildId),
+      mirror: (run) => {
+        this.#shadow = run;
+      },
     };
   }
 
@@ -265,10 +271,17 @@ export class Slot {
     return this.#queue.length;
   }
 
-  /** The hot path: one flag and one pointer read, then the pinned generation does the rest. */
+  /**
+   * The hot path: one flag and one pointer read (and one more for a shadow), then the pinned
+   * generation does the rest.
+   */
   call(tool: CallTarget, args: unknown, options?: CallOptions): Promise<unknown> {
     this.#dirty = true;
-    if (this.#routing) return this.#active!.call(tool, args, options);
+    if (this.#routing) {
+      const shadow = this.#shadow;
+      if (shadow === undefined) return this.#active!.call(tool, args, options);
+      return shadow.call(this.#active!, tool, args, options);
+    }
     const acceptedAt = this.#deps.clock.now();
     if (this.#closing !== undefined) return this.#refuse(tool, this.#closedError(), acceptedAt);
     // One deadline per call, from now: the wait in the queue counts against it.
@@ -361,8 +374,19 @@ export class Slot {
     };
   }
 
-  /** Ends the trial now, the version on trial becoming permanent (`molt promote`). */
+  /** A shadow reload in progress: its candidate and figures; `undefined` when none runs. */
+  get shadow(): ShadowStatus | undefined {
+    return this.#shadow?.status();
+  }
+
+  /**
+   * Ends the trial now, the version on trial becoming permanent (`molt promote`). During a
+   * shadow: its candidate passes now and the reload goes on to its swap.
+   */
   promote(): Promise<TrialStatus> {
+    // The shadow's reload holds the slot's queue: it is told directly, not queued behind it.
+    const shadow = this.#shadow;
+    if (shadow !== undefined) return Promise.resolve(shadow.promote());
     return this.#serial(async () => {
       const status = this.trial;
       if (status === undefined) throw this.#noTrial();
@@ -371,8 +395,17 @@ export class Slot {
     });
   }
 
-  /** Ends the trial with a rollback to the version before it (`molt abort`). */
+  /**
+   * Ends the trial with a rollback to the version before it (`molt abort`). During a shadow:
+   * the reload is refused and the current version, which never stopped serving, is the answer.
+   */
   abort(): Promise<LoadResult> {
+    const shadow = this.#shadow;
+    const active = this.#active;
+    if (shadow !== undefined && active !== undefined) {
+      shadow.abort();
+      return Promise.resolve({ name: this.name, version: active.version, buildId: active.buildId });
+    }
     return this.#serial(() => {
       if (this.#trial === undefined) throw this.#noTrial();
       return this.#rollbackNow({ reason: 'abort' }, false);
@@ -420,6 +453,7 @@ export class Slot {
       const published = this.#active !== undefined;
       this.#to('closing');
       this.#queue.failAll(this.#closeCode, this.#closedError().message);
+      this.#shadow?.abort(this.#closedError());
       this.#clearProbation('superseded');
       this.#recovery?.clear();
       // Step 8 for an unload: the plugin's tools leave every front door at once.
@@ -535,12 +569,10 @@ export class Slot {
       this.#checkpointTimer = undefined;
       // The generation active now, not the one active when the timer was armed.
       const active = this.#active;
-      if (
-        !this.#dirty ||
-        active === undefined ||
-        !active.info.stateful ||
-        (this.#state !== 'active' && this.#state !== 'probation')
-      ) {
+      // A shadow keeps the slot reloading for minutes: its current state is checkpointed too.
+      const serving =
+        this.#state === 'active' || this.#state === 'probation' || this.#shadow !== undefined;
+      if (!this.#dirty || active === undefined || !active.info.stateful || !serving) {
         this.#armCheckpoint();
         return;
       }
