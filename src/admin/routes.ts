@@ -11,9 +11,10 @@ import type {
   WaitingPlugin,
 } from '../deploy/deployment.js';
 import type { LastReload } from '../deploy/reload-history.js';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
 import type { LoadResult } from '../runtime/reload.js';
+import { resolveShadow, type ShadowOptions } from '../runtime/shadow.js';
 import type { TrialStatus } from '../runtime/slot.js';
 import { type AuditPage, auditPage, parseAuditQuery } from './audit-page.js';
 import { serveDashboard } from './dashboard.js';
@@ -120,6 +121,17 @@ function detail(deployment: Deployment, name: string): PluginDetail {
 
 const json = <T>(value: T): { json: T } => ({ json: value });
 
+/** A reload body's `shadow`, checked as host.reload checks it; a bad one is the request's fault. */
+function shadowBody(value: unknown): ShadowOptions {
+  try {
+    resolveShadow(value, 1);
+  } catch (err) {
+    if (isMoltError(err)) throw new MoltError(ErrorCodes.INVALID_REQUEST, err.message);
+    throw err;
+  }
+  return value as ShadowOptions;
+}
+
 export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
@@ -153,8 +165,9 @@ export const ROUTES: readonly Route[] = [
     access: 'token',
     handle: async (c): Promise<{ json: InstallResult }> => {
       const name = pluginName(c);
-      await objectBody(c);
-      return json(await c.deployment.reload(name));
+      const { shadow } = await objectBody(c);
+      if (shadow === undefined) return json(await c.deployment.reload(name));
+      return json(await c.deployment.reload(name, { shadow: shadowBody(shadow) }));
     },
   },
   {

@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import type { StdioStreams } from '../mcp/stdio.js';
 import type { DevOptions } from './dev.js';
 import { EXIT, fail, line, out } from './output.js';
+import type { ShadowFlags } from './remote.js';
 import type { ServeOptions } from './serve.js';
 import type { SoakFlags } from './soak.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
@@ -260,11 +261,24 @@ for (const action of ['reload', 'rollback'] as const) {
       '--discard-state',
       'go back without the current state (when the newer version has no downgrade())',
     );
+  } else {
+    command
+      .option(
+        '--shadow <share>',
+        'first mirror this share of calls to safe-to-repeat tools (20% or 0.2) to the new generation and compare',
+      )
+      .option('--shadow-calls <n>', 'mirrored calls compared before deciding', '100')
+      .option('--compare <what>', "'outcome' (ok or the error code) or 'result' too", 'outcome')
+      .option('--shadow-timeout <ms>', 'refuse the reload if the calls have not come by then')
+      .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)');
   }
   command.action(
-    run(async (name: string, opts: { data: string; discardState?: boolean }) => {
-      const { act } = await import('./remote.js');
-      await act(resolve(opts.data), action, name, { discardState: opts.discardState === true });
+    run(async (name: string, opts: { data: string; discardState?: boolean } & ShadowFlags) => {
+      const { act, shadowOf } = await import('./remote.js');
+      await act(resolve(opts.data), action, name, {
+        discardState: opts.discardState === true,
+        shadow: shadowOf(opts),
+      });
     }),
   );
 }

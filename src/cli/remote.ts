@@ -1,9 +1,11 @@
 /** `molt status`, `molt reload NAME`, `molt rollback NAME`, `molt call`: ask a running host. */
 import { admin } from '../admin/client.js';
 import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
+import type { ReloadResult } from '../runtime/host.js';
 import type { LoadResult } from '../runtime/reload.js';
+import { SHADOW_DEFAULTS, type ShadowOptions, type ShadowStatus } from '../runtime/shadow.js';
 import type { TrialStatus } from '../runtime/slot.js';
-import { ms, out, table } from './output.js';
+import { ms, out, table, UsageError } from './output.js';
 
 export async function status(dataDir: string, json: boolean): Promise<void> {
   const { plugins, waiting = [] } = await admin<{
@@ -66,23 +68,87 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
   }
   if (contracts.length > 0) out(`\n${contracts.join('\n')}`);
   const trials = plugins.flatMap((p) => (p.trial == null ? [] : [trialLine(p.name, p.trial)]));
-  if (trials.length > 0) out(`\n${trials.join('\n')}`);
+  const shadows = plugins.flatMap((p) =>
+    p.shadow == null ? [] : [shadowLine(p.name, p.version, p.shadow)],
+  );
+  if (trials.length + shadows.length > 0) out(`\n${[...trials, ...shadows].join('\n')}`);
+}
+
+export interface ShadowFlags {
+  shadow?: string;
+  shadowCalls?: string;
+  compare?: string;
+  shadowTimeout?: string;
+  shadowMaxInFlight?: string;
+}
+
+/** A number the flag must hold, or a usage error (exit 2) naming it. */
+function numberFlag(flag: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) usage(`${flag} must be a number, not "${text}"`);
+  return n;
+}
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
+
+/**
+ * `--shadow 20%` (or `0.2`) and its companions as host.reload's `shadow`; the host checks the
+ * ranges. Without `--shadow`, none.
+ */
+export function shadowOf(flags: ShadowFlags): ShadowOptions | undefined {
+  if (flags.shadow === undefined) return undefined;
+  const share = flags.shadow.trim();
+  const sample = share.endsWith('%')
+    ? numberFlag('--shadow', share.slice(0, -1)) / 100
+    : numberFlag('--shadow', share);
+  const shadow: ShadowOptions = {
+    sample,
+    calls: numberFlag('--shadow-calls', flags.shadowCalls ?? '100'),
+  };
+  if (flags.compare !== undefined) {
+    if (flags.compare !== 'outcome' && flags.compare !== 'result')
+      usage(`--compare must be outcome or result, not "${flags.compare}"`);
+    shadow.compare = flags.compare;
+  }
+  if (flags.shadowTimeout !== undefined)
+    shadow.timeoutMs = numberFlag('--shadow-timeout', flags.shadowTimeout);
+  if (flags.shadowMaxInFlight !== undefined)
+    shadow.maxInFlight = numberFlag('--shadow-max-in-flight', flags.shadowMaxInFlight);
+  return shadow;
 }
 
 export async function act(
   dataDir: string,
   action: 'reload' | 'rollback',
   name: string,
-  options: { discardState?: boolean } = {},
+  options: { discardState?: boolean; shadow?: ShadowOptions | undefined } = {},
 ): Promise<void> {
-  const r = await admin<LoadResult>(
+  const { shadow } = options;
+  const body =
+    options.discardState === true
+      ? { discardState: true }
+      : shadow !== undefined
+        ? { shadow }
+        : undefined;
+  // A shadow reload answers once decided: the request waits as long as the shadow may.
+  const waitMs =
+    shadow === undefined ? undefined : (shadow.timeoutMs ?? SHADOW_DEFAULTS.timeoutMs) + 30_000;
+  const r = await admin<ReloadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
-    options.discardState === true ? { discardState: true } : undefined,
+    body,
+    waitMs,
   );
+  const s = r.shadow;
+  const after =
+    s === undefined
+      ? ''
+      : `, after a shadow: ${s.matched} of ${s.mirrored} mirrored calls matched on ${s.compare}${s.skipped > 0 ? ` (${s.skipped} skipped)` : ''}`;
   out(
-    `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`,
+    `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})${after}`,
   );
 }
 
@@ -94,11 +160,22 @@ export async function trial(
 ): Promise<void> {
   const path = `/v1/plugins/${encodeURIComponent(name)}/${action}`;
   if (action === 'promote') {
-    const t = await admin<TrialStatus>(dataDir, 'POST', path);
+    const t = await admin<TrialStatus | ShadowStatus>(dataDir, 'POST', path);
+    if ('mode' in t && t.mode === 'shadow')
+      return out(
+        `promoted the shadow of ${name}: ${t.version} (${t.buildId.slice(0, 12)}) swaps in`,
+      );
     return out(`promoted ${name}: ${t.version} (${t.buildId.slice(0, 12)}) is permanent`);
   }
   const r = await admin<LoadResult>(dataDir, 'POST', path);
   out(`aborted the trial of ${name}: now ${r.version} (${r.buildId.slice(0, 12)})`);
+}
+
+/** A shadow in progress: what was mirrored and how it compared so far. */
+export function shadowLine(name: string, current: string, s: ShadowStatus): string {
+  const f = s.shadow;
+  const p99 = `p99 ${ms(s.trial.p99Ms)} against ${ms(s.baseline.p99Ms)}`;
+  return `${name} ${s.version} in shadow of ${current} for ${ms(s.forMs)}: ${f.mirrored} of ${f.calls} calls mirrored, ${f.matched} matched, ${f.differing} differed on ${f.compare}, ${f.skipped} skipped; ${p99}`;
 }
 
 /** One line per trial in progress: its figures against the baseline, and the verdict so far. */

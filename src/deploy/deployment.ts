@@ -27,7 +27,7 @@ import {
   readArtifact,
 } from '../manifest/manifest.js';
 import { loadOrder } from '../runtime/contracts.js';
-import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
+import { createHost, type Host, type PluginInfo, type ReloadOptions } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
 import type { RollbackOptions, TrialStatus } from '../runtime/slot.js';
@@ -191,13 +191,19 @@ export class Deployment {
     });
   }
 
-  /** Re-runs the active artifact in a fresh generation (state handed over). */
-  reload(name: string): Promise<InstallResult> {
+  /**
+   * Re-runs the active artifact in a fresh generation (state handed over); with `shadow`, that
+   * generation first proves itself on mirrored calls (host.reload's `shadow`).
+   */
+  reload(name: string, options: Pick<ReloadOptions, 'shadow'> = {}): Promise<InstallResult> {
     return this.#serial(name, async () => {
       const active = this.catalog.plugin(name)?.active;
       if (active == null || !this.#loaded(name)) throw unknown(name);
       const dir = this.store.path(name, active.version, active.buildId);
-      const r = await this.host.reload(name, dir, { expect: this.#expected(name, active) });
+      const r = await this.host.reload(name, dir, {
+        expect: this.#expected(name, active),
+        ...(options.shadow === undefined ? {} : { shadow: options.shadow }),
+      });
       return { ...r, action: 'reloaded' as const };
     });
   }
@@ -226,6 +232,8 @@ export class Deployment {
 
   /** Ends a trial early: the version on trial is recorded as permanent (known-good). */
   promote(name: string): Promise<TrialStatus> {
+    // A shadow's reload holds this plugin's chain until it is decided: it is told directly.
+    if (this.#shadowing(name)) return this.host.promote(name);
     return this.#serial(name, async () => {
       const r = await this.host.promote(name);
       await this.#persisted.get(name);
@@ -235,11 +243,16 @@ export class Deployment {
 
   /** Ends a trial with a rollback: the permanent version serves again. */
   abort(name: string): Promise<LoadResult> {
+    if (this.#shadowing(name)) return this.host.abort(name);
     return this.#serial(name, async () => {
       const r = await this.host.abort(name);
       await this.#persisted.get(name);
       return r;
     });
+  }
+
+  #shadowing(name: string): boolean {
+    return this.host.plugin(name)?.shadow !== undefined;
   }
 
   /** Unloads the plugin and marks every version of it for deletion on the next start. */

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
-import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
+import type { ArtifactRef, HostEvents, ShadowFigures, SlotState } from '../events/events.js';
 import {
   type Artifact,
   checkExpected,
@@ -48,21 +48,15 @@ import {
 } from './contracts.js';
 import type { Generation, GenerationState } from './generation.js';
 import { type HostOptions, type ResolvedOptions, resolveOptions, sandboxSpec } from './options.js';
-import { type LoadResult, probe, type RuntimeDeps, type SlotStats } from './reload.js';
 import {
-  type ResolvedShadow,
-  resolveShadow,
-  type ShadowOptions,
-  type ShadowStatus,
-  shadowGate,
-} from './shadow.js';
-import {
-  type RollbackOptions,
-  Slot,
-  type SlotLoadOptions,
-  type SlotReloadOptions,
-  type TrialStatus,
-} from './slot.js';
+  type LoadResult,
+  probe,
+  type ReloadGate,
+  type RuntimeDeps,
+  type SlotStats,
+} from './reload.js';
+import { resolveShadow, type ShadowOptions, type ShadowStatus, shadowGate } from './shadow.js';
+import { type RollbackOptions, Slot, type SlotLoadOptions, type TrialStatus } from './slot.js';
 
 const debug = debuglog('molt');
 
@@ -103,6 +97,8 @@ export interface PluginInfo {
 export interface ReloadResult extends LoadResult {
   /** The dependents reloaded after it (`reloadWithDependencies`), in the order they were. */
   cascaded: string[];
+  /** With `shadow`: the figures of the shadow it passed. */
+  shadow?: ShadowFigures;
 }
 
 export interface UnloadOptions {
@@ -357,28 +353,32 @@ export class Host {
    */
   async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
     const slot = this.#slot(name);
-    const shadow =
+    let passed: { shadow?: ShadowFigures } = {};
+    const gate =
       options.shadow === undefined
         ? undefined
-        : resolveShadow(options.shadow, this.#options.probation.maxP99Ratio);
+        : shadowGate(resolveShadow(options.shadow, this.#options.probation.maxP99Ratio), (f) => {
+            passed = { shadow: f };
+          });
     if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
-      return { ...(await slot.reload(dir, slotReload(options, shadow))), cascaded: [] };
+      const result = await slot.reload(dir, { expect: options.expect, gate });
+      return { ...result, cascaded: [], ...passed };
     }
     // Cascades run one at a time: two must never interleave over a shared dependency.
-    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options, shadow));
+    const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options, gate));
     this.#cascades = run.catch(() => {});
-    return run;
+    return { ...(await run), ...passed };
   }
 
   async #reloadCascading(
     name: string,
     dir: string,
     options: ReloadOptions,
-    shadow: ResolvedShadow | undefined,
+    gate: ReloadGate | undefined,
   ): Promise<ReloadResult> {
     this.#cascading++;
     try {
-      const result = await this.#slot(name).reload(dir, slotReload(options, shadow));
+      const result = await this.#slot(name).reload(dir, { expect: options.expect, gate });
       const swapped: string[] = [name];
       const cascaded: string[] = [];
       for (const artifact of this.#cascadeSet(name)) {
@@ -745,13 +745,6 @@ export class Host {
       details: { plugin: name },
     });
   }
-}
-
-/** A gated reload (a shadow) is its own run; a plain one may coalesce with others. */
-function slotReload(options: ReloadOptions, shadow: ResolvedShadow | undefined): SlotReloadOptions {
-  return shadow === undefined
-    ? { expect: options.expect }
-    : { expect: options.expect, gate: shadowGate(shadow) };
 }
 
 function generationInfo(g: Generation): GenerationInfo {

@@ -200,8 +200,14 @@ export interface ShadowRun {
   status(): ShadowStatus;
 }
 
-/** The gate a shadow reload passes; `resolveShadow` has checked `options`. */
-export function shadowGate(options: ResolvedShadow): ReloadGate {
+/**
+ * The gate a shadow reload passes; `resolveShadow` has checked `options`. `onPassed` hears the
+ * figures of a shadow that let its reload go on.
+ */
+export function shadowGate(
+  options: ResolvedShadow,
+  onPassed?: (figures: ShadowFigures) => void,
+): ReloadGate {
   return async (candidate, slot) => {
     const current = slot.active;
     if (current === undefined || !current.alive)
@@ -221,6 +227,7 @@ export function shadowGate(options: ResolvedShadow): ReloadGate {
     slot.mirror(run);
     try {
       await run.decided;
+      onPassed?.(run.status().shadow);
     } finally {
       slot.mirror(undefined);
       run.end();
