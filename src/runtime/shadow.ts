@@ -581,6 +581,8 @@ class Shadow implements ShadowRun {
           figures: this.#report(),
         }),
     );
+    // A slot closing does not wait for a promoted shadow's last mirrored calls.
+    if (error !== undefined) this.#reject(error);
   }
 
   status(): ShadowStatus {
