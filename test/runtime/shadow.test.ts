@@ -288,7 +288,7 @@ test('bounded in flight: a sampled call past maxInFlight is skipped and counted'
   }
 });
 
-test('sampling is deterministic per tool: sample 0.25 mirrors exactly every 4th call of each tool', async () => {
+test('sampling is deterministic and per tool: each tool gets its share, whatever the order of calls', async () => {
   const clock = new ManualClock();
   const host = await start(clock);
   try {
@@ -298,11 +298,13 @@ test('sampling is deterministic per tool: sample 0.25 mirrors exactly every 4th 
       calls: 1_000,
       maxInFlight: 1_000,
     });
-    for (let i = 0; i < 40; i++) {
+    // One `version` then three `slow`, ten times: every 4th call overall would always be a
+    // `slow`; per tool, `version` gets 2 of its 10 (2.5 owed) and `slow` 7 of its 30 (7.5).
+    for (let i = 0; i < 10; i++) {
       await host.call('p', 'version', {});
-      await host.call('p', 'slow', {});
+      for (let j = 0; j < 3; j++) await host.call('p', 'slow', {});
     }
-    assert.equal(host.plugin('p')?.shadow?.shadow.mirrored, 20);
+    assert.equal(host.plugin('p')?.shadow?.shadow.mirrored, 9);
     await host.abort('p');
     await assert.rejects(done, (err) => isMoltError(err, 'SHADOW_INCOMPLETE'));
   } finally {
