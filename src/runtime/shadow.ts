@@ -24,6 +24,7 @@ import type {
 import type { CallTarget } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
+import { outcomeOf, quantileMs, ToolCalls } from './call-record.js';
 import type { Generation } from './generation.js';
 import { P99_FLOOR_MS } from './promotion.js';
 import type { ReloadGate, SlotCore } from './reload.js';
@@ -173,11 +174,21 @@ function excerptOf(value: unknown): string {
   }
 }
 
-/** Nearest-rank p99 of the pairs' latencies; undefined without any. */
-function p99(ms: readonly number[]): number | undefined {
-  if (ms.length === 0) return undefined;
-  const sorted = [...ms].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
+/**
+ * One side's figures over the compared pairs: every answer that was not a value counts as an
+ * error (a pair is judged by its outcome, whoever's fault it was), the p99 read from the
+ * histogram as a trial's is.
+ */
+function figuresOf(calls: ToolCalls): TrialFigures {
+  const { outcomes, latency } = calls.stats('');
+  const n = latency.count;
+  const errors = n - (outcomes.ok ?? 0);
+  return {
+    calls: n,
+    errors,
+    errorRate: n === 0 ? 0 : errors / n,
+    p99Ms: quantileMs(latency, 0.99),
+  };
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;
@@ -270,10 +281,9 @@ class Shadow implements ShadowRun {
   readonly #owed = new Map<string, number>();
   readonly #figures: ShadowFigures;
   readonly #differences: ShadowDifference[] = [];
-  readonly #currentMs: number[] = [];
-  readonly #candidateMs: number[] = [];
-  #currentErrors = 0;
-  #candidateErrors = 0;
+  /** Each side's outcomes and latency histogram over the compared pairs (bounded, like a trial's). */
+  readonly #currentCalls = new ToolCalls();
+  readonly #candidateCalls = new ToolCalls();
   #inFlight = 0;
   #candidateInFlight = 0;
   #idle: (() => void) | undefined;
@@ -336,7 +346,7 @@ class Shadow implements ShadowRun {
       from: current.ref,
       to: candidate.ref,
       probationMs: options.timeoutMs,
-      baseline: this.#side(this.#currentMs, this.#currentErrors),
+      baseline: figuresOf(this.#currentCalls),
       mode: 'shadow',
       shadow: { ...this.#figures },
     });
@@ -441,10 +451,8 @@ class Shadow implements ShadowRun {
     if (current === undefined || candidate === undefined) return;
     this.#inFlight--;
     if (this.#done) return;
-    this.#currentMs.push(current.ms);
-    this.#candidateMs.push(candidate.ms);
-    if (!current.ok) this.#currentErrors++;
-    if (!candidate.ok) this.#candidateErrors++;
+    this.#currentCalls.add(outcomeOf(current.ok ? undefined : current.outcome), current.ms);
+    this.#candidateCalls.add(outcomeOf(candidate.ok ? undefined : candidate.outcome), candidate.ms);
     const kind =
       current.outcome !== candidate.outcome
         ? 'outcome'
@@ -506,8 +514,8 @@ class Shadow implements ShadowRun {
 
   /** The p99 rule of a trial (promotion.ts), over the pairs' latencies. */
   #latency(): ShadowDifference | undefined {
-    const cur = p99(this.#currentMs);
-    const cand = p99(this.#candidateMs);
+    const cur = figuresOf(this.#currentCalls).p99Ms;
+    const cand = figuresOf(this.#candidateCalls).p99Ms;
     if (cur === undefined || cand === undefined || cand < P99_FLOOR_MS) return undefined;
     const ratio = this.#o.maxP99Ratio;
     if (cand <= ratio * Math.max(cur, P99_FLOOR_MS / ratio)) return undefined;
@@ -603,23 +611,14 @@ class Shadow implements ShadowRun {
   #report(): TrialReport {
     const judged = this.#judged();
     return {
-      trial: this.#side(this.#candidateMs, this.#candidateErrors),
-      baseline: this.#side(this.#currentMs, this.#currentErrors),
+      trial: figuresOf(this.#candidateCalls),
+      baseline: figuresOf(this.#currentCalls),
       decision: this.#decision,
       why:
         this.#why ??
         (this.#decision === 'undecided'
           ? `${judged} of ${this.#o.calls} calls compared`
           : undefined),
-    };
-  }
-
-  #side(ms: readonly number[], errors: number): TrialFigures {
-    return {
-      calls: ms.length,
-      errors,
-      errorRate: ms.length === 0 ? 0 : errors / ms.length,
-      p99Ms: p99(ms),
     };
   }
 
