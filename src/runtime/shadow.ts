@@ -236,6 +236,7 @@ export function shadowGate(
     await copyState(current, candidate);
     const run = new Shadow(slot, current, candidate, safe, options);
     slot.mirror(run);
+    run.start();
     try {
       await run.decided;
       onPassed?.(run.status().shadow);
@@ -327,7 +328,7 @@ class Shadow implements ShadowRun {
       if (e.name === slot.name && e.from.generation === current.id)
         this.#refuse('crash', incomplete(slot.name, 'the current generation crashed', 'crash'));
     });
-    const { clock, bus } = slot.deps;
+    const { clock } = slot.deps;
     this.#timeout = clock.setTimeout(
       () =>
         this.#refuse(
@@ -341,11 +342,16 @@ class Shadow implements ShadowRun {
         ),
       options.timeoutMs,
     );
+  }
+
+  /** Told once the slot routes through it: a listener's calls from here on may be mirrored. */
+  start(): void {
+    const { bus } = this.#slot.deps;
     bus.emit('promotion.started', {
-      name: slot.name,
-      from: current.ref,
-      to: candidate.ref,
-      probationMs: options.timeoutMs,
+      name: this.#slot.name,
+      from: this.#current.ref,
+      to: this.#candidate.ref,
+      probationMs: this.#o.timeoutMs,
       baseline: figuresOf(this.#currentCalls),
       mode: 'shadow',
       shadow: { ...this.#figures },

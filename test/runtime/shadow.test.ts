@@ -408,19 +408,49 @@ test('a candidate that crashes during its shadow is refused; the current one ser
   const host = await start(clock);
   try {
     await host.load(await stateless('v1'));
+    const before = host.plugin('p')!.generation;
+    const aborted = nextEvent(host, 'promotion.aborted');
     const { done } = await shadowReload(host, await stateless('v2', { crash: true }), {
       sample: 1,
       calls: 10,
     });
     assert.equal(await host.call('p', 'version', {}), 'v1');
     await assert.rejects(done, (err) => {
-      assert.ok(
-        isMoltError(err, 'PLUGIN_CRASHED') || isMoltError(err, 'SHADOW_MISMATCH'),
-        String(err),
-      );
+      assert.ok(isMoltError(err, 'PLUGIN_CRASHED'), String(err));
+      assert.match(err.message, /the candidate 2\.0\.0 \(generation \d+\) crashed/);
       return true;
     });
-    assert.equal(host.plugin('p')?.version, '1.0.0');
+    assert.equal((await aborted).reason, 'crash');
+    assert.equal(host.plugin('p')?.generation, before);
+    assert.equal(await host.call('p', 'version', {}), 'v1');
+  } finally {
+    await host.close();
+  }
+});
+
+test('the current generation crashing during a shadow refuses the reload (SHADOW_INCOMPLETE); the slot recovers as usual', async () => {
+  const clock = new ManualClock();
+  const host = await start(clock, { restartBackoff: { initialMs: 100, maxMs: 100 } });
+  try {
+    await host.load(
+      await writeArtifact({
+        name: 'p',
+        source: `export default { tools: {
+          version: { ${READ_ONLY}, handler: () => 'v1' },
+          die: { handler: () => { process.exit(1); } },
+        } };`,
+      }),
+    );
+    const { done } = await shadowReload(host, await stateless('v2'), { sample: 1, calls: 10 });
+    await assert.rejects(host.call('p', 'die', {}), (err) => isMoltError(err, 'PLUGIN_CRASHED'));
+    await assert.rejects(done, (err) => {
+      assert.ok(isMoltError(err, 'SHADOW_INCOMPLETE'), String(err));
+      assert.equal(err.details?.reason, 'crash');
+      return true;
+    });
+    const recovered = nextEvent(host, 'plugin.recovered');
+    await clock.fire(100);
+    assert.equal((await recovered).to.version, '1.0.0');
     assert.equal(await host.call('p', 'version', {}), 'v1');
   } finally {
     await host.close();
