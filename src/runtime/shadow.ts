@@ -206,8 +206,11 @@ export interface ShadowRun {
   ): Promise<unknown>;
   /** Decides now in the candidate's favour (`molt promote`). */
   promote(): ShadowStatus;
-  /** Refuses the reload (`molt abort`, or the slot closing with `error`). */
-  abort(error?: MoltError): void;
+  /**
+   * Refuses the reload (`molt abort`, or the slot closing with `error`); false when the shadow
+   * had already decided (a passed one then goes on to its swap, and its trial).
+   */
+  abort(error?: MoltError): boolean;
   status(): ShadowStatus;
 }
 
@@ -564,8 +567,8 @@ class Shadow implements ShadowRun {
     );
   }
 
-  #refuse(reason: TrialAbort, error: MoltError): void {
-    if (this.#done) return;
+  #refuse(reason: TrialAbort, error: MoltError): boolean {
+    if (this.#done) return false;
     this.#done = true;
     this.#decision = reason === 'mismatch' ? 'regression' : 'undecided';
     this.#why = error.message;
@@ -579,6 +582,7 @@ class Shadow implements ShadowRun {
       ...(this.#differences.length === 0 ? {} : { differences: [...this.#differences] }),
     });
     this.#reject(error);
+    return true;
   }
 
   promote(): ShadowStatus {
@@ -587,8 +591,8 @@ class Shadow implements ShadowRun {
     return status;
   }
 
-  abort(error?: MoltError): void {
-    this.#refuse(
+  abort(error?: MoltError): boolean {
+    const refused = this.#refuse(
       'abort',
       error ??
         incomplete(this.#slot.name, 'aborted by the operator; nothing swapped', 'abort', {
@@ -597,6 +601,7 @@ class Shadow implements ShadowRun {
     );
     // A slot closing does not wait for a promoted shadow's last mirrored calls.
     if (error !== undefined) this.#reject(error);
+    return refused;
   }
 
   status(): ShadowStatus {

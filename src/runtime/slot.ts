@@ -400,10 +400,9 @@ export class Slot {
    * the reload is refused and the current version, which never stopped serving, is the answer.
    */
   abort(): Promise<LoadResult> {
-    const shadow = this.#shadow;
     const active = this.#active;
-    if (shadow !== undefined && active !== undefined) {
-      shadow.abort();
+    // A shadow that already passed goes on to its swap: abort then ends the trial after it.
+    if (active !== undefined && this.#shadow?.abort() === true) {
       return Promise.resolve({ name: this.name, version: active.version, buildId: active.buildId });
     }
     return this.#serial(() => {
