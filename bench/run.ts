@@ -1,14 +1,15 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j` runs a subset (e: the process
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j,l,s` runs a subset (e: the process
  * sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus metrics;
- * i: the dev loop into an MCP client; j: plugin-to-plugin calls; s: a shadow reload's cost to
- * callers);
+ * i: the dev loop into an MCP client; j: plugin-to-plugin calls; l: a call during a canary;
+ * s: a shadow reload's cost to callers);
  * `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { cleanup } from './artifacts.js';
 import { benchCalls } from './calls.js';
+import { benchCanary } from './canary.js';
 import { benchCheckpoints } from './checkpoints.js';
 import { benchChurn } from './churn.js';
 import { benchContracts } from './contracts.js';
@@ -24,7 +25,7 @@ import { benchShadow } from './shadow.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,s').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,l,s').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -52,6 +53,7 @@ try {
     if (only.has('h')) summary.metrics = await benchMetrics();
     if (only.has('i')) summary.devLoop = await benchDevLoop();
     if (only.has('j')) summary.contracts = await benchContracts();
+    if (only.has('l')) summary.canary = await benchCanary();
     if (only.has('s')) summary.shadow = await benchShadow();
     heading('targets');
     table(

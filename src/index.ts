@@ -46,6 +46,11 @@ export {
   type ToolCallStats,
   UNKNOWN_TOOL,
 } from './runtime/call-record.js';
+export {
+  type CanaryOptions,
+  type CanaryStatus,
+  DEFAULT_CANARY,
+} from './runtime/canary.js';
 export type { HostTools, Requirement } from './runtime/contracts.js';
 export type { GenerationState } from './runtime/generation.js';
 export {

@@ -7,8 +7,8 @@ export async function admin<T>(
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
-  /** How long to wait for the answer (a shadow reload answers once decided). */
-  waitMs = 120_000,
+  /** How long to wait for the answer (a canary reload waits for its outcome). */
+  timeoutMs = 120_000,
 ): Promise<T> {
   const endpoint = await readEndpoint(dataDir);
   let res: Response;
@@ -17,7 +17,7 @@ export async function admin<T>(
       method,
       headers: { authorization: `Bearer ${endpoint.token}`, 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(waitMs),
+      signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     throw new MoltError(

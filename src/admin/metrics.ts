@@ -10,7 +10,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { ErrorCodes, isErrorCode } from '../errors/errors.js';
-import type { StepTimings } from '../events/events.js';
+import { RELOAD_STEPS, type StepTimings } from '../events/events.js';
 import { LATENCY_BOUNDS_MS } from '../runtime/call-record.js';
 import type { GenerationMemory, Host } from '../runtime/host.js';
 import { type HistogramSeries, registerCollectedHistogram } from './collected-histogram.js';
@@ -43,18 +43,6 @@ const RELOAD_BUCKETS_S = [
 ];
 const STEP_BUCKETS_S = [0.0001, 0.00025, 0.001, 0.0025, 0.01, 0.025, 0.1, 0.25, 1, 2.5, 10, 30];
 const CALL_BOUNDS_S = LATENCY_BOUNDS_MS.map((ms) => ms / 1000);
-const STEPS: readonly Exclude<keyof StepTimings, 'total'>[] = [
-  'validate',
-  'start',
-  'load',
-  'init',
-  'health',
-  'drain',
-  'snapshot',
-  'migrate',
-  'restore',
-  'swap',
-];
 
 /** A documented error code, or INTERNAL: a label never carries anything else. */
 const codeLabel = (code: string): string => (isErrorCode(code) ? code : ErrorCodes.INTERNAL);
@@ -106,7 +94,7 @@ export function createMetrics(host: Host, options: MetricsOptions = {}): Metrics
     const labels = { plugin, kind, outcome };
     series.inc(reloads, labels);
     series.observe(reloadSeconds, labels, timings.total / 1000);
-    for (const step of STEPS) {
+    for (const step of RELOAD_STEPS) {
       const ms = timings[step];
       if (ms !== undefined) series.observe(stepSeconds, { plugin, step }, ms / 1000);
     }

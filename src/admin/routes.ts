@@ -13,6 +13,8 @@ import type {
 import type { LastReload } from '../deploy/reload-history.js';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
+import { type CanaryOptions, canaryRules } from '../runtime/canary.js';
+import { DEFAULT_PROBATION_RULES } from '../runtime/promotion.js';
 import type { LoadResult } from '../runtime/reload.js';
 import { resolveShadow, type ShadowOptions } from '../runtime/shadow.js';
 import type { TrialStatus } from '../runtime/slot.js';
@@ -165,9 +167,24 @@ export const ROUTES: readonly Route[] = [
     access: 'token',
     handle: async (c): Promise<{ json: InstallResult }> => {
       const name = pluginName(c);
-      const { shadow } = await objectBody(c);
-      if (shadow === undefined) return json(await c.deployment.reload(name));
-      return json(await c.deployment.reload(name, { shadow: shadowBody(shadow) }));
+      const { canary, shadow } = await objectBody(c);
+      if (canary === undefined && shadow === undefined)
+        return json(await c.deployment.reload(name));
+      if (shadow !== undefined) {
+        if (canary !== undefined)
+          throw new MoltError(
+            ErrorCodes.INVALID_REQUEST,
+            'a reload takes a canary or a shadow, not both',
+          );
+        return json(await c.deployment.reload(name, { shadow: shadowBody(shadow) }));
+      }
+      // Checked here so a bad body is the request's fault (400), not the host's state (409).
+      try {
+        canaryRules(canary, DEFAULT_PROBATION_RULES);
+      } catch (err) {
+        throw new MoltError(ErrorCodes.INVALID_REQUEST, (err as Error).message);
+      }
+      return json(await c.deployment.reload(name, { canary: canary as CanaryOptions }));
     },
   },
   {

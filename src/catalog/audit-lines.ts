@@ -19,9 +19,12 @@ export interface RawLine {
 
 const NL = 0x0a;
 
-/** The lines of `file` in order; throws the stream's error (ENOENT for a missing file). */
-export async function* rawLines(file: string): AsyncGenerator<RawLine> {
-  const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+/**
+ * The lines of `file` in order, from byte `start` (a line's first byte); throws the stream's
+ * error (ENOENT for a missing file).
+ */
+export async function* rawLines(file: string, start = 0): AsyncGenerator<RawLine> {
+  const stream = createReadStream(file, { highWaterMark: 64 * 1024, start });
   let parts: Buffer[] = [];
   let length = 0;
   const take = (piece: Buffer): void => {
@@ -64,5 +67,37 @@ export async function readEnd(file: string, size: number, bytes: number): Promis
     return buf.subarray(0, bytesRead);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The last `n` whole lines of the first `size` bytes, read back from the end in growing pieces,
+ * so memory stays near what is returned however long the file; `end` is where the last whole
+ * line ends (a torn tail after it is left out).
+ */
+export async function lastLines(
+  file: string,
+  size: number,
+  n: number,
+): Promise<{ lines: string[]; end: number }> {
+  if (size === 0) return { lines: [], end: 0 };
+  let bytes = Math.min(size, 64 * 1024);
+  for (;;) {
+    const buf = await readEnd(file, size, bytes);
+    const last = buf.lastIndexOf(NL);
+    const whole = buf
+      .subarray(0, last + 1)
+      .toString('utf8')
+      .split('\n')
+      .slice(0, -1);
+    // A piece that does not reach the file's start may begin mid-line: that line is not whole.
+    const complete = bytes === size ? whole : whole.slice(1);
+    if (complete.length >= n || bytes === size || bytes >= (n + 1) * MAX_LINE_BYTES) {
+      return {
+        lines: n === 0 ? [] : complete.slice(-n),
+        end: last === -1 ? size - bytes : size - bytes + last + 1,
+      };
+    }
+    bytes = Math.min(size, bytes * 4);
   }
 }

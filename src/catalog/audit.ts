@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, stat, truncate } from 'node:fs/promises';
 import { hashOf, isChained, plain, ZERO_HASH } from './audit-chain.js';
-import { MAX_LINE_BYTES, rawLines } from './audit-lines.js';
+import { lastLines, MAX_LINE_BYTES, rawLines } from './audit-lines.js';
+import { offsetAfter } from './audit-seek.js';
 import { readTail } from './audit-tail.js';
 
 export interface AuditEntry {
@@ -126,18 +127,15 @@ export class AuditLog {
     const out: AuditEntry[] = [];
     if (limit <= 0) return out;
     try {
-      for await (const l of rawLines(file)) {
+      // Entries after a seq start where a bisection of the file says, not at its first byte.
+      const start = after === undefined ? 0 : await offsetAfter(file, after);
+      for await (const l of rawLines(file, start)) {
         if (l.bytes === undefined || !l.terminated) continue;
-        let e: unknown;
-        try {
-          e = JSON.parse(l.bytes.toString('utf8'));
-        } catch {
-          continue;
-        }
-        if (e === null || typeof e !== 'object' || Array.isArray(e)) continue;
-        const seq = (e as { seq?: unknown }).seq;
+        const e = entryOf(l.bytes.toString('utf8'));
+        if (e === undefined) continue;
+        const seq = e.seq;
         if (after !== undefined && !(typeof seq === 'number' && seq > after)) continue;
-        out.push(e as AuditEntry);
+        out.push(e);
         if (out.length >= limit) break;
       }
     } catch (err) {
@@ -145,6 +143,25 @@ export class AuditLog {
     }
     return out;
   }
+
+  /** The newest `n` chained entries, oldest first, read back from the file's end. */
+  static async readLast(file: string, n: number): Promise<AuditEntry[]> {
+    const size = (await stat(file).catch(() => undefined))?.size ?? 0;
+    const { lines } = await lastLines(file, size, n);
+    return lines
+      .map(entryOf)
+      .filter((e): e is AuditEntry => e !== undefined && typeof e.seq === 'number');
+  }
+}
+
+function entryOf(text: string): AuditEntry | undefined {
+  let e: unknown;
+  try {
+    e = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return e === null || typeof e !== 'object' || Array.isArray(e) ? undefined : (e as AuditEntry);
 }
 
 function chainLine(

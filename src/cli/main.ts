@@ -3,10 +3,11 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { StdioStreams } from '../mcp/stdio.js';
+import type { CanaryFlags } from './canary-flags.js';
 import type { DevOptions } from './dev.js';
-import { EXIT, fail, line, out } from './output.js';
-import type { ShadowFlags } from './remote.js';
+import { EXIT, fail, line, out, UsageError } from './output.js';
 import type { ServeOptions } from './serve.js';
+import type { ShadowFlags } from './shadow-flags.js';
 import type { SoakFlags } from './soak.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
 
@@ -56,7 +57,7 @@ const mcpOptions = (command: Command): Command =>
     // MCP over HTTP, safe by default (see mcp-http-security.ts).
     .option(
       '--max-sessions <n>',
-      'most MCP HTTP sessions at once (503 to an initialize over it)',
+      'most MCP HTTP sessions at once (503 to an initialize over it), and as many 2026-07-28 listen streams',
       '1000',
     )
     .option(
@@ -256,6 +257,20 @@ for (const action of ['reload', 'rollback'] as const) {
     )
     .argument('<name>', 'the plugin')
     .option(...dataOption, '.molt');
+  if (action === 'reload') {
+    command
+      .option(
+        '--canary <share>',
+        'serve the fresh generation beside the running one on this share of new calls (10% or 0.1) and swap only once it passes its gate; waits for the outcome',
+      )
+      .option('--canary-min-calls <n>', 'calls the canary is judged on before it is decided (100)')
+      .option(
+        '--canary-timeout <ms>',
+        'abort the canary if still undecided after this long (600000)',
+      )
+      .option('--canary-max-error-rate <r>', "the candidate's error-rate ceiling (the host's)")
+      .option('--canary-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
+  }
   if (action === 'rollback') {
     command.option(
       '--discard-state',
@@ -265,21 +280,36 @@ for (const action of ['reload', 'rollback'] as const) {
     command
       .option(
         '--shadow <share>',
-        'first mirror this share of calls to safe-to-repeat tools (20% or 0.2) to the new generation and compare',
+        'first mirror this share of the calls to safe-to-repeat tools (20% or 0.2) to the fresh generation and compare its answers; waits for the outcome',
       )
-      .option('--shadow-calls <n>', 'mirrored calls compared before deciding', '100')
-      .option('--compare <what>', "'outcome' (ok or the error code) or 'result' too", 'outcome')
-      .option('--shadow-timeout <ms>', 'refuse the reload if the calls have not come by then')
+      .option('--shadow-calls <n>', 'mirrored calls compared before deciding (100)')
+      .option('--compare <what>', "'outcome' (ok or the error code, the default) or 'result' too")
+      .option(
+        '--shadow-timeout <ms>',
+        'refuse the reload if the calls have not come by then (300000)',
+      )
       .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)');
   }
   command.action(
-    run(async (name: string, opts: { data: string; discardState?: boolean } & ShadowFlags) => {
-      const { act, shadowOf } = await import('./remote.js');
-      await act(resolve(opts.data), action, name, {
-        discardState: opts.discardState === true,
-        shadow: shadowOf(opts),
-      });
-    }),
+    run(
+      async (
+        name: string,
+        opts: { data: string; discardState?: boolean } & CanaryFlags & ShadowFlags,
+      ) => {
+        const { act } = await import('./remote.js');
+        const { canaryFromFlags } = await import('./canary-flags.js');
+        const { shadowFromFlags } = await import('./shadow-flags.js');
+        const canary = canaryFromFlags(opts);
+        const shadow = shadowFromFlags(opts);
+        if (canary !== undefined && shadow !== undefined)
+          throw new UsageError('--canary or --shadow, not both');
+        await act(resolve(opts.data), action, name, {
+          discardState: opts.discardState === true,
+          ...(canary === undefined ? {} : { canary }),
+          ...(shadow === undefined ? {} : { shadow }),
+        });
+      },
+    ),
   );
 }
 

@@ -1,11 +1,12 @@
 /** `molt status`, `molt reload NAME`, `molt rollback NAME`, `molt call`: ask a running host. */
 import { admin } from '../admin/client.js';
 import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
+import type { CanaryOptions, CanaryStatus } from '../runtime/canary.js';
 import type { ReloadResult } from '../runtime/host.js';
 import type { LoadResult } from '../runtime/reload.js';
-import { SHADOW_DEFAULTS, type ShadowOptions, type ShadowStatus } from '../runtime/shadow.js';
+import type { ShadowOptions, ShadowStatus } from '../runtime/shadow.js';
 import type { TrialStatus } from '../runtime/slot.js';
-import { ms, out, table, UsageError } from './output.js';
+import { ms, out, table } from './output.js';
 
 export async function status(dataDir: string, json: boolean): Promise<void> {
   const { plugins, waiting = [] } = await admin<{
@@ -67,89 +68,50 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
     );
   }
   if (contracts.length > 0) out(`\n${contracts.join('\n')}`);
-  const trials = plugins.flatMap((p) => (p.trial == null ? [] : [trialLine(p.name, p.trial)]));
-  const shadows = plugins.flatMap((p) =>
-    p.shadow == null ? [] : [shadowLine(p.name, p.version, p.shadow)],
-  );
-  if (trials.length + shadows.length > 0) out(`\n${[...trials, ...shadows].join('\n')}`);
-}
-
-export interface ShadowFlags {
-  shadow?: string;
-  shadowCalls?: string;
-  compare?: string;
-  shadowTimeout?: string;
-  shadowMaxInFlight?: string;
-}
-
-/** A number the flag must hold, or a usage error (exit 2) naming it. */
-function numberFlag(flag: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n)) usage(`${flag} must be a number, not "${text}"`);
-  return n;
-}
-
-function usage(message: string): never {
-  throw new UsageError(message);
-}
-
-/**
- * `--shadow 20%` (or `0.2`) and its companions as host.reload's `shadow`; the host checks the
- * ranges. Without `--shadow`, none.
- */
-export function shadowOf(flags: ShadowFlags): ShadowOptions | undefined {
-  if (flags.shadow === undefined) return undefined;
-  const share = flags.shadow.trim();
-  const sample = share.endsWith('%')
-    ? numberFlag('--shadow', share.slice(0, -1)) / 100
-    : numberFlag('--shadow', share);
-  const shadow: ShadowOptions = {
-    sample,
-    calls: numberFlag('--shadow-calls', flags.shadowCalls ?? '100'),
-  };
-  if (flags.compare !== undefined) {
-    if (flags.compare !== 'outcome' && flags.compare !== 'result')
-      usage(`--compare must be outcome or result, not "${flags.compare}"`);
-    shadow.compare = flags.compare;
-  }
-  if (flags.shadowTimeout !== undefined)
-    shadow.timeoutMs = numberFlag('--shadow-timeout', flags.shadowTimeout);
-  if (flags.shadowMaxInFlight !== undefined)
-    shadow.maxInFlight = numberFlag('--shadow-max-in-flight', flags.shadowMaxInFlight);
-  return shadow;
+  const trials = plugins.flatMap((p) => [
+    ...(p.canary == null ? [] : [canaryLine(p.name, p.canary)]),
+    ...(p.shadow == null ? [] : [shadowLine(p.name, p.version, p.shadow)]),
+    ...(p.trial == null ? [] : [trialLine(p.name, p.trial)]),
+  ]);
+  if (trials.length > 0) out(`\n${trials.join('\n')}`);
 }
 
 export async function act(
   dataDir: string,
   action: 'reload' | 'rollback',
   name: string,
-  options: { discardState?: boolean; shadow?: ShadowOptions | undefined } = {},
+  options: {
+    discardState?: boolean;
+    canary?: { canary: CanaryOptions; waitMs: number };
+    shadow?: { shadow: ShadowOptions; waitMs: number };
+  } = {},
 ): Promise<void> {
-  const { shadow } = options;
-  const body =
-    options.discardState === true
-      ? { discardState: true }
-      : shadow !== undefined
-        ? { shadow }
-        : undefined;
-  // A shadow reload answers once decided: the request waits as long as the shadow may.
-  const waitMs =
-    shadow === undefined ? undefined : (shadow.timeoutMs ?? SHADOW_DEFAULTS.timeoutMs) + 30_000;
+  const { canary, shadow } = options;
   const r = await admin<ReloadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
-    body,
-    waitMs,
+    options.discardState === true
+      ? { discardState: true }
+      : canary !== undefined
+        ? { canary: canary.canary }
+        : shadow !== undefined
+          ? { shadow: shadow.shadow }
+          : undefined,
+    canary?.waitMs ?? shadow?.waitMs,
   );
+  const done =
+    canary !== undefined
+      ? `the canary (${pct(canary.canary.weight)}) passed; reloaded`
+      : action === 'reload'
+        ? 'reloaded'
+        : 'rolled back';
   const s = r.shadow;
   const after =
     s === undefined
       ? ''
       : `, after a shadow: ${s.matched} of ${s.mirrored} mirrored calls matched on ${s.compare}${s.skipped > 0 ? ` (${s.skipped} skipped)` : ''}`;
-  out(
-    `${action === 'reload' ? 'reloaded' : 'rolled back'} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})${after}`,
-  );
+  out(`${done} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})${after}`);
 }
 
 /** `molt promote NAME` / `molt abort NAME`: end a trial one way or the other. */
@@ -160,10 +122,14 @@ export async function trial(
 ): Promise<void> {
   const path = `/v1/plugins/${encodeURIComponent(name)}/${action}`;
   if (action === 'promote') {
-    const t = await admin<TrialStatus | ShadowStatus>(dataDir, 'POST', path);
-    if ('mode' in t && t.mode === 'shadow')
+    const t = await admin<TrialStatus & { mode?: 'canary' | 'shadow' }>(dataDir, 'POST', path);
+    if (t.mode === 'shadow')
       return out(
         `promoted the shadow of ${name}: ${t.version} (${t.buildId.slice(0, 12)}) swaps in`,
+      );
+    if (t.mode === 'canary')
+      return out(
+        `promoted the canary of ${name}: ${t.version} (${t.buildId.slice(0, 12)}) takes every call now`,
       );
     return out(`promoted ${name}: ${t.version} (${t.buildId.slice(0, 12)}) is permanent`);
   }
@@ -171,8 +137,17 @@ export async function trial(
   out(`aborted the trial of ${name}: now ${r.version} (${r.buildId.slice(0, 12)})`);
 }
 
+const pct = (share: number): string => `${Math.round(share * 10_000) / 100}%`;
+
+/** One line per canary in progress: the candidate's figures against the current version's. */
+function canaryLine(name: string, c: CanaryStatus): string {
+  const figures = (f: CanaryStatus['trial']) =>
+    `${f.calls} calls, ${(f.errorRate * 100).toFixed(1)}% errors, p99 ${ms(f.p99Ms)}`;
+  return `${name} ${c.version} canary at ${pct(c.weight)} for ${ms(c.forMs)}: ${figures(c.trial)} (current: ${figures(c.baseline)}); ${c.decision}${c.why === undefined ? '' : ` (${c.why})`}`;
+}
+
 /** A shadow in progress: what was mirrored and how it compared so far. */
-export function shadowLine(name: string, current: string, s: ShadowStatus): string {
+function shadowLine(name: string, current: string, s: ShadowStatus): string {
   const f = s.shadow;
   const p99 = `p99 ${ms(s.trial.p99Ms)} against ${ms(s.baseline.p99Ms)}`;
   return `${name} ${s.version} in shadow of ${current} for ${ms(s.forMs)}: ${f.mirrored} of ${f.calls} calls mirrored, ${f.matched} matched, ${f.differing} differed on ${f.compare}, ${f.skipped} skipped; ${p99}`;

@@ -26,10 +26,12 @@ import {
   type Manifest,
   readArtifact,
 } from '../manifest/manifest.js';
+import type { CanaryOptions } from '../runtime/canary.js';
 import { loadOrder } from '../runtime/contracts.js';
-import { createHost, type Host, type PluginInfo, type ReloadOptions } from '../runtime/host.js';
+import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
+import type { ShadowOptions } from '../runtime/shadow.js';
 import type { RollbackOptions, TrialStatus } from '../runtime/slot.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
@@ -52,6 +54,12 @@ export interface DeploymentOptions extends HostOptions {
 
 export interface InstallResult extends LoadResult {
   action: 'loaded' | 'reloaded' | 'unchanged';
+}
+
+/** How a version is made active: a canary first (host.reload's), ignored by a first load. */
+export interface ActivateOptions {
+  canary?: CanaryOptions;
+  shadow?: ShadowOptions;
 }
 
 export interface PluginStatus extends PluginInfo {
@@ -137,8 +145,8 @@ export class Deployment {
   }
 
   /** Accepts an artifact (a `.molt` file or a folder) into the store and makes it active. */
-  async install(source: string): Promise<InstallResult> {
-    return this.activate(await this.stage(source));
+  async install(source: string, options: ActivateOptions = {}): Promise<InstallResult> {
+    return this.activate(await this.stage(source), options);
   }
 
   /** Accepts an artifact into the store and records it as installed; runs none of its code. */
@@ -168,7 +176,10 @@ export class Deployment {
   }
 
   /** Makes an installed version the active one: load, or reload with the full handover. */
-  activate(target: VersionKey & { name: string }): Promise<InstallResult> {
+  activate(
+    target: VersionKey & { name: string },
+    options: ActivateOptions = {},
+  ): Promise<InstallResult> {
     return this.#serial(target.name, async () => {
       const { name } = target;
       const current = this.host.plugin(name);
@@ -180,7 +191,7 @@ export class Deployment {
       const result =
         current === undefined
           ? await this.host.load(dir, { expect })
-          : await this.host.reload(name, dir, { expect });
+          : await this.host.reload(name, dir, { expect, ...options });
       this.#onStep('swapped', name);
       await this.#persisted.get(name);
       this.#onStep('activated', name);
@@ -192,17 +203,18 @@ export class Deployment {
   }
 
   /**
-   * Re-runs the active artifact in a fresh generation (state handed over); with `shadow`, that
-   * generation first proves itself on mirrored calls (host.reload's `shadow`).
+   * Re-runs the active artifact in a fresh generation (state handed over); with `canary`, the
+   * fresh generation first serves its share beside the running one (resolves once promoted);
+   * with `shadow`, it first proves itself on mirrored calls.
    */
-  reload(name: string, options: Pick<ReloadOptions, 'shadow'> = {}): Promise<InstallResult> {
+  reload(name: string, options: ActivateOptions = {}): Promise<InstallResult> {
     return this.#serial(name, async () => {
       const active = this.catalog.plugin(name)?.active;
       if (active == null || !this.#loaded(name)) throw unknown(name);
       const dir = this.store.path(name, active.version, active.buildId);
       const r = await this.host.reload(name, dir, {
         expect: this.#expected(name, active),
-        ...(options.shadow === undefined ? {} : { shadow: options.shadow }),
+        ...options,
       });
       return { ...r, action: 'reloaded' as const };
     });
@@ -232,8 +244,9 @@ export class Deployment {
 
   /** Ends a trial early: the version on trial is recorded as permanent (known-good). */
   promote(name: string): Promise<TrialStatus> {
-    // A shadow's reload holds this plugin's chain until it is decided: it is told directly.
-    if (this.#shadowing(name)) return this.host.promote(name);
+    // A canary's or a shadow's reload holds this plugin's chain until it is decided: deciding
+    // it cannot wait.
+    if (this.#gated(name)) return this.host.promote(name);
     return this.#serial(name, async () => {
       const r = await this.host.promote(name);
       await this.#persisted.get(name);
@@ -243,7 +256,7 @@ export class Deployment {
 
   /** Ends a trial with a rollback: the permanent version serves again. */
   abort(name: string): Promise<LoadResult> {
-    if (this.#shadowing(name)) return this.host.abort(name);
+    if (this.#gated(name)) return this.host.abort(name);
     return this.#serial(name, async () => {
       const r = await this.host.abort(name);
       await this.#persisted.get(name);
@@ -251,8 +264,10 @@ export class Deployment {
     });
   }
 
-  #shadowing(name: string): boolean {
-    return this.host.plugin(name)?.shadow !== undefined;
+  /** A canary or a shadow runs: its reload waits for promote/abort. */
+  #gated(name: string): boolean {
+    const p = this.host.plugin(name);
+    return p?.canary !== undefined || p?.shadow !== undefined;
   }
 
   /** Unloads the plugin and marks every version of it for deletion on the next start. */

@@ -61,8 +61,16 @@ export type TrialAbort =
   | 'crash'
   | 'superseded'
   | 'cascade'
-  | 'mismatch'
-  | 'timeout';
+  /** A canary still undecided, or a shadow without its calls, when its `timeoutMs` ran out. */
+  | 'timeout'
+  /** A shadow's candidate answered otherwise than the current version, or slower. */
+  | 'mismatch';
+
+/**
+ * What a promotion event is about: a canary or a shadow before the swap, or the probation after
+ * it.
+ */
+export type PromotionMode = 'canary' | 'shadow' | 'probation';
 
 /** A shadow's own counts (runtime/shadow.ts): how many calls it mirrored and how they compared. */
 export interface ShadowFigures {
@@ -87,12 +95,6 @@ export interface ShadowDifference {
   kind: 'outcome' | 'result' | 'latency';
   current: string;
   candidate: string;
-}
-
-/** The extra fields of a `promotion.*` event about a shadow (absent on a probation's). */
-export interface ShadowMode {
-  mode?: 'shadow';
-  shadow?: ShadowFigures;
 }
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
@@ -127,19 +129,24 @@ export type SlotState =
 export type ReloadKind = 'load' | 'reload' | 'rollback' | 'recover';
 
 /** Milliseconds spent in each step; a step that did not run is absent. */
-export interface StepTimings {
-  validate?: number;
-  start?: number;
-  load?: number;
-  init?: number;
-  health?: number;
-  drain?: number;
-  snapshot?: number;
-  migrate?: number;
-  restore?: number;
-  swap?: number;
-  total: number;
-}
+/** The reload's timed steps in pipeline order: metrics labels and the dashboard read this list. */
+export const RELOAD_STEPS = [
+  'validate',
+  'start',
+  'load',
+  'init',
+  'health',
+  'drain',
+  'snapshot',
+  'migrate',
+  'restore',
+  'swap',
+] as const;
+
+export type ReloadStep = (typeof RELOAD_STEPS)[number];
+
+/** Milliseconds per step a reload ran (absent: the step did not run), and in all. */
+export type StepTimings = { [step in ReloadStep]?: number } & { total: number };
 
 export interface ErrorInfo {
   code: ErrorCode;
@@ -239,22 +246,51 @@ export interface HostEvents {
     name: string;
     from: VersionRef | undefined;
     to: VersionRef;
+    /** A canary's or a shadow's: its `timeoutMs`. */
     probationMs: number;
     baseline: TrialFigures;
-  } & ShadowMode;
-  /** At most once a second during a trial: the figures so far. */
-  'promotion.progress': { name: string; to: VersionRef } & TrialReport & ShadowMode;
+    /**
+     * A canary (before the swap, `weight` of the calls), a shadow (before the swap, `shadow`
+     * its counts) or a probation (after it).
+     */
+    mode: PromotionMode;
+    weight?: number;
+    shadow?: ShadowFigures;
+  };
   /**
-   * The trial ended well (`early`: `molt promote`): the version is permanent now. A shadow's:
-   * the candidate passed, and the reload goes on to its swap (and its probation).
+   * At most once a second during a trial: the figures so far (a canary's baseline: the current
+   * version's calls over the same window; a shadow's: the current version's answers to the
+   * mirrored calls, its `trial` the candidate's).
    */
-  'promotion.promoted': { name: string; to: VersionRef; early: boolean } & TrialReport & ShadowMode;
+  'promotion.progress': {
+    name: string;
+    to: VersionRef;
+    mode?: PromotionMode;
+    shadow?: ShadowFigures;
+  } & TrialReport;
   /**
-   * The trial ended with the version gone: rolled back (regression, abort, crash, …). A
-   * shadow's: the reload was refused, with the first `differences` on a `mismatch`.
+   * The trial ended well (`early`: `molt promote`): the version is permanent now; a canary's or
+   * a shadow's candidate goes live (and then serves its probation).
    */
-  'promotion.aborted': { name: string; to: VersionRef; reason: TrialAbort } & TrialReport &
-    ShadowMode & { differences?: ShadowDifference[] };
+  'promotion.promoted': {
+    name: string;
+    to: VersionRef;
+    early: boolean;
+    mode?: PromotionMode;
+    shadow?: ShadowFigures;
+  } & TrialReport;
+  /**
+   * The trial ended with the version gone: rolled back (regression, abort, crash, …); a shadow's
+   * reload refused, with the first `differences` on a `mismatch`.
+   */
+  'promotion.aborted': {
+    name: string;
+    to: VersionRef;
+    reason: TrialAbort;
+    mode?: PromotionMode;
+    shadow?: ShadowFigures;
+    differences?: ShadowDifference[];
+  } & TrialReport;
   'slot.changed': {
     name: string;
     active: VersionRef | undefined;

@@ -2,8 +2,9 @@
  * The MCP front door: the host's tools served to MCP clients over any number of sessions. One
  * SDK `Server` serves one transport, so each session gets its own, all reading one tool table.
  * When the runtime publishes a changed tool list (`tools.changed`, step 8 of a reload) the table
- * is rebuilt and, only if what a client would list changed, every session is told
- * (`notifications/tools/list_changed`).
+ * is rebuilt and, only if what a client would list changed, a `tools_list_changed` event goes on
+ * the door's event bus (event-bus.ts), from which every session is told
+ * (`notifications/tools/list_changed`) and every 2026-07-28 listen stream too (stateless.ts).
  *
  * G2: `tools.changed` is emitted in the same turn as the pointer swap, so a client never lists
  * the new tools while calls still reach the old handlers, nor the reverse.
@@ -13,6 +14,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  type CompleteRequest,
   CompleteRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
@@ -37,6 +39,7 @@ import type { Host } from '../runtime/host.js';
 import { type LogLevel, MAX_URI } from '../sandbox/protocol.js';
 import type { CallClient } from '../sandbox/sandbox.js';
 import { clientOf, logNotification, SessionLog } from './client-link.js';
+import { deliverToSessions, inProcessBus, type ServerEventBus } from './event-bus.js';
 import { toToolError, toToolResult } from './result.js';
 import { ServedTable } from './served-table.js';
 import {
@@ -54,6 +57,12 @@ export const RESOURCE_NOT_FOUND = -32002;
 const MAX_SUBSCRIPTIONS = 1_024;
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+type CompleteParams = CompleteRequest['params'];
+type Completed = { completion: Awaited<ReturnType<Host['complete']>> };
+interface CompletionTarget {
+  plugin: string;
+  ref: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+}
 
 export interface FrontDoorOptions {
   /** Adds `molt__list_tools` and `molt__call_tool`, for clients that ignore list_changed. */
@@ -69,6 +78,17 @@ export interface FrontDoorOptions {
   onProblem?: (p: TableProblem) => void;
   serverName?: string;
   serverVersion?: string;
+  /**
+   * Where list changes and resource updates are published (default: in-process). A multi-host
+   * deployment gives one shared over its pub/sub; see event-bus.ts.
+   */
+  bus?: ServerEventBus;
+}
+
+/** What a read, a prompt or a completion needs of the request it serves. */
+export interface ServedRequest {
+  signal: AbortSignal;
+  client: CallClient;
 }
 
 /** What a session's transport knows that the handlers need: its calls, to cancel them. */
@@ -111,15 +131,22 @@ export class McpFrontDoor {
   readonly #logs = new Map<Server, SessionLog>();
   readonly #unsubscribe: (() => void)[];
   #reported = new Map<string, Set<string>>();
+  /** The one bus every list change and resource update goes through (event-bus.ts). */
+  readonly bus: ServerEventBus;
+  /** False during the first build: the tables filling up is no change to tell a shared bus. */
+  #built = false;
 
   constructor(host: Host, options: FrontDoorOptions = {}) {
     this.#host = host;
     this.#options = options;
+    this.bus = options.bus ?? inProcessBus();
     const naming = options.naming ?? (options.toolNames === 'bare' ? bareNaming : defaultNaming);
     this.#table = new ToolTable(naming);
     this.#served = new ServedTable(naming);
     this.refresh();
+    this.#built = true;
     this.#unsubscribe = [
+      this.bus.subscribe((event) => deliverToSessions(event, this.#servers)),
       host.on('tools.changed', () => this.#refreshTools()),
       host.on('resources.changed', () => this.#refreshResources()),
       host.on('prompts.changed', () => this.#refreshPrompts()),
@@ -130,6 +157,31 @@ export class McpFrontDoor {
 
   get sessions(): number {
     return this.#servers.size;
+  }
+
+  /** Who this server says it is, to either protocol generation. */
+  get serverInfo(): { name: string; version: string } {
+    return {
+      name: this.#options.serverName ?? 'molt',
+      version: this.#options.serverVersion ?? '0.1.0',
+    };
+  }
+
+  /** The listed tool of that MCP name (undefined for a meta-tool or an unknown name). */
+  listedTool(name: string): Tool | undefined {
+    return this.#table.get(name);
+  }
+
+  resources(): ReturnType<ServedTable['resources']> {
+    return this.#served.resources();
+  }
+
+  templates(): ReturnType<ServedTable['templates']> {
+    return this.#served.templates();
+  }
+
+  prompts(): ReturnType<ServedTable['prompts']> {
+    return this.#served.prompts();
   }
 
   /** The tools a client lists now, meta-tools first. */
@@ -149,19 +201,19 @@ export class McpFrontDoor {
     const reserved = this.#options.metaTools ? [META_LIST, META_CALL] : [];
     const { changed, problems } = this.#table.rebuild(this.#host.plugins(), reserved);
     this.#report('tools', problems);
-    if (changed) this.#tell((s) => s.sendToolListChanged());
+    if (changed && this.#built) this.bus.publish({ kind: 'tools_list_changed' });
   }
 
   #refreshResources(): void {
     const { changed, problems } = this.#served.rebuildResources(this.#host.plugins());
     this.#report('resources', problems);
-    if (changed) this.#tell((s) => s.sendResourceListChanged());
+    if (changed && this.#built) this.bus.publish({ kind: 'resources_list_changed' });
   }
 
   #refreshPrompts(): void {
     const { changed, problems } = this.#served.rebuildPrompts(this.#host.plugins());
     this.#report('prompts', problems);
-    if (changed) this.#tell((s) => s.sendPromptListChanged());
+    if (changed && this.#built) this.bus.publish({ kind: 'prompts_list_changed' });
   }
 
   /** Each problem is reported once, when it appears, not again on every later rebuild. */
@@ -176,16 +228,10 @@ export class McpFrontDoor {
     this.#reported.set(kind, now);
   }
 
-  #tell(send: (server: Server) => Promise<void>): void {
-    // A session whose transport is gone fails here; it is removed on its own close.
-    for (const server of this.#servers.keys()) send(server).catch(() => {});
-  }
-
-  /** Only the sessions subscribed to `uri`, and only if `plugin` is the one serving it. */
+  /** Published only if `plugin` is the one serving `uri`; subscribers of `uri` get it. */
   #updated(plugin: string, uri: string): void {
     if (this.#served.route(uri) !== plugin) return;
-    for (const [server, subscribed] of this.#servers)
-      if (subscribed.has(uri)) server.sendResourceUpdated({ uri }).catch(() => {});
+    this.bus.publish({ kind: 'resource_updated', uri });
   }
 
   /**
@@ -258,12 +304,7 @@ export class McpFrontDoor {
       const { uri } = request.params;
       const plugin = this.#resourceOwner(uri);
       return this.#tracked(session, extra, (signal) =>
-        this.#host
-          .readResource(plugin, uri, { signal, client: client(extra) })
-          .then((r) => r as ReadResourceResult)
-          .catch((err: unknown) => {
-            throw mcpError(err, 'resource');
-          }),
+        this.#read(plugin, uri, { signal, client: client(extra) }),
       );
     });
     server.setRequestHandler(SubscribeRequestSchema, async (request) => {
@@ -286,54 +327,16 @@ export class McpFrontDoor {
     }));
     server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
       const { name, arguments: args = {} } = request.params;
-      const found = this.#served.prompt(name);
-      if (found === undefined)
-        throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name.slice(0, 256)}`);
+      const found = this.#promptOf(name);
       return this.#tracked(session, extra, (signal) =>
-        this.#host
-          .getPrompt(found.plugin, found.prompt, args, { signal, client: client(extra) })
-          .then((r) => r as GetPromptResult)
-          .catch((err: unknown) => {
-            throw mcpError(err, 'prompt');
-          }),
+        this.#get(found, args, { signal, client: client(extra) }),
       );
     });
     server.setRequestHandler(CompleteRequestSchema, async (request, extra) => {
-      const { ref, argument, context } = request.params;
-      const target =
-        ref.type === 'ref/prompt'
-          ? this.#served.prompt(ref.name)
-          : (() => {
-              const plugin = this.#served.templateOwner(ref.uri);
-              return plugin === undefined ? undefined : { plugin, ref };
-            })();
-      if (target === undefined) {
-        if (ref.type === 'ref/prompt')
-          throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${ref.name.slice(0, 256)}`);
-        throw new McpError(RESOURCE_NOT_FOUND, 'Resource not found', {
-          uri: ref.uri.slice(0, MAX_URI),
-        });
-      }
-      const inner =
-        ref.type === 'ref/prompt'
-          ? { type: 'ref/prompt' as const, name: (target as { prompt: string }).prompt }
-          : { type: 'ref/resource' as const, uri: ref.uri };
-      return this.#tracked(session, extra, async (signal) => {
-        try {
-          const completion = await this.#host.complete(
-            target.plugin,
-            inner,
-            {
-              ...argument,
-              ...(context?.arguments === undefined ? {} : { context: context.arguments }),
-            },
-            { signal, client: client(extra) },
-          );
-          return { completion };
-        } catch (err) {
-          throw mcpError(err, ref.type === 'ref/prompt' ? 'prompt' : 'resource');
-        }
-      });
+      const target = this.#completionTarget(request.params);
+      return this.#tracked(session, extra, (signal) =>
+        this.#complete(target, request.params, { signal, client: client(extra) }),
+      );
     });
     this.#servers.set(server, subscribed);
     this.#logs.set(server, log);
@@ -345,6 +348,100 @@ export class McpFrontDoor {
       session.calls.clear();
     };
     return server;
+  }
+
+  /**
+   * The same requests for a caller outside a session (a 2026-07-28 stateless request): each
+   * checks what it names first, then runs under the caller's signal. Errors are MCP's, as above.
+   */
+  callTool(
+    name: string,
+    args: Record<string, unknown>,
+    options: ServedRequest & {
+      onProgress: ((p: { done: number; total?: number; message?: string }) => void) | undefined;
+    },
+  ): Promise<CallToolResult> {
+    return this.#call(name, args, options);
+  }
+
+  readResource(uri: string, request: ServedRequest): Promise<ReadResourceResult> {
+    return this.#read(this.#resourceOwner(uri), uri, request);
+  }
+
+  getPrompt(
+    name: string,
+    args: Record<string, string>,
+    request: ServedRequest,
+  ): Promise<GetPromptResult> {
+    return this.#get(this.#promptOf(name), args, request);
+  }
+
+  complete(params: CompleteParams, request: ServedRequest): Promise<Completed> {
+    return this.#complete(this.#completionTarget(params), params, request);
+  }
+
+  #read(plugin: string, uri: string, request: ServedRequest): Promise<ReadResourceResult> {
+    return this.#host
+      .readResource(plugin, uri, request)
+      .then((r) => r as ReadResourceResult)
+      .catch((err: unknown) => {
+        throw mcpError(err, 'resource');
+      });
+  }
+
+  #promptOf(name: string): { plugin: string; prompt: string } {
+    const found = this.#served.prompt(name);
+    if (found === undefined)
+      throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name.slice(0, 256)}`);
+    return found;
+  }
+
+  #get(
+    found: { plugin: string; prompt: string },
+    args: Record<string, string>,
+    request: ServedRequest,
+  ): Promise<GetPromptResult> {
+    return this.#host
+      .getPrompt(found.plugin, found.prompt, args, request)
+      .then((r) => r as GetPromptResult)
+      .catch((err: unknown) => {
+        throw mcpError(err, 'prompt');
+      });
+  }
+
+  /** The plugin a completion goes to, and the ref as that plugin names it. */
+  #completionTarget({ ref }: CompleteParams): CompletionTarget {
+    if (ref.type === 'ref/prompt') {
+      const found = this.#promptOf(ref.name);
+      return { plugin: found.plugin, ref: { type: 'ref/prompt', name: found.prompt } };
+    }
+    const plugin = this.#served.templateOwner(ref.uri);
+    if (plugin === undefined)
+      throw new McpError(RESOURCE_NOT_FOUND, 'Resource not found', {
+        uri: ref.uri.slice(0, MAX_URI),
+      });
+    return { plugin, ref: { type: 'ref/resource', uri: ref.uri } };
+  }
+
+  async #complete(
+    target: CompletionTarget,
+    { ref, argument, context }: CompleteParams,
+    request: ServedRequest,
+  ): Promise<Completed> {
+    try {
+      const completion = await this.#host.complete(
+        target.plugin,
+        target.ref,
+        {
+          ...argument,
+          ...(context?.arguments === undefined ? {} : { context: context.arguments }),
+        },
+        request,
+      );
+      return { completion };
+    } catch (err) {
+      throw mcpError(err, ref.type === 'ref/prompt' ? 'prompt' : 'resource');
+    }
   }
 
   /** The plugin serving `uri`, or MCP's "resource not found". */

@@ -5,6 +5,10 @@
  * session is reaped after a TTL of idleness, idleness starting when its last open stream or call
  * ends; the number of sessions is capped (503 to an initialize over it); a client whose POST
  * stream drops mid-call has that call cancelled, down to the plugin's `ctx.signal`.
+ *
+ * A POST without a session that the SDK classifies as MCP 2026-07-28 (its `_meta` envelope) is
+ * served statelessly by stateless.ts after the same checks; a request with a session id always
+ * belongs to its session.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -24,6 +28,7 @@ import { readJsonBody } from '../util/read-json-body.js';
 import type { McpFrontDoor, SessionContext } from './front-door.js';
 import { accessCheck, isLoopback } from './http-access.js';
 import { authCheck, type McpOAuth, resourceMetadata, resourceMetadataUrl } from './http-auth.js';
+import type { StatelessDoor } from './stateless.js';
 
 export type { McpOAuth } from './http-auth.js';
 
@@ -52,6 +57,13 @@ export interface McpHttpOptions {
   oauth?: McpOAuth;
   /** Serve a non-loopback address without `token` or `oauth` (otherwise OPTIONS_INVALID). */
   insecureNoAuth?: boolean;
+  /**
+   * 2026-07-28 `subscriptions/listen` streams open at once (default: `maxSessions`), counted
+   * apart from sessions; one more is refused in-band (-32603 "Subscription limit reached").
+   */
+  maxListenStreams?: number;
+  /** SSE keep-alive comment on 2026-07-28 streams, in ms (default 15,000; 0: none). */
+  keepAliveMs?: number;
 }
 
 interface Session extends SessionContext {
@@ -73,6 +85,8 @@ export interface McpHttpServer {
   calls(): number;
   /** Requests of sessions whose response is still open (GET streams, calls) over all sessions. */
   streams(): number;
+  /** 2026-07-28 `subscriptions/listen` streams open. */
+  listenStreams(): number;
   /**
    * Stops: new connections and requests are refused at once (503), the tool calls in flight
    * may finish for up to `drainMs`, then every session is closed.
@@ -115,6 +129,14 @@ export async function startMcpHttp(
   if (!Number.isInteger(maxSessions) || maxSessions < 1) {
     throw invalid('maxSessions', `maxSessions must be a whole number >= 1, not ${maxSessions}`);
   }
+  // Each open stream holds about what a session holds (a socket, a listener): one knob for both.
+  const maxListenStreams = options.maxListenStreams ?? maxSessions;
+  if (!Number.isInteger(maxListenStreams) || maxListenStreams < 1) {
+    throw invalid(
+      'maxListenStreams',
+      `maxListenStreams must be a whole number >= 1, not ${maxListenStreams}`,
+    );
+  }
   if (options.token !== undefined && options.oauth !== undefined) {
     throw invalid('token', 'give a token or an OAuth verifier, not both');
   }
@@ -155,8 +177,16 @@ export async function startMcpHttp(
   let draining = false;
   /** Wakes a draining close() each time a call ends. */
   let callEnded = (): void => {};
+  // Loaded here, not at import: the SDK 2.x package costs ~200 ms of CPU to load.
+  const { createStatelessDoor } = await import('./stateless.js');
+  const stateless: StatelessDoor = createStatelessDoor(door, {
+    maxListenStreams,
+    ...(options.keepAliveMs === undefined ? {} : { keepAliveMs: options.keepAliveMs }),
+    settled: () => callEnded(),
+    clock,
+  });
   const inFlight = (): number => {
-    let n = 0;
+    let n = stateless.calls();
     for (const s of sessions.values()) n += s.calls.size;
     return n;
   };
@@ -253,6 +283,8 @@ export async function startMcpHttp(
       res.setHeader('allow', 'GET, POST, DELETE');
       return rpcError(res, 405, -32000, `method ${req.method} not allowed`);
     }
+    if (id === undefined && req.method === 'POST' && (await stateless.claims(req, body)))
+      return stateless.serve(req, res, body, auth.info);
     let session: Session | undefined;
     let opened = false;
     if (id === undefined) {
@@ -345,6 +377,7 @@ export async function startMcpHttp(
       for (const s of sessions.values()) n += s.open;
       return n;
     },
+    listenStreams: () => stateless.listens(),
     async close({ drainMs = 0 } = {}) {
       draining = true;
       reaper.clear();
@@ -364,6 +397,8 @@ export async function startMcpHttp(
             });
         });
       }
+      // Listen streams end with the empty listen result, so their clients know it was on purpose.
+      await stateless.close();
       await Promise.allSettled([...sessions.values()].map((s) => s.transport.close()));
       sessions.clear();
       http.closeAllConnections();

@@ -37,6 +37,13 @@ import {
   readAnswerProblem,
 } from '../sandbox/served.js';
 import { mergedLatency, quantileMs, type ToolCallStats } from './call-record.js';
+import {
+  type CanaryOptions,
+  type CanaryStatus,
+  canaryGate,
+  canaryRules,
+  canaryStateful,
+} from './canary.js';
 import { CheckpointFiles } from './checkpoints.js';
 import {
   Contracts,
@@ -80,6 +87,8 @@ export interface PluginInfo {
   knownGood: ArtifactRef | undefined;
   /** The version on probation, its figures against the baseline; absent once permanent. */
   trial: TrialStatus | undefined;
+  /** A canary in progress (before its swap): its weight, candidate and figures. */
+  canary: CanaryStatus | undefined;
   /** A shadow reload in progress: the candidate, its figures against the current version. */
   shadow: ShadowStatus | undefined;
   stats: SlotStats;
@@ -151,9 +160,15 @@ export interface ReloadOptions {
    */
   expect?: ExpectedArtifact;
   /**
+   * Serve the new version beside the current one first, on `weight` of the new calls, and swap
+   * only once it has passed its gate (see canary.ts; CANARY_ABORTED otherwise, CANARY_STATEFUL
+   * for a plugin with state). Resolves after the swap, like any reload.
+   */
+  canary?: CanaryOptions;
+  /**
    * Prove the new version on mirrored copies of live calls before its swap (see shadow.ts):
    * refused with SHADOW_MISMATCH, SHADOW_INCOMPLETE or PLUGIN_CRASHED, the current version
-   * serving on; options checked first (OPTIONS_INVALID).
+   * serving on; options checked first (OPTIONS_INVALID; so is a reload asking for a canary too).
    */
   shadow?: ShadowOptions;
 }
@@ -355,11 +370,9 @@ export class Host {
     const slot = this.#slot(name);
     let passed: { shadow?: ShadowFigures } = {};
     const gate =
-      options.shadow === undefined
-        ? undefined
-        : shadowGate(resolveShadow(options.shadow, this.#options.probation.maxP99Ratio), (f) => {
-            passed = { shadow: f };
-          });
+      this.#shadow(options, (f) => {
+        passed = { shadow: f };
+      }) ?? this.#canary(slot, options);
     if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
       const result = await slot.reload(dir, { expect: options.expect, gate });
       return { ...result, cascaded: [], ...passed };
@@ -368,6 +381,30 @@ export class Host {
     const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options, gate));
     this.#cascades = run.catch(() => {});
     return { ...(await run), ...passed };
+  }
+
+  /** A canary's gate, its options checked; a plugin with state is refused before anything starts. */
+  #canary(slot: Slot, options: ReloadOptions): ReloadGate | undefined {
+    if (options.canary === undefined) return undefined;
+    const rules = canaryRules(options.canary, this.#deps.options.probation);
+    const active = slot.active;
+    if (active?.info.stateful === true) throw canaryStateful(slot.name, active.version);
+    return canaryGate(rules, (tool, args, callOptions) => slot.call(tool, args, callOptions));
+  }
+
+  /** A shadow's gate, its options checked before anything starts. */
+  #shadow(
+    options: ReloadOptions,
+    onPassed: (figures: ShadowFigures) => void,
+  ): ReloadGate | undefined {
+    if (options.shadow === undefined) return undefined;
+    if (options.canary !== undefined) {
+      throw new MoltError(
+        ErrorCodes.OPTIONS_INVALID,
+        'a reload takes a canary or a shadow, not both: a shadow proves the candidate first, a canary then serves it a share of the calls',
+      );
+    }
+    return shadowGate(resolveShadow(options.shadow, this.#options.probation.maxP99Ratio), onPassed);
   }
 
   async #reloadCascading(
@@ -706,6 +743,7 @@ export class Host {
       dataDir: this.#dataDirOf(slot.name),
       knownGood: slot.knownGood,
       trial: slot.trial,
+      canary: slot.canary,
       shadow: slot.shadow,
       stats: { ...slot.stats },
       p99Ms: quantileMs(mergedLatency(slot.callStats), 0.99),

@@ -15,6 +15,7 @@ import type {
   ArtifactRef,
   HostEvents,
   ReloadKind,
+  ReloadStep,
   StateOutcome,
   StepTimings,
   TrialReport,
@@ -34,6 +35,7 @@ import {
 } from '../sandbox/protocol.js';
 import type { CallClient, SandboxSpec } from '../sandbox/sandbox.js';
 import type { Clock } from '../util/clock.js';
+import type { CallSplit } from './canary.js';
 import type { Checkpoint, CheckpointFiles } from './checkpoints.js';
 import { type Contracts, provisionsOf } from './contracts.js';
 import { type CallCounters, Generation } from './generation.js';
@@ -140,6 +142,11 @@ export interface SlotCore {
   release(): void;
   /** The pointer write: the only place a slot's active generation changes. */
   point(gen: Generation): void;
+  /**
+   * While a canary runs, new calls go through `split` (canary.ts) instead of straight to the
+   * active generation; `undefined` ends that.
+   */
+  split(split: CallSplit | undefined): void;
   /** Steps 9–10, owned by the slot: keep `replaced` warm on probation or retire it. */
   afterSwap(gen: Generation, replaced: Generation | undefined, plan: ReloadPlan): void;
   /** The newest checkpoint in memory, with the generation that took it. */
@@ -158,11 +165,7 @@ const now = (): number => performance.now();
 const MAX_TOOLS_JSON = 4 * 1024 * 1024;
 
 /** Runs `fn` and records how long it took as `timings[step]`. */
-async function timed<T>(
-  timings: StepTimings,
-  step: Exclude<keyof StepTimings, 'total'>,
-  fn: () => Promise<T>,
-): Promise<T> {
+async function timed<T>(timings: StepTimings, step: ReloadStep, fn: () => Promise<T>): Promise<T> {
   const t = now();
   try {
     return await fn();

@@ -198,11 +198,15 @@ const round = (n: number): number => Math.round(n * 100) / 100;
  * operator's `promote`/`abort` reach it while the reload it gates holds the slot's queue.
  */
 export interface ShadowRun {
+  /** Tells it from a canary's split, which the slot's hot path holds in the same field. */
+  readonly kind: 'shadow';
+  /** A call to the plugin: the current generation answers it; a sampled copy goes to the candidate. */
   call(
-    active: Generation,
     tool: CallTarget,
     args: unknown,
     options?: CallOptions,
+    deadline?: number,
+    acceptedAt?: number,
   ): Promise<unknown>;
   /** Decides now in the candidate's favour (`molt promote`). */
   promote(): ShadowStatus;
@@ -273,6 +277,7 @@ async function copyState(current: Generation, candidate: Generation): Promise<vo
 }
 
 class Shadow implements ShadowRun {
+  readonly kind = 'shadow';
   readonly decided: Promise<void>;
   readonly #slot: SlotCore;
   readonly #current: Generation;
@@ -364,14 +369,15 @@ class Shadow implements ShadowRun {
 
   /** The slot's hot path while the shadow runs: the caller's promise is the current one's. */
   call(
-    active: Generation,
     tool: CallTarget,
     args: unknown,
     options?: CallOptions,
+    deadline?: number,
+    acceptedAt?: number,
   ): Promise<unknown> {
-    const answer = active.call(tool, args, options);
+    const answer = this.#current.call(tool, args, options, deadline, acceptedAt);
     if (typeof tool !== 'string' || this.#done || !this.#safe.has(tool)) return answer;
-    if (active !== this.#current || this.#figures.mirrored >= this.#o.calls) return answer;
+    if (this.#figures.mirrored >= this.#o.calls) return answer;
     const owed = (this.#owed.get(tool) ?? 0) + this.#o.sample;
     if (owed < 1) {
       this.#owed.set(tool, owed);

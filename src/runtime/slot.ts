@@ -26,6 +26,7 @@ import type { Timer } from '../util/clock.js';
 import { broken } from '../util/invariant.js';
 import { CallQueue } from './call-queue.js';
 import { CallRecord, type ToolCallStats } from './call-record.js';
+import type { CallSplit, CanaryStatus } from './canary.js';
 import type { Checkpoint } from './checkpoints.js';
 import type { Generation } from './generation.js';
 import { figuresOf, judge, tightened } from './promotion.js';
@@ -159,6 +160,11 @@ export class Slot {
   /** Derived from the state and the pointer: calls go straight through (the hot path). */
   #routing = false;
   #active: Generation | undefined;
+  /**
+   * Set while a canary runs (each new call's pick between the candidate and the active one) or
+   * a shadow (the active one answers, the candidate gets copies): one field the hot path reads.
+   */
+  #split: CallSplit | ShadowRun | undefined;
   /** The replaced generation, warm during probation: what a crash swaps back to. */
   #previous: Generation | undefined;
   /** The artifact `rollback()` returns to once the warm generation is gone. */
@@ -190,8 +196,6 @@ export class Slot {
   #checkpointing: Promise<void> | undefined;
   /** The artifact of the first load, while it starts: its contracts count for others. */
   #starting: Artifact | undefined;
-  /** A shadow reload's candidate gets copies of some calls while this is set (shadow.ts). */
-  #shadow: ShadowRun | undefined;
 
   constructor(name: string, deps: RuntimeDeps) {
     this.name = name;
@@ -216,6 +220,11 @@ export class Slot {
         if (this.#state === 'held') this.#to('reloading');
       },
       point: (gen) => this.#point(gen),
+      split: (split) => {
+        // The candidate's calls count in the plugin's figures from its first one.
+        split?.candidate.recordInto(this.#calls);
+        this.#split = split;
+      },
       afterSwap: (gen, replaced, plan) => this.#afterSwap(gen, replaced, plan),
       get checkpoint() {
         return slot.#checkpoint;
@@ -226,7 +235,7 @@ export class Slot {
       },
       checkpointOf: (buildId) => this.#ownCheckpoints.get(buildId),
       mirror: (run) => {
-        this.#shadow = run;
+        this.#split = run;
       },
     };
   }
@@ -272,15 +281,15 @@ export class Slot {
   }
 
   /**
-   * The hot path: one flag and one pointer read (and one more for a shadow), then the pinned
-   * generation does the rest.
+   * The hot path: one flag, the canary field and one pointer read, then the pinned generation
+   * does the rest.
    */
   call(tool: CallTarget, args: unknown, options?: CallOptions): Promise<unknown> {
     this.#dirty = true;
     if (this.#routing) {
-      const shadow = this.#shadow;
-      if (shadow === undefined) return this.#active!.call(tool, args, options);
-      return shadow.call(this.#active!, tool, args, options);
+      const split = this.#split;
+      if (split === undefined) return this.#active!.call(tool, args, options);
+      return split.call(tool, args, options);
     }
     const acceptedAt = this.#deps.clock.now();
     if (this.#closing !== undefined) return this.#refuse(tool, this.#closedError(), acceptedAt);
@@ -296,7 +305,7 @@ export class Slot {
     const run = (): Promise<unknown> => {
       if (this.#routing) {
         reached = true;
-        return this.#active!.call(tool, args, options, deadline, acceptedAt);
+        return (this.#split ?? this.#active!).call(tool, args, options, deadline, acceptedAt);
       }
       if (this.#closing !== undefined) return Promise.reject(this.#closedError());
       return this.#queue.wait(run, deadline, timeoutMs, options?.signal);
@@ -374,19 +383,32 @@ export class Slot {
     };
   }
 
+  /** The canary in progress (before its swap), with its figures; `undefined` when none runs. */
+  get canary(): CanaryStatus | undefined {
+    const split = this.#split;
+    return split?.kind === 'canary' ? split.status() : undefined;
+  }
+
   /** A shadow reload in progress: its candidate and figures; `undefined` when none runs. */
   get shadow(): ShadowStatus | undefined {
-    return this.#shadow?.status();
+    const split = this.#split;
+    return split?.kind === 'shadow' ? split.status() : undefined;
   }
 
   /**
    * Ends the trial now, the version on trial becoming permanent (`molt promote`). During a
+   * canary: its candidate goes live now (the swap follows, then its probation). During a
    * shadow: its candidate passes now and the reload goes on to its swap.
    */
   promote(): Promise<TrialStatus> {
-    // The shadow's reload holds the slot's queue: it is told directly, not queued behind it.
-    const shadow = this.#shadow;
-    if (shadow !== undefined) return Promise.resolve(shadow.promote());
+    // The gate's reload holds the slot's queue: it is told directly, not queued behind it.
+    const split = this.#split;
+    if (split?.kind === 'shadow') return Promise.resolve(split.promote());
+    if (split !== undefined) {
+      const status = split.status();
+      split.end('promote');
+      return Promise.resolve(status);
+    }
     return this.#serial(async () => {
       const status = this.trial;
       if (status === undefined) throw this.#noTrial();
@@ -396,14 +418,25 @@ export class Slot {
   }
 
   /**
-   * Ends the trial with a rollback to the version before it (`molt abort`). During a shadow:
-   * the reload is refused and the current version, which never stopped serving, is the answer.
+   * Ends the trial with a rollback to the version before it (`molt abort`). During a canary:
+   * it ends (reason `abort`) and the active version, which never stopped serving, serves on.
+   * During a shadow: its reload is refused, likewise (once a shadow has passed, abort ends the
+   * trial after its swap instead).
    */
   abort(): Promise<LoadResult> {
+    const split = this.#split;
     const active = this.#active;
-    // A shadow that already passed goes on to its swap: abort then ends the trial after it.
-    if (active !== undefined && this.#shadow?.abort() === true) {
-      return Promise.resolve({ name: this.name, version: active.version, buildId: active.buildId });
+    if (split !== undefined && active !== undefined) {
+      let ended = true;
+      if (split.kind === 'canary') split.end('abort');
+      // A shadow that already passed goes on to its swap: abort then ends the trial after it.
+      else ended = split.abort();
+      if (ended)
+        return Promise.resolve({
+          name: this.name,
+          version: active.version,
+          buildId: active.buildId,
+        });
     }
     return this.#serial(() => {
       if (this.#trial === undefined) throw this.#noTrial();
@@ -452,7 +485,8 @@ export class Slot {
       const published = this.#active !== undefined;
       this.#to('closing');
       this.#queue.failAll(this.#closeCode, this.#closedError().message);
-      this.#shadow?.abort(this.#closedError());
+      if (this.#split?.kind === 'shadow') this.#split.abort(this.#closedError());
+      else this.#split?.end('superseded');
       this.#clearProbation('superseded');
       this.#recovery?.clear();
       // Step 8 for an unload: the plugin's tools leave every front door at once.
@@ -568,9 +602,9 @@ export class Slot {
       this.#checkpointTimer = undefined;
       // The generation active now, not the one active when the timer was armed.
       const active = this.#active;
-      // A shadow keeps the slot reloading for minutes: its current state is checkpointed too.
+      // A canary or a shadow keeps the slot reloading for minutes: the state is checkpointed.
       const serving =
-        this.#state === 'active' || this.#state === 'probation' || this.#shadow !== undefined;
+        this.#state === 'active' || this.#state === 'probation' || this.#split !== undefined;
       if (!this.#dirty || active === undefined || !active.info.stateful || !serving) {
         this.#armCheckpoint();
         return;
@@ -705,6 +739,7 @@ export class Slot {
       to: gen.ref,
       probationMs: ms,
       baseline,
+      mode: 'probation',
     });
     this.#armJudge(trial);
   }
@@ -838,6 +873,9 @@ export class Slot {
       return;
     }
     if (!isActive) return;
+    // A canary needs the version it is judged against: it ends, the recovery follows it.
+    // A shadow hears of it itself (plugin.crashed) and refuses its reload.
+    if (this.#split?.kind === 'canary') this.#split.end('crash');
     this.#clearProbation('crash');
     this.#to('recovering');
     const clock = this.#deps.clock;

@@ -401,7 +401,18 @@ test('GET /v1/audit pages by seq; numbers out of range are 400 INVALID_REQUEST',
     after = p.next;
   }
   assert.deepEqual(walked, seqs);
+  const newest = await page('?last=2');
+  assert.deepEqual(
+    newest.entries.map((e) => e.seq),
+    seqs.slice(-2),
+    '?last=N: the newest N, oldest first',
+  );
+  assert.equal(newest.next, seqs.at(-1));
   for (const query of [
+    '?last=0',
+    '?last=1001',
+    '?last=2&after=1',
+    '?last=2&limit=2',
     '?limit=0',
     '?limit=1001',
     '?limit=1.5',

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, type TestContext, test } from 'node:test';
 import { startAdmin } from '../../src/admin/server.js';
-import { shadowOf } from '../../src/cli/remote.js';
+import { shadowFromFlags } from '../../src/cli/shadow-flags.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import type { HostEvents, ShadowFigures, ShadowStatus } from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
@@ -158,14 +158,33 @@ test('molt reload NAME --shadow 100% --shadow-calls 2 waits for the shadow and s
   );
 });
 
-test('the CLI reads --shadow as a share (20% or 0.2) and refuses a flag that is no number as a usage error', () => {
-  assert.equal(shadowOf({}), undefined);
-  assert.deepEqual(shadowOf({ shadow: '20%', shadowCalls: '100' }), { sample: 0.2, calls: 100 });
+test('the CLI reads --shadow as a share (20% or 0.2) and refuses what the host would, as a usage error', () => {
+  assert.equal(shadowFromFlags({}), undefined);
+  assert.deepEqual(shadowFromFlags({ shadow: '20%' }), {
+    shadow: { sample: 0.2, calls: 100 },
+    waitMs: 330_000,
+  });
   assert.deepEqual(
-    shadowOf({ shadow: '0.5', compare: 'result', shadowTimeout: '60000', shadowMaxInFlight: '4' }),
-    { sample: 0.5, calls: 100, compare: 'result', timeoutMs: 60_000, maxInFlight: 4 },
+    shadowFromFlags({
+      shadow: '0.5',
+      shadowCalls: '10',
+      compare: 'result',
+      shadowTimeout: '60000',
+      shadowMaxInFlight: '4',
+    }),
+    {
+      shadow: { sample: 0.5, calls: 10, compare: 'result', timeoutMs: 60_000, maxInFlight: 4 },
+      waitMs: 90_000,
+    },
   );
-  assert.throws(() => shadowOf({ shadow: 'lots' }), { name: 'UsageError' });
-  assert.throws(() => shadowOf({ shadow: '1', compare: 'bytes' }), { name: 'UsageError' });
-  assert.throws(() => shadowOf({ shadow: '1', shadowCalls: '' }), { name: 'UsageError' });
+  for (const flags of [
+    { shadow: 'lots' },
+    { shadow: '0%' },
+    { shadow: '150%' },
+    { shadow: '1', compare: 'bytes' },
+    { shadow: '1', shadowCalls: 'x' },
+    { shadow: '1', shadowMaxInFlight: '0' },
+    { shadowCalls: '10' },
+  ])
+    assert.throws(() => shadowFromFlags(flags), { name: 'UsageError' }, JSON.stringify(flags));
 });

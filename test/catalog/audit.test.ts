@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { type AuditEntry, AuditLog } from '../../src/catalog/audit.js';
 import { ZERO_HASH } from '../../src/catalog/audit-chain.js';
+import { offsetAfter } from '../../src/catalog/audit-seek.js';
 import { verifyAudit } from '../../src/catalog/audit-verify.js';
 import { Deployment } from '../../src/deploy/deployment.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
@@ -338,3 +339,41 @@ async function pick(file: string) {
   if (v.ok) return v;
   return { ok: v.ok, line: v.line, seq: v.seq, reason: v.reason };
 }
+
+test('pages after a seq bisect the file: the right entries from a 20,000-entry log, without a scan from its start', async () => {
+  const dir = await tempDir('audit-seek');
+  dirs.push(dir);
+  const file = join(dir, 'audit.jsonl');
+  // Unchained lines of an older molt first, then 20,000 seqs with a torn line, a blank and a
+  // 100 KiB garbage run among them (a crash, a hand edit): the seek must step over each.
+  const lines = [
+    '{"ts":"old","action":"load","name":"a"}',
+    '{"ts":"old","action":"load","name":"b"}',
+  ];
+  for (let seq = 1; seq <= 20_000; seq++) {
+    lines.push(JSON.stringify({ seq, ts: 't', action: 'reload', name: 'p', prev: 'x', hash: 'y' }));
+    if (seq === 7_000) lines.push('{"seq":7001,"ts":');
+    if (seq === 9_000) lines.push('');
+    if (seq === 15_000) lines.push('z'.repeat(100 * 1024));
+  }
+  await writeFile(file, `${lines.join('\n')}\n`);
+  const { size } = await stat(file);
+  for (const after of [0, 1, 6_999, 7_000, 9_000, 12_345, 14_999, 15_000, 19_998, 20_000, 25_000]) {
+    const page = await AuditLog.read(file, { after, limit: 3 });
+    const want = [after + 1, after + 2, after + 3].filter((s) => s <= 20_000);
+    assert.deepEqual(
+      page.map((e) => e.seq),
+      want,
+      `after ${after}`,
+    );
+  }
+  // The seek lands just before the entries asked for: most of the file is never read.
+  const at = await offsetAfter(file, 12_345);
+  assert.ok(at > size * 0.55 && at < size * 0.65, `offset ${at} of ${size}`);
+  assert.equal(await offsetAfter(file, 0), 0);
+  assert.equal(await offsetAfter(join(dir, 'none.jsonl'), 5), 0);
+  assert.deepEqual(
+    (await AuditLog.readLast(file, 2)).map((e) => e.seq),
+    [19_999, 20_000],
+  );
+});

@@ -60,3 +60,43 @@ test('molt audit verify: exit 0 on an intact log, 1 naming the first bad line', 
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /AUDIT_NOT_FOUND/);
 });
+
+test('molt logs -n N reads back from the end: the last N entries of a long log, whole lines only', async () => {
+  const data = await tempDir('cli-logs');
+  dirs.push(data);
+  // 3,000 entries (~330 KB): -n 1000 needs more than the first 64 KiB piece read from the end.
+  const entry = (seq: number) =>
+    JSON.stringify({
+      seq,
+      ts: '2026-11-30T00:00:00.000Z',
+      action: 'reload',
+      name: 'p',
+      pad: 'x'.repeat(40),
+    });
+  const all = Array.from({ length: 3000 }, (_, i) => entry(i + 1));
+  // A torn last line (a writer killed mid-append) is never shown.
+  await writeFile(join(data, 'audit.jsonl'), `${all.join('\n')}\n{"seq":3001,"ts":"2026`);
+  const seqs = (stdout: string) =>
+    stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.trim().split(/\s+/)[0]);
+
+  const last = await molt(['logs', '--data', data, '-n', '1000']);
+  assert.equal(last.code, 0, last.stderr);
+  assert.deepEqual(
+    seqs(last.stdout),
+    Array.from({ length: 1000 }, (_, i) => `#${2001 + i}`),
+  );
+  const more = await molt(['logs', '--data', data, '-n', '5000']);
+  assert.deepEqual(
+    seqs(more.stdout),
+    Array.from({ length: 3000 }, (_, i) => `#${i + 1}`),
+  );
+  const none = await molt(['logs', '--data', data, '-n', '0']);
+  assert.equal(none.stdout.trim(), '');
+  const bad = await molt(['logs', '--data', data, '-n', 'ten']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /OPTIONS_INVALID/);
+});

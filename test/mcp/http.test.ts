@@ -565,7 +565,7 @@ test(
     const probe = createProbe('mcp-disconnect');
     try {
       const source = `${probeSource(probe)}
-export default { tools: { ${waitForAbortTool} } };`;
+export default { tools: { ${waitForAbortTool} ping: { handler: () => 'pong' } } };`;
       await s.host.load(await writeArtifact({ name: 'w', source }));
       const c = await s.connect();
       const entered = probe.next(/^entered$/);
@@ -579,6 +579,9 @@ export default { tools: { ${waitForAbortTool} } };`;
       await c.transport.close();
       assert.equal(await aborted, 'aborted:CANCELLED');
       assert.equal(await settled, 'rejected');
+      // The cancelled handler's reply and this call's travel the sandbox's one port in order:
+      // once this answers, the host has heard the first one end (no wait on timing).
+      assert.equal(await s.host.call('w', 'ping', {}), 'pong');
       assert.equal(s.host.plugins()[0]?.inFlight, 0);
 
       // Another client is unaffected.

@@ -48,9 +48,13 @@ export class Api {
     return this.#request('POST', '/v1/artifacts', file, 'application/octet-stream');
   }
 
+  /** After `after`, oldest first; with no `after` yet, the newest `limit` (a long log's start is not read). */
   async audit(after: number | undefined, limit: number): Promise<AuditPage> {
-    const q = new URLSearchParams({ limit: String(limit) });
-    if (after !== undefined) q.set('after', String(after));
+    const q = new URLSearchParams(
+      after === undefined
+        ? { last: String(limit) }
+        : { after: String(after), limit: String(limit) },
+    );
     const body = await this.#request<Partial<AuditPage>>('GET', `/v1/audit?${q}`);
     return {
       entries: Array.isArray(body?.entries) ? body.entries : [],

@@ -2,23 +2,10 @@
  * Turns API values into display text. Everything from the host may carry plugin-supplied text,
  * so each value is coerced to a bounded string here; the views only ever set it as textContent.
  */
+import { RELOAD_STEPS } from '../../events/events.js';
 
 /** Longest text one cell shows: a hostile plugin's 1 MB message must not stretch the page. */
 export const MAX_TEXT = 300;
-
-/** The reload steps in pipeline order, as `StepTimings` names them. */
-const STEPS = [
-  'validate',
-  'start',
-  'load',
-  'init',
-  'health',
-  'drain',
-  'snapshot',
-  'migrate',
-  'restore',
-  'swap',
-] as const;
 
 export function clip(s: string, max = MAX_TEXT): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
@@ -51,7 +38,7 @@ export function timings(value: unknown): string {
   if (typeof value !== 'object' || value === null) return '';
   const t = value as Record<string, unknown>;
   const parts: string[] = [];
-  for (const step of STEPS) {
+  for (const step of RELOAD_STEPS) {
     const n = num(t[step]);
     if (n !== undefined) parts.push(`${step} ${n.toFixed(1)}`);
   }
