@@ -9,7 +9,12 @@ import { after, type TestContext, test } from 'node:test';
 import { startAdmin } from '../../src/admin/server.js';
 import { shadowFromFlags } from '../../src/cli/shadow-flags.js';
 import { Deployment } from '../../src/deploy/deployment.js';
-import type { HostEvents, ShadowFigures, ShadowStatus } from '../../src/index.js';
+import {
+  type HostEvents,
+  isMoltError,
+  type ShadowFigures,
+  type ShadowStatus,
+} from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 import { molt } from '../helpers/cli.js';
 import { tempDir } from '../helpers/project.js';
@@ -156,6 +161,42 @@ test('molt reload NAME --shadow 100% --shadow-calls 2 waits for the shadow and s
     r.stdout,
     /reloaded p: now 1\.0\.0 \(\w{12}\), after a shadow: 2 of 2 mirrored calls matched on result/,
   );
+});
+
+test('a new version installed with a shadow: refused on a difference, the catalog and host still on the old one', async (t) => {
+  const a = await api(t);
+  const v2 = await writeArtifact({
+    name: 'p',
+    version: '1.1.0',
+    source: SOURCE.replace("() => 'v1'", "() => 'v2'"),
+  });
+  const started = a.shadowing();
+  const installing = a.d.install(v2, { shadow: { sample: 1, calls: 2, compare: 'result' } });
+  installing.catch(() => {});
+  await started;
+  for (let i = 0; i < 2; i++) assert.equal(await a.d.host.call('p', 'version', {}), 'v1');
+  await assert.rejects(installing, (err) => {
+    assert.ok(isMoltError(err, 'SHADOW_MISMATCH'), String(err));
+    assert.match(err.message, /current "v1", candidate "v2"/);
+    return true;
+  });
+  assert.equal(a.d.host.plugin('p')?.version, '1.0.0');
+  assert.equal(a.d.catalog.plugin('p')?.active?.version, '1.0.0');
+  // Both at once is refused before anything starts.
+  const both = await a.req('POST', '/v1/plugins/p/reload', {
+    shadow: { sample: 1, calls: 2 },
+    canary: { weight: 0.1 },
+  });
+  assert.equal(both.status, 400);
+  assert.equal(both.body.error.code, 'INVALID_REQUEST');
+  await assert.rejects(
+    a.d.host.reload('p', v2, { shadow: { sample: 1, calls: 2 }, canary: { weight: 0.1 } }),
+    (err) =>
+      isMoltError(err, 'OPTIONS_INVALID') && /canary or a shadow, not both/.test(err.message),
+  );
+  const cli = await molt(['reload', 'p', '--canary', '10%', '--shadow', '20%', '--data', a.data]);
+  assert.equal(cli.code, 2, cli.stderr);
+  assert.match(cli.stderr, /--canary or --shadow, not both/);
 });
 
 test('the CLI reads --shadow as a share (20% or 0.2) and refuses what the host would, as a usage error', () => {
