@@ -60,7 +60,8 @@ export interface ShadowStatus extends TrialReport {
 }
 
 export const SHADOW_DEFAULTS = { compare: 'outcome', timeoutMs: 300_000, maxInFlight: 16 } as const;
-export const MAX_SHADOW_CALLS = 100_000;
+/** Figures are histograms (bounded memory): the bound only keeps a shadow finite. */
+export const MAX_SHADOW_CALLS = 1_000_000;
 const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 const MAX_IN_FLIGHT = 1024;
 
