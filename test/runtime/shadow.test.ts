@@ -457,6 +457,18 @@ test('the current generation crashing during a shadow refuses the reload (SHADOW
   }
 });
 
+test('closing the host during a shadow ends it at once: the reload rejects with HOST_CLOSED', async () => {
+  const clock = new ManualClock();
+  const host = await start(clock);
+  await host.load(await stateless('v1'));
+  const aborted = nextEvent(host, 'promotion.aborted');
+  const { done } = await shadowReload(host, await stateless('v2'), { sample: 1, calls: 100 });
+  // The shadow's timeout (5 min on a clock that never moves) would hold the close otherwise.
+  await host.close();
+  await assert.rejects(done, (err) => isMoltError(err, 'HOST_CLOSED'));
+  assert.equal((await aborted).reason, 'abort');
+});
+
 test('shadow options are checked before anything starts; a plugin with nothing safe to mirror is refused', async () => {
   const clock = new ManualClock();
   const host = await start(clock);
