@@ -288,7 +288,8 @@ for (const action of ['reload', 'rollback'] as const) {
         '--shadow-timeout <ms>',
         'refuse the reload if the calls have not come by then (300000)',
       )
-      .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)');
+      .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)')
+      .option('--shadow-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
   }
   command.action(
     run(

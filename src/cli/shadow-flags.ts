@@ -8,6 +8,7 @@ export interface ShadowFlags {
   compare?: string;
   shadowTimeout?: string;
   shadowMaxInFlight?: string;
+  shadowMaxP99Ratio?: string;
 }
 
 /** Mirrored calls compared before deciding, when `--shadow-calls` is not given. */
@@ -35,9 +36,9 @@ export function shadowShare(text: string): number {
 export function shadowFromFlags(
   flags: ShadowFlags,
 ): { shadow: ShadowOptions; waitMs: number } | undefined {
-  const { shadowCalls, compare, shadowTimeout, shadowMaxInFlight } = flags;
+  const { shadowCalls, compare, shadowTimeout, shadowMaxInFlight, shadowMaxP99Ratio } = flags;
   if (flags.shadow === undefined) {
-    const stray = [shadowCalls, compare, shadowTimeout, shadowMaxInFlight].some(
+    const stray = [shadowCalls, compare, shadowTimeout, shadowMaxInFlight, shadowMaxP99Ratio].some(
       (f) => f !== undefined,
     );
     if (stray) throw new UsageError('the --shadow-… and --compare flags go with --shadow');
@@ -50,6 +51,7 @@ export function shadowFromFlags(
   if (compare !== undefined) shadow.compare = compare as ShadowOptions['compare'];
   if (shadowTimeout !== undefined) shadow.timeoutMs = Number(shadowTimeout);
   if (shadowMaxInFlight !== undefined) shadow.maxInFlight = Number(shadowMaxInFlight);
+  if (shadowMaxP99Ratio !== undefined) shadow.maxP99Ratio = Number(shadowMaxP99Ratio);
   try {
     resolveShadow(shadow, 1);
   } catch (err) {

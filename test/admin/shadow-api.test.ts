@@ -85,7 +85,8 @@ test('POST /v1/plugins/:name/reload with a shadow answers once decided, with its
   }
   const started = a.shadowing();
   const reload = a.req('POST', '/v1/plugins/p/reload', {
-    shadow: { sample: 1, calls: 3, compare: 'result' },
+    // A few calls' p99 is their slowest: a cold candidate on a loaded machine may read slower.
+    shadow: { sample: 1, calls: 3, compare: 'result', maxP99Ratio: 1000 },
   });
   await started;
   const during = await a.req('GET', '/v1/plugins/p');
@@ -144,6 +145,8 @@ test('molt reload NAME --shadow 100% --shadow-calls 2 waits for the shadow and s
     '2',
     '--compare',
     'result',
+    '--shadow-max-p99-ratio',
+    '1000',
     '--data',
     a.data,
   ]);
@@ -212,9 +215,17 @@ test('the CLI reads --shadow as a share (20% or 0.2) and refuses what the host w
       compare: 'result',
       shadowTimeout: '60000',
       shadowMaxInFlight: '4',
+      shadowMaxP99Ratio: '10',
     }),
     {
-      shadow: { sample: 0.5, calls: 10, compare: 'result', timeoutMs: 60_000, maxInFlight: 4 },
+      shadow: {
+        sample: 0.5,
+        calls: 10,
+        compare: 'result',
+        timeoutMs: 60_000,
+        maxInFlight: 4,
+        maxP99Ratio: 10,
+      },
       waitMs: 90_000,
     },
   );
@@ -226,6 +237,7 @@ test('the CLI reads --shadow as a share (20% or 0.2) and refuses what the host w
     { shadow: '1', shadowCalls: 'x' },
     { shadow: '1', shadowMaxInFlight: '0' },
     { shadowCalls: '10' },
+    { shadow: '1', shadowMaxP99Ratio: '0.5' },
   ])
     assert.throws(() => shadowFromFlags(flags), { name: 'UsageError' }, JSON.stringify(flags));
 });
