@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: every figure next to its baseline in one run, PASS/MISS against the targets,
- * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j,k,l` runs a subset (e: the
+ * then one machine-readable JSON line. `--only=a,b,c,d,e,f,g,h,i,j,k,l,s` runs a subset (e: the
  * process sandbox beside the worker; f: state checkpoints; g: the event stream; h: Prometheus
  * metrics; i: the dev loop into an MCP client; j: plugin-to-plugin calls; k: MCP tools/call
- * beside the raw SDK; l: a call during a canary);
+ * beside the raw SDK; l: a call during a canary; s: a shadow reload's cost to callers);
  * `--drift` runs the worker RSS-drift experiments instead (see drift.ts).
  */
 import { cpus, loadavg } from 'node:os';
@@ -22,10 +22,11 @@ import { benchMetrics } from './metrics.js';
 import { benchProcess } from './process.js';
 import { benchReload } from './reload.js';
 import { heading, table, verdicts } from './report.js';
+import { benchShadow } from './shadow.js';
 
 const arg = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}`))?.split('=')[1] ?? undefined;
-const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,k,l').split(','));
+const only = new Set((arg('only') ?? 'a,b,c,d,e,f,g,h,i,j,k,l,s').split(','));
 const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(2))
@@ -55,6 +56,7 @@ try {
     if (only.has('j')) summary.contracts = await benchContracts();
     if (only.has('k')) summary.mcpCalls = await benchMcpCalls();
     if (only.has('l')) summary.canary = await benchCanary();
+    if (only.has('s')) summary.shadow = await benchShadow();
     heading('targets');
     table(
       ['target', 'value', 'verdict'],

@@ -14,6 +14,8 @@ export {
   type EventName,
   type HostEvents,
   type ReloadKind,
+  type ShadowDifference,
+  type ShadowFigures,
   type SlotState,
   type StateOutcome,
   type StepTimings,
@@ -69,6 +71,7 @@ export type { HostOptions } from './runtime/options.js';
 export { DEFAULT_PROBATION_RULES, type ProbationRules } from './runtime/promotion.js';
 export type { LoadResult, SlotStats } from './runtime/reload.js';
 export type { SchemaCompat } from './runtime/schema-compat.js';
+export type { ShadowOptions, ShadowStatus } from './runtime/shadow.js';
 export type { RollbackOptions, SlotLoadOptions, TrialStatus } from './runtime/slot.js';
 export type { Grants, Isolation } from './sandbox/permissions.js';
 export type {

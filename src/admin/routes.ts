@@ -11,11 +11,12 @@ import type {
   WaitingPlugin,
 } from '../deploy/deployment.js';
 import type { LastReload } from '../deploy/reload-history.js';
-import { ErrorCodes, MoltError } from '../errors/errors.js';
+import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import type { ArtifactRef } from '../events/events.js';
 import { type CanaryOptions, canaryRules } from '../runtime/canary.js';
 import { DEFAULT_PROBATION_RULES } from '../runtime/promotion.js';
 import type { LoadResult } from '../runtime/reload.js';
+import { resolveShadow, type ShadowOptions } from '../runtime/shadow.js';
 import type { TrialStatus } from '../runtime/slot.js';
 import { type AuditPage, auditPage, parseAuditQuery } from './audit-page.js';
 import { serveDashboard } from './dashboard.js';
@@ -122,6 +123,17 @@ function detail(deployment: Deployment, name: string): PluginDetail {
 
 const json = <T>(value: T): { json: T } => ({ json: value });
 
+/** A reload body's `shadow`, checked as host.reload checks it; a bad one is the request's fault. */
+function shadowBody(value: unknown): ShadowOptions {
+  try {
+    resolveShadow(value, 1);
+  } catch (err) {
+    if (isMoltError(err)) throw new MoltError(ErrorCodes.INVALID_REQUEST, err.message);
+    throw err;
+  }
+  return value as ShadowOptions;
+}
+
 export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
@@ -155,8 +167,17 @@ export const ROUTES: readonly Route[] = [
     access: 'token',
     handle: async (c): Promise<{ json: InstallResult }> => {
       const name = pluginName(c);
-      const { canary } = await objectBody(c);
-      if (canary === undefined) return json(await c.deployment.reload(name));
+      const { canary, shadow } = await objectBody(c);
+      if (canary === undefined && shadow === undefined)
+        return json(await c.deployment.reload(name));
+      if (shadow !== undefined) {
+        if (canary !== undefined)
+          throw new MoltError(
+            ErrorCodes.INVALID_REQUEST,
+            'a reload takes a canary or a shadow, not both',
+          );
+        return json(await c.deployment.reload(name, { shadow: shadowBody(shadow) }));
+      }
       // Checked here so a bad body is the request's fault (400), not the host's state (409).
       try {
         canaryRules(canary, DEFAULT_PROBATION_RULES);

@@ -5,8 +5,9 @@ import { Command, Option } from 'commander';
 import type { StdioStreams } from '../mcp/stdio.js';
 import type { CanaryFlags } from './canary-flags.js';
 import type { DevOptions } from './dev.js';
-import { EXIT, fail, line, out } from './output.js';
+import { EXIT, fail, line, out, UsageError } from './output.js';
 import type { ServeOptions } from './serve.js';
+import type { ShadowFlags } from './shadow-flags.js';
 import type { SoakFlags } from './soak.js';
 import { relayStdio, takeRelayChannel } from './stdio-relay.js';
 
@@ -275,17 +276,41 @@ for (const action of ['reload', 'rollback'] as const) {
       '--discard-state',
       'go back without the current state (when the newer version has no downgrade())',
     );
+  } else {
+    command
+      .option(
+        '--shadow <share>',
+        'first mirror this share of the calls to safe-to-repeat tools (20% or 0.2) to the fresh generation and compare its answers; waits for the outcome',
+      )
+      .option('--shadow-calls <n>', 'mirrored calls compared before deciding (100)')
+      .option('--compare <what>', "'outcome' (ok or the error code, the default) or 'result' too")
+      .option(
+        '--shadow-timeout <ms>',
+        'refuse the reload if the calls have not come by then (300000)',
+      )
+      .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)')
+      .option('--shadow-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
   }
   command.action(
-    run(async (name: string, opts: { data: string; discardState?: boolean } & CanaryFlags) => {
-      const { act } = await import('./remote.js');
-      const { canaryFromFlags } = await import('./canary-flags.js');
-      const canary = canaryFromFlags(opts);
-      await act(resolve(opts.data), action, name, {
-        discardState: opts.discardState === true,
-        ...(canary === undefined ? {} : { canary }),
-      });
-    }),
+    run(
+      async (
+        name: string,
+        opts: { data: string; discardState?: boolean } & CanaryFlags & ShadowFlags,
+      ) => {
+        const { act } = await import('./remote.js');
+        const { canaryFromFlags } = await import('./canary-flags.js');
+        const { shadowFromFlags } = await import('./shadow-flags.js');
+        const canary = canaryFromFlags(opts);
+        const shadow = shadowFromFlags(opts);
+        if (canary !== undefined && shadow !== undefined)
+          throw new UsageError('--canary or --shadow, not both');
+        await act(resolve(opts.data), action, name, {
+          discardState: opts.discardState === true,
+          ...(canary === undefined ? {} : { canary }),
+          ...(shadow === undefined ? {} : { shadow }),
+        });
+      },
+    ),
   );
 }
 

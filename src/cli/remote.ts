@@ -2,7 +2,9 @@
 import { admin } from '../admin/client.js';
 import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
 import type { CanaryOptions, CanaryStatus } from '../runtime/canary.js';
+import type { ReloadResult } from '../runtime/host.js';
 import type { LoadResult } from '../runtime/reload.js';
+import type { ShadowOptions, ShadowStatus } from '../runtime/shadow.js';
 import type { TrialStatus } from '../runtime/slot.js';
 import { ms, out, table } from './output.js';
 
@@ -68,6 +70,7 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
   if (contracts.length > 0) out(`\n${contracts.join('\n')}`);
   const trials = plugins.flatMap((p) => [
     ...(p.canary == null ? [] : [canaryLine(p.name, p.canary)]),
+    ...(p.shadow == null ? [] : [shadowLine(p.name, p.version, p.shadow)]),
     ...(p.trial == null ? [] : [trialLine(p.name, p.trial)]),
   ]);
   if (trials.length > 0) out(`\n${trials.join('\n')}`);
@@ -77,19 +80,25 @@ export async function act(
   dataDir: string,
   action: 'reload' | 'rollback',
   name: string,
-  options: { discardState?: boolean; canary?: { canary: CanaryOptions; waitMs: number } } = {},
+  options: {
+    discardState?: boolean;
+    canary?: { canary: CanaryOptions; waitMs: number };
+    shadow?: { shadow: ShadowOptions; waitMs: number };
+  } = {},
 ): Promise<void> {
-  const { canary } = options;
-  const r = await admin<LoadResult>(
+  const { canary, shadow } = options;
+  const r = await admin<ReloadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
     options.discardState === true
       ? { discardState: true }
-      : canary === undefined
-        ? undefined
-        : { canary: canary.canary },
-    canary?.waitMs,
+      : canary !== undefined
+        ? { canary: canary.canary }
+        : shadow !== undefined
+          ? { shadow: shadow.shadow }
+          : undefined,
+    canary?.waitMs ?? shadow?.waitMs,
   );
   const done =
     canary !== undefined
@@ -97,7 +106,12 @@ export async function act(
       : action === 'reload'
         ? 'reloaded'
         : 'rolled back';
-  out(`${done} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})`);
+  const s = r.shadow;
+  const after =
+    s === undefined
+      ? ''
+      : `, after a shadow: ${s.matched} of ${s.mirrored} mirrored calls matched on ${s.compare}${s.skipped > 0 ? ` (${s.skipped} skipped)` : ''}`;
+  out(`${done} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})${after}`);
 }
 
 /** `molt promote NAME` / `molt abort NAME`: end a trial one way or the other. */
@@ -108,7 +122,11 @@ export async function trial(
 ): Promise<void> {
   const path = `/v1/plugins/${encodeURIComponent(name)}/${action}`;
   if (action === 'promote') {
-    const t = await admin<TrialStatus & { mode?: 'canary' }>(dataDir, 'POST', path);
+    const t = await admin<TrialStatus & { mode?: 'canary' | 'shadow' }>(dataDir, 'POST', path);
+    if (t.mode === 'shadow')
+      return out(
+        `promoted the shadow of ${name}: ${t.version} (${t.buildId.slice(0, 12)}) swaps in`,
+      );
     if (t.mode === 'canary')
       return out(
         `promoted the canary of ${name}: ${t.version} (${t.buildId.slice(0, 12)}) takes every call now`,
@@ -126,6 +144,13 @@ function canaryLine(name: string, c: CanaryStatus): string {
   const figures = (f: CanaryStatus['trial']) =>
     `${f.calls} calls, ${(f.errorRate * 100).toFixed(1)}% errors, p99 ${ms(f.p99Ms)}`;
   return `${name} ${c.version} canary at ${pct(c.weight)} for ${ms(c.forMs)}: ${figures(c.trial)} (current: ${figures(c.baseline)}); ${c.decision}${c.why === undefined ? '' : ` (${c.why})`}`;
+}
+
+/** A shadow in progress: what was mirrored and how it compared so far. */
+function shadowLine(name: string, current: string, s: ShadowStatus): string {
+  const f = s.shadow;
+  const p99 = `p99 ${ms(s.trial.p99Ms)} against ${ms(s.baseline.p99Ms)}`;
+  return `${name} ${s.version} in shadow of ${current} for ${ms(s.forMs)}: ${f.mirrored} of ${f.calls} calls mirrored, ${f.matched} matched, ${f.differing} differed on ${f.compare}, ${f.skipped} skipped; ${p99}`;
 }
 
 /** One line per trial in progress: its figures against the baseline, and the verdict so far. */

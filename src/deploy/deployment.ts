@@ -31,6 +31,7 @@ import { loadOrder } from '../runtime/contracts.js';
 import { createHost, type Host, type PluginInfo } from '../runtime/host.js';
 import type { HostOptions } from '../runtime/options.js';
 import type { LoadResult } from '../runtime/reload.js';
+import type { ShadowOptions } from '../runtime/shadow.js';
 import type { RollbackOptions, TrialStatus } from '../runtime/slot.js';
 import { Store, type StoredArtifact } from '../store/store.js';
 import { attachAudit } from './audit-events.js';
@@ -58,6 +59,7 @@ export interface InstallResult extends LoadResult {
 /** How a version is made active: a canary first (host.reload's), ignored by a first load. */
 export interface ActivateOptions {
   canary?: CanaryOptions;
+  shadow?: ShadowOptions;
 }
 
 export interface PluginStatus extends PluginInfo {
@@ -202,7 +204,8 @@ export class Deployment {
 
   /**
    * Re-runs the active artifact in a fresh generation (state handed over); with `canary`, the
-   * fresh generation first serves its share beside the running one (resolves once promoted).
+   * fresh generation first serves its share beside the running one (resolves once promoted);
+   * with `shadow`, it first proves itself on mirrored calls.
    */
   reload(name: string, options: ActivateOptions = {}): Promise<InstallResult> {
     return this.#serial(name, async () => {
@@ -241,8 +244,9 @@ export class Deployment {
 
   /** Ends a trial early: the version on trial is recorded as permanent (known-good). */
   promote(name: string): Promise<TrialStatus> {
-    // A canary's reload holds this plugin's chain until it is decided: deciding it cannot wait.
-    if (this.#inCanary(name)) return this.host.promote(name);
+    // A canary's or a shadow's reload holds this plugin's chain until it is decided: deciding
+    // it cannot wait.
+    if (this.#gated(name)) return this.host.promote(name);
     return this.#serial(name, async () => {
       const r = await this.host.promote(name);
       await this.#persisted.get(name);
@@ -252,7 +256,7 @@ export class Deployment {
 
   /** Ends a trial with a rollback: the permanent version serves again. */
   abort(name: string): Promise<LoadResult> {
-    if (this.#inCanary(name)) return this.host.abort(name);
+    if (this.#gated(name)) return this.host.abort(name);
     return this.#serial(name, async () => {
       const r = await this.host.abort(name);
       await this.#persisted.get(name);
@@ -260,8 +264,10 @@ export class Deployment {
     });
   }
 
-  #inCanary(name: string): boolean {
-    return this.host.plugin(name)?.canary !== undefined;
+  /** A canary or a shadow runs: its reload waits for promote/abort. */
+  #gated(name: string): boolean {
+    const p = this.host.plugin(name);
+    return p?.canary !== undefined || p?.shadow !== undefined;
   }
 
   /** Unloads the plugin and marks every version of it for deletion on the next start. */

@@ -50,7 +50,10 @@ export interface TrialReport {
   why: string | undefined;
 }
 
-/** Why a trial ended without its version becoming permanent. */
+/**
+ * Why a trial ended without its version becoming permanent. A shadow's: `mismatch` (the
+ * candidate answered otherwise, or slower), `timeout` (too few mirrored calls in time).
+ */
 export type TrialAbort =
   | 'regression'
   | 'abort'
@@ -58,11 +61,41 @@ export type TrialAbort =
   | 'crash'
   | 'superseded'
   | 'cascade'
-  /** A canary still undecided when its `timeoutMs` ran out. */
-  | 'timeout';
+  /** A canary still undecided, or a shadow without its calls, when its `timeoutMs` ran out. */
+  | 'timeout'
+  /** A shadow's candidate answered otherwise than the current version, or slower. */
+  | 'mismatch';
 
-/** What a promotion event is about: a canary before the swap, or the probation after it. */
-export type PromotionMode = 'canary' | 'probation';
+/**
+ * What a promotion event is about: a canary or a shadow before the swap, or the probation after
+ * it.
+ */
+export type PromotionMode = 'canary' | 'shadow' | 'probation';
+
+/** A shadow's own counts (runtime/shadow.ts): how many calls it mirrored and how they compared. */
+export interface ShadowFigures {
+  /** Mirrored calls it needs to decide. */
+  calls: number;
+  compare: 'outcome' | 'result';
+  /** Calls mirrored to the candidate so far (each also answered by the current one). */
+  mirrored: number;
+  /** Pairs (current, candidate) that ended alike, and those that did not. */
+  matched: number;
+  differing: number;
+  /** Sampled calls not mirrored (too many in flight) or not judged (the caller cancelled). */
+  skipped: number;
+}
+
+/** One call on which a shadow's candidate and current generation differed (bounded excerpts). */
+export interface ShadowDifference {
+  tool: string;
+  /** The arguments, as JSON, cut to a few hundred characters. */
+  args: string;
+  /** What differed: the outcome (ok or the error code), the result, or the p99 latency. */
+  kind: 'outcome' | 'result' | 'latency';
+  current: string;
+  candidate: string;
+}
 
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
 
@@ -204,39 +237,59 @@ export interface HostEvents {
    * What a restart must come back to changed: the active generation, or the known-good artifact
    * crash recovery restarts from. A deployment persists exactly this.
    */
-  /** A version went on trial: its probation window, the baseline it must hold up against. */
+  /**
+   * A version went on trial: its probation window, the baseline it must hold up against. With
+   * `mode: 'shadow'`, a candidate's shadow began (before any swap): `probationMs` is its
+   * `timeoutMs`, the figures are the candidate's and the current one's over the mirrored calls.
+   */
   'promotion.started': {
     name: string;
     from: VersionRef | undefined;
     to: VersionRef;
-    /** A canary's: its `timeoutMs`. */
+    /** A canary's or a shadow's: its `timeoutMs`. */
     probationMs: number;
     baseline: TrialFigures;
-    /** A canary (before the swap, `weight` of the calls) or a probation (after it). */
+    /**
+     * A canary (before the swap, `weight` of the calls), a shadow (before the swap, `shadow`
+     * its counts) or a probation (after it).
+     */
     mode: PromotionMode;
     weight?: number;
+    shadow?: ShadowFigures;
   };
   /**
    * At most once a second during a trial: the figures so far (a canary's baseline: the current
-   * version's calls over the same window).
+   * version's calls over the same window; a shadow's: the current version's answers to the
+   * mirrored calls, its `trial` the candidate's).
    */
-  'promotion.progress': { name: string; to: VersionRef; mode?: PromotionMode } & TrialReport;
+  'promotion.progress': {
+    name: string;
+    to: VersionRef;
+    mode?: PromotionMode;
+    shadow?: ShadowFigures;
+  } & TrialReport;
   /**
-   * The trial ended well (`early`: `molt promote`): the version is permanent now; a canary's
-   * candidate goes live (and then serves its probation).
+   * The trial ended well (`early`: `molt promote`): the version is permanent now; a canary's or
+   * a shadow's candidate goes live (and then serves its probation).
    */
   'promotion.promoted': {
     name: string;
     to: VersionRef;
     early: boolean;
     mode?: PromotionMode;
+    shadow?: ShadowFigures;
   } & TrialReport;
-  /** The trial ended with the version gone: rolled back (regression, abort, crash, …). */
+  /**
+   * The trial ended with the version gone: rolled back (regression, abort, crash, …); a shadow's
+   * reload refused, with the first `differences` on a `mismatch`.
+   */
   'promotion.aborted': {
     name: string;
     to: VersionRef;
     reason: TrialAbort;
     mode?: PromotionMode;
+    shadow?: ShadowFigures;
+    differences?: ShadowDifference[];
   } & TrialReport;
   'slot.changed': {
     name: string;

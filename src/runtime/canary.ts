@@ -61,6 +61,8 @@ export interface CanaryStatus extends TrialReport {
 
 /** What the slot's hot path hands a call to while a canary runs. */
 export interface CallSplit {
+  /** Tells it from a shadow's run, which the slot's hot path holds in the same field. */
+  readonly kind: 'canary';
   readonly candidate: Generation;
   call(
     tool: CallTarget,
@@ -195,6 +197,7 @@ interface Deferred {
  * candidate is ready; the slot routes through it until the gate settles.
  */
 class Canary implements CallSplit {
+  readonly kind = 'canary';
   readonly candidate: Generation;
   readonly #current: Generation;
   readonly #slot: SlotCore;

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { debuglog } from 'node:util';
 import { ErrorCodes, isMoltError, MoltError } from '../errors/errors.js';
 import { type AnyListener, EventBus, type Listener } from '../events/bus.js';
-import type { ArtifactRef, HostEvents, SlotState } from '../events/events.js';
+import type { ArtifactRef, HostEvents, ShadowFigures, SlotState } from '../events/events.js';
 import {
   type Artifact,
   checkExpected,
@@ -62,6 +62,7 @@ import {
   type RuntimeDeps,
   type SlotStats,
 } from './reload.js';
+import { resolveShadow, type ShadowOptions, type ShadowStatus, shadowGate } from './shadow.js';
 import { type RollbackOptions, Slot, type SlotLoadOptions, type TrialStatus } from './slot.js';
 
 const debug = debuglog('molt');
@@ -88,6 +89,8 @@ export interface PluginInfo {
   trial: TrialStatus | undefined;
   /** A canary in progress (before its swap): its weight, candidate and figures. */
   canary: CanaryStatus | undefined;
+  /** A shadow reload in progress: the candidate, its figures against the current version. */
+  shadow: ShadowStatus | undefined;
   stats: SlotStats;
   /**
    * The 99th percentile of its calls' latency (queue wait included) since it was loaded, every
@@ -103,6 +106,8 @@ export interface PluginInfo {
 export interface ReloadResult extends LoadResult {
   /** The dependents reloaded after it (`reloadWithDependencies`), in the order they were. */
   cascaded: string[];
+  /** With `shadow`: the figures of the shadow it passed. */
+  shadow?: ShadowFigures;
 }
 
 export interface UnloadOptions {
@@ -160,6 +165,12 @@ export interface ReloadOptions {
    * for a plugin with state). Resolves after the swap, like any reload.
    */
   canary?: CanaryOptions;
+  /**
+   * Prove the new version on mirrored copies of live calls before its swap (see shadow.ts):
+   * refused with SHADOW_MISMATCH, SHADOW_INCOMPLETE or PLUGIN_CRASHED, the current version
+   * serving on; options checked first (OPTIONS_INVALID; so is a reload asking for a canary too).
+   */
+  shadow?: ShadowOptions;
 }
 
 /** What a completion completes: a prompt's argument, or a URI template's variable. */
@@ -357,14 +368,19 @@ export class Host {
    */
   async reload(name: string, dir: string, options: ReloadOptions = {}): Promise<ReloadResult> {
     const slot = this.#slot(name);
-    const gate = this.#canary(slot, options);
+    let passed: { shadow?: ShadowFigures } = {};
+    const gate =
+      this.#shadow(options, (f) => {
+        passed = { shadow: f };
+      }) ?? this.#canary(slot, options);
     if (this.#contracts.cascadeOf(name).length === 0 && this.#cascading === 0) {
-      return { ...(await slot.reload(dir, { expect: options.expect, gate })), cascaded: [] };
+      const result = await slot.reload(dir, { expect: options.expect, gate });
+      return { ...result, cascaded: [], ...passed };
     }
     // Cascades run one at a time: two must never interleave over a shared dependency.
     const run = this.#cascades.then(() => this.#reloadCascading(name, dir, options, gate));
     this.#cascades = run.catch(() => {});
-    return run;
+    return { ...(await run), ...passed };
   }
 
   /** A canary's gate, its options checked; a plugin with state is refused before anything starts. */
@@ -374,6 +390,21 @@ export class Host {
     const active = slot.active;
     if (active?.info.stateful === true) throw canaryStateful(slot.name, active.version);
     return canaryGate(rules, (tool, args, callOptions) => slot.call(tool, args, callOptions));
+  }
+
+  /** A shadow's gate, its options checked before anything starts. */
+  #shadow(
+    options: ReloadOptions,
+    onPassed: (figures: ShadowFigures) => void,
+  ): ReloadGate | undefined {
+    if (options.shadow === undefined) return undefined;
+    if (options.canary !== undefined) {
+      throw new MoltError(
+        ErrorCodes.OPTIONS_INVALID,
+        'a reload takes a canary or a shadow, not both: a shadow proves the candidate first, a canary then serves it a share of the calls',
+      );
+    }
+    return shadowGate(resolveShadow(options.shadow, this.#options.probation.maxP99Ratio), onPassed);
   }
 
   async #reloadCascading(
@@ -713,6 +744,7 @@ export class Host {
       knownGood: slot.knownGood,
       trial: slot.trial,
       canary: slot.canary,
+      shadow: slot.shadow,
       stats: { ...slot.stats },
       p99Ms: quantileMs(mergedLatency(slot.callStats), 0.99),
       provides: Object.fromEntries(

@@ -47,6 +47,7 @@ import {
   publishServed,
   resourceSignature,
 } from './served-changes.js';
+import type { ShadowRun } from './shadow.js';
 
 export interface RuntimeDeps {
   pool: SandboxPool;
@@ -154,6 +155,8 @@ export interface SlotCore {
   recordCheckpoint(cp: { checkpoint: Checkpoint; generation: number } | undefined): void;
   /** The last checkpoint a build of this plugin took (kept for its last few builds). */
   checkpointOf(buildId: string): Checkpoint | undefined;
+  /** A shadow gate's run: the slot's calls route through it until it is set back to none. */
+  mirror(run: ShadowRun | undefined): void;
 }
 
 const now = (): number => performance.now();

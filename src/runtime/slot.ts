@@ -40,6 +40,7 @@ import {
   type SlotStats,
 } from './reload.js';
 import { unpublishServed } from './served-changes.js';
+import type { ShadowRun, ShadowStatus } from './shadow.js';
 
 const moves: Record<SlotState, readonly SlotState[]> = {
   loading: ['reloading', 'closing'],
@@ -159,8 +160,11 @@ export class Slot {
   /** Derived from the state and the pointer: calls go straight through (the hot path). */
   #routing = false;
   #active: Generation | undefined;
-  /** Set while a canary runs: each new call's pick between the candidate and the active one. */
-  #split: CallSplit | undefined;
+  /**
+   * Set while a canary runs (each new call's pick between the candidate and the active one) or
+   * a shadow (the active one answers, the candidate gets copies): one field the hot path reads.
+   */
+  #split: CallSplit | ShadowRun | undefined;
   /** The replaced generation, warm during probation: what a crash swaps back to. */
   #previous: Generation | undefined;
   /** The artifact `rollback()` returns to once the warm generation is gone. */
@@ -230,6 +234,9 @@ export class Slot {
         if (cp !== undefined) this.#keepOwn(cp.checkpoint);
       },
       checkpointOf: (buildId) => this.#ownCheckpoints.get(buildId),
+      mirror: (run) => {
+        this.#split = run;
+      },
     };
   }
 
@@ -378,15 +385,25 @@ export class Slot {
 
   /** The canary in progress (before its swap), with its figures; `undefined` when none runs. */
   get canary(): CanaryStatus | undefined {
-    return this.#split?.status();
+    const split = this.#split;
+    return split?.kind === 'canary' ? split.status() : undefined;
+  }
+
+  /** A shadow reload in progress: its candidate and figures; `undefined` when none runs. */
+  get shadow(): ShadowStatus | undefined {
+    const split = this.#split;
+    return split?.kind === 'shadow' ? split.status() : undefined;
   }
 
   /**
    * Ends the trial now, the version on trial becoming permanent (`molt promote`). During a
-   * canary: its candidate goes live now (the swap follows, then its probation).
+   * canary: its candidate goes live now (the swap follows, then its probation). During a
+   * shadow: its candidate passes now and the reload goes on to its swap.
    */
   promote(): Promise<TrialStatus> {
+    // The gate's reload holds the slot's queue: it is told directly, not queued behind it.
     const split = this.#split;
+    if (split?.kind === 'shadow') return Promise.resolve(split.promote());
     if (split !== undefined) {
       const status = split.status();
       split.end('promote');
@@ -403,13 +420,23 @@ export class Slot {
   /**
    * Ends the trial with a rollback to the version before it (`molt abort`). During a canary:
    * it ends (reason `abort`) and the active version, which never stopped serving, serves on.
+   * During a shadow: its reload is refused, likewise (once a shadow has passed, abort ends the
+   * trial after its swap instead).
    */
   abort(): Promise<LoadResult> {
     const split = this.#split;
     const active = this.#active;
     if (split !== undefined && active !== undefined) {
-      split.end('abort');
-      return Promise.resolve({ name: this.name, version: active.version, buildId: active.buildId });
+      let ended = true;
+      if (split.kind === 'canary') split.end('abort');
+      // A shadow that already passed goes on to its swap: abort then ends the trial after it.
+      else ended = split.abort();
+      if (ended)
+        return Promise.resolve({
+          name: this.name,
+          version: active.version,
+          buildId: active.buildId,
+        });
     }
     return this.#serial(() => {
       if (this.#trial === undefined) throw this.#noTrial();
@@ -458,7 +485,8 @@ export class Slot {
       const published = this.#active !== undefined;
       this.#to('closing');
       this.#queue.failAll(this.#closeCode, this.#closedError().message);
-      this.#split?.end('superseded');
+      if (this.#split?.kind === 'shadow') this.#split.abort(this.#closedError());
+      else this.#split?.end('superseded');
       this.#clearProbation('superseded');
       this.#recovery?.clear();
       // Step 8 for an unload: the plugin's tools leave every front door at once.
@@ -574,12 +602,10 @@ export class Slot {
       this.#checkpointTimer = undefined;
       // The generation active now, not the one active when the timer was armed.
       const active = this.#active;
-      if (
-        !this.#dirty ||
-        active === undefined ||
-        !active.info.stateful ||
-        (this.#state !== 'active' && this.#state !== 'probation')
-      ) {
+      // A canary or a shadow keeps the slot reloading for minutes: the state is checkpointed.
+      const serving =
+        this.#state === 'active' || this.#state === 'probation' || this.#split !== undefined;
+      if (!this.#dirty || active === undefined || !active.info.stateful || !serving) {
         this.#armCheckpoint();
         return;
       }
@@ -848,7 +874,8 @@ export class Slot {
     }
     if (!isActive) return;
     // A canary needs the version it is judged against: it ends, the recovery follows it.
-    this.#split?.end('crash');
+    // A shadow hears of it itself (plugin.crashed) and refuses its reload.
+    if (this.#split?.kind === 'canary') this.#split.end('crash');
     this.#clearProbation('crash');
     this.#to('recovering');
     const clock = this.#deps.clock;
