@@ -9,14 +9,24 @@ export async function admin<T>(
   body?: unknown,
   /** How long to wait for the answer (a canary reload waits for its outcome). */
   timeoutMs = 120_000,
+  /** Bytes to send as they are (an upload) instead of `body` as JSON, and headers of its own. */
+  raw?: { bytes: Uint8Array; contentType: string; headers?: Record<string, string> },
 ): Promise<T> {
   const endpoint = await readEndpoint(dataDir);
   let res: Response;
   try {
     res = await fetch(`${endpoint.url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${endpoint.token}`, 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      headers: {
+        authorization: `Bearer ${endpoint.token}`,
+        'content-type': raw?.contentType ?? 'application/json',
+        ...raw?.headers,
+      },
+      ...(raw !== undefined
+        ? { body: raw.bytes }
+        : body === undefined
+          ? {}
+          : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type {
+  ActivateOptions,
   Deployment,
   InstallResult,
   PluginStatus,
@@ -134,6 +135,47 @@ function shadowBody(value: unknown): ShadowOptions {
   return value as ShadowOptions;
 }
 
+/**
+ * A reload's `{ canary }` or `{ shadow }` (or neither), checked here so a bad one is the
+ * request's fault (400), not the host's state (409).
+ */
+function gateOptions(body: Record<string, unknown>): ActivateOptions {
+  const { canary, shadow } = body;
+  if (canary === undefined && shadow === undefined) return {};
+  if (canary !== undefined && shadow !== undefined) {
+    throw new MoltError(
+      ErrorCodes.INVALID_REQUEST,
+      'a reload takes a canary or a shadow, not both',
+    );
+  }
+  if (shadow !== undefined) return { shadow: shadowBody(shadow) };
+  try {
+    canaryRules(canary, DEFAULT_PROBATION_RULES);
+  } catch (err) {
+    throw new MoltError(ErrorCodes.INVALID_REQUEST, (err as Error).message);
+  }
+  return { canary: canary as CanaryOptions };
+}
+
+/** The upload's gate, in the `Molt-Reload-Options` header: the reload route's body, as JSON. */
+function uploadGate(c: RouteContext): ActivateOptions {
+  const header = c.req.headers['molt-reload-options'];
+  if (header === undefined) return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(Array.isArray(header) ? (header[0] ?? '') : header);
+  } catch {
+    body = undefined;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new MoltError(
+      ErrorCodes.INVALID_REQUEST,
+      'Molt-Reload-Options must be a JSON object: {"canary":{…}} or {"shadow":{…}}',
+    );
+  }
+  return gateOptions(body as Record<string, unknown>);
+}
+
 export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
@@ -167,24 +209,7 @@ export const ROUTES: readonly Route[] = [
     access: 'token',
     handle: async (c): Promise<{ json: InstallResult }> => {
       const name = pluginName(c);
-      const { canary, shadow } = await objectBody(c);
-      if (canary === undefined && shadow === undefined)
-        return json(await c.deployment.reload(name));
-      if (shadow !== undefined) {
-        if (canary !== undefined)
-          throw new MoltError(
-            ErrorCodes.INVALID_REQUEST,
-            'a reload takes a canary or a shadow, not both',
-          );
-        return json(await c.deployment.reload(name, { shadow: shadowBody(shadow) }));
-      }
-      // Checked here so a bad body is the request's fault (400), not the host's state (409).
-      try {
-        canaryRules(canary, DEFAULT_PROBATION_RULES);
-      } catch (err) {
-        throw new MoltError(ErrorCodes.INVALID_REQUEST, (err as Error).message);
-      }
-      return json(await c.deployment.reload(name, { canary: canary as CanaryOptions }));
+      return json(await c.deployment.reload(name, gateOptions(await objectBody(c))));
     },
   },
   {
@@ -264,7 +289,7 @@ export const ROUTES: readonly Route[] = [
           'send the .molt file as the raw body, content-type application/octet-stream (curl --data-binary @FILE)',
         );
       }
-      return json(await c.uploads.install(c.req, c.deployment));
+      return json(await c.uploads.install(c.req, c.deployment, uploadGate(c)));
     },
   },
   {

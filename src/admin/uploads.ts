@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import type { Deployment, InstallResult } from '../deploy/deployment.js';
+import type { ActivateOptions, Deployment, InstallResult } from '../deploy/deployment.js';
 import { ErrorCodes, MoltError } from '../errors/errors.js';
 import { receiveFile } from './body.js';
 
@@ -47,13 +47,17 @@ export class Uploads {
   }
 
   /** Receives one artifact and installs it; its temp file is gone whatever the outcome. */
-  install(req: IncomingMessage, deployment: Deployment): Promise<UploadAnswer> {
+  install(
+    req: IncomingMessage,
+    deployment: Deployment,
+    options: ActivateOptions = {},
+  ): Promise<UploadAnswer> {
     if (this.#current !== undefined) {
       throw new MoltError(ErrorCodes.BUSY, 'another artifact is being uploaded; try again', {
         details: { retryAfterS: 1 },
       });
     }
-    const run = this.#install(req, deployment);
+    const run = this.#install(req, deployment, options);
     this.#current = run;
     void run
       .catch(() => {})
@@ -68,12 +72,17 @@ export class Uploads {
     await this.#current?.catch(() => {});
   }
 
-  async #install(req: IncomingMessage, deployment: Deployment): Promise<UploadAnswer> {
+  async #install(
+    req: IncomingMessage,
+    deployment: Deployment,
+    options: ActivateOptions,
+  ): Promise<UploadAnswer> {
     const file = join(this.#dir, `${randomUUID()}.molt`);
     try {
       await mkdir(this.#dir, { recursive: true, mode: 0o700 });
       await receiveFile(req, file, this.#maxBytes);
-      const r = await deployment.install(file);
+      // With a canary or a shadow, this waits for its decision: only a version that passed is kept.
+      const r = await deployment.install(file, options);
       const answer = { name: r.name, version: r.version, buildId: r.buildId, action: r.action };
       if (this.#keepIn === undefined) return answer;
       return { ...answer, keptAs: await this.#keep(file, answer) };

@@ -247,6 +247,51 @@ program
     }),
   );
 
+/** A canary's flags, on `molt reload` and `molt install`. */
+function canaryOptions(command: Command): void {
+  command
+    .option(
+      '--canary <share>',
+      'serve the new generation beside the running one on this share of new calls (10% or 0.1) and swap only once it passes its gate; waits for the outcome',
+    )
+    .option('--canary-min-calls <n>', 'calls the canary is judged on before it is decided (100)')
+    .option('--canary-timeout <ms>', 'abort the canary if still undecided after this long (600000)')
+    .option('--canary-max-error-rate <r>', "the candidate's error-rate ceiling (the host's)")
+    .option('--canary-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
+}
+
+/** A shadow's flags, on `molt reload` and `molt install`. */
+function shadowOptions(command: Command): void {
+  command
+    .option(
+      '--shadow <share>',
+      'first mirror this share of the calls to safe-to-repeat tools (20% or 0.2) to the new generation and compare its answers; waits for the outcome',
+    )
+    .option('--shadow-calls <n>', 'mirrored calls compared before deciding (100)')
+    .option('--compare <what>', "'outcome' (ok or the error code, the default) or 'result' too")
+    .option(
+      '--shadow-timeout <ms>',
+      'refuse the reload if the calls have not come by then (300000)',
+    )
+    .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)')
+    .option('--shadow-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
+}
+
+/** The canary or shadow the flags ask for (a usage error for both). */
+async function gateFlags(opts: CanaryFlags & ShadowFlags) {
+  const { canaryFromFlags } = await import('./canary-flags.js');
+  const { shadowFromFlags } = await import('./shadow-flags.js');
+  const canary = canaryFromFlags(opts);
+  const shadow = shadowFromFlags(opts);
+  if (canary !== undefined && shadow !== undefined) {
+    throw new UsageError('--canary or --shadow, not both');
+  }
+  return {
+    ...(canary === undefined ? {} : { canary }),
+    ...(shadow === undefined ? {} : { shadow }),
+  };
+}
+
 for (const action of ['reload', 'rollback'] as const) {
   const command = program
     .command(action)
@@ -257,39 +302,14 @@ for (const action of ['reload', 'rollback'] as const) {
     )
     .argument('<name>', 'the plugin')
     .option(...dataOption, '.molt');
-  if (action === 'reload') {
-    command
-      .option(
-        '--canary <share>',
-        'serve the fresh generation beside the running one on this share of new calls (10% or 0.1) and swap only once it passes its gate; waits for the outcome',
-      )
-      .option('--canary-min-calls <n>', 'calls the canary is judged on before it is decided (100)')
-      .option(
-        '--canary-timeout <ms>',
-        'abort the canary if still undecided after this long (600000)',
-      )
-      .option('--canary-max-error-rate <r>', "the candidate's error-rate ceiling (the host's)")
-      .option('--canary-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
-  }
   if (action === 'rollback') {
     command.option(
       '--discard-state',
       'go back without the current state (when the newer version has no downgrade())',
     );
   } else {
-    command
-      .option(
-        '--shadow <share>',
-        'first mirror this share of the calls to safe-to-repeat tools (20% or 0.2) to the fresh generation and compare its answers; waits for the outcome',
-      )
-      .option('--shadow-calls <n>', 'mirrored calls compared before deciding (100)')
-      .option('--compare <what>', "'outcome' (ok or the error code, the default) or 'result' too")
-      .option(
-        '--shadow-timeout <ms>',
-        'refuse the reload if the calls have not come by then (300000)',
-      )
-      .option('--shadow-max-in-flight <n>', 'mirrored calls in flight at once (more are skipped)')
-      .option('--shadow-max-p99-ratio <x>', "the candidate's p99 over the current's (the host's)");
+    canaryOptions(command);
+    shadowOptions(command);
   }
   command.action(
     run(
@@ -298,19 +318,30 @@ for (const action of ['reload', 'rollback'] as const) {
         opts: { data: string; discardState?: boolean } & CanaryFlags & ShadowFlags,
       ) => {
         const { act } = await import('./remote.js');
-        const { canaryFromFlags } = await import('./canary-flags.js');
-        const { shadowFromFlags } = await import('./shadow-flags.js');
-        const canary = canaryFromFlags(opts);
-        const shadow = shadowFromFlags(opts);
-        if (canary !== undefined && shadow !== undefined)
-          throw new UsageError('--canary or --shadow, not both');
         await act(resolve(opts.data), action, name, {
           discardState: opts.discardState === true,
-          ...(canary === undefined ? {} : { canary }),
-          ...(shadow === undefined ? {} : { shadow }),
+          ...(await gateFlags(opts)),
         });
       },
     ),
+  );
+}
+
+{
+  const command = program
+    .command('install')
+    .description(
+      'send a .molt to the running host: checked, installed and swapped in (with --canary or --shadow, only once it passed); kept so a restart serves it',
+    )
+    .argument('<file>', 'the .molt artifact (molt pack makes one)')
+    .option(...dataOption, '.molt');
+  canaryOptions(command);
+  shadowOptions(command);
+  command.action(
+    run(async (file: string, opts: { data: string } & CanaryFlags & ShadowFlags) => {
+      const { install } = await import('./remote.js');
+      await install(resolve(opts.data), resolve(file), await gateFlags(opts));
+    }),
   );
 }
 

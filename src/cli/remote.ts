@@ -1,5 +1,7 @@
 /** `molt status`, `molt reload NAME`, `molt rollback NAME`, `molt call`: ask a running host. */
+import { readFile } from 'node:fs/promises';
 import { admin } from '../admin/client.js';
+import type { UploadAnswer } from '../admin/uploads.js';
 import type { PluginStatus, WaitingPlugin } from '../deploy/deployment.js';
 import type { CanaryOptions, CanaryStatus } from '../runtime/canary.js';
 import type { ReloadResult } from '../runtime/host.js';
@@ -112,6 +114,48 @@ export async function act(
       ? ''
       : `, after a shadow: ${s.matched} of ${s.mirrored} mirrored calls matched on ${s.compare}${s.skipped > 0 ? ` (${s.skipped} skipped)` : ''}`;
   out(`${done} ${r.name}: now ${r.version} (${r.buildId.slice(0, 12)})${after}`);
+}
+
+/**
+ * `molt install FILE.molt [--canary …|--shadow …]`: the artifact sent to the running host, which
+ * checks it as it checks any archive, installs it, and (with a gate) swaps it in only once its
+ * canary or shadow passed; the host keeps it in its watched folder so a restart serves it.
+ */
+export async function install(
+  dataDir: string,
+  file: string,
+  options: {
+    canary?: { canary: CanaryOptions; waitMs: number };
+    shadow?: { shadow: ShadowOptions; waitMs: number };
+  } = {},
+): Promise<void> {
+  const { canary, shadow } = options;
+  const gate =
+    canary !== undefined
+      ? { canary: canary.canary }
+      : shadow !== undefined
+        ? { shadow: shadow.shadow }
+        : undefined;
+  const bytes = await readFile(file);
+  const r = await admin<UploadAnswer>(
+    dataDir,
+    'POST',
+    '/v1/artifacts',
+    undefined,
+    canary?.waitMs ?? shadow?.waitMs,
+    {
+      bytes,
+      contentType: 'application/octet-stream',
+      ...(gate === undefined ? {} : { headers: { 'molt-reload-options': JSON.stringify(gate) } }),
+    },
+  );
+  const how =
+    canary !== undefined
+      ? `, after its canary (${pct(canary.canary.weight)}) passed`
+      : shadow !== undefined
+        ? ', after its shadow passed'
+        : '';
+  out(`${r.action} ${r.name}: ${r.version} (${r.buildId.slice(0, 12)})${how}`);
 }
 
 /** `molt promote NAME` / `molt abort NAME`: end a trial one way or the other. */

@@ -5,10 +5,11 @@
  * version that served before it (nothing of a canary is recorded before its swap).
  */
 import assert from 'node:assert/strict';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admin } from '../../src/admin/client.js';
+import { readEndpoint as endpointOf } from '../../src/admin/endpoint.js';
 import { canaryFromFlags, canaryShare } from '../../src/cli/canary-flags.js';
 import type { PluginStatus } from '../../src/deploy/deployment.js';
 import { Deployment } from '../../src/deploy/deployment.js';
@@ -20,7 +21,12 @@ let root = '';
 const packed: string[] = [];
 before(async () => {
   root = await tempDir('canary-cli');
-  packed.push(...(await packCalcVersions(root, join(root, 'out'), [['1.0.0', 'one']])));
+  packed.push(
+    ...(await packCalcVersions(root, join(root, 'out'), [
+      ['1.0.0', 'one'],
+      ['1.1.0', 'two'],
+    ])),
+  );
 });
 after(async () => {
   await cleanArtifacts();
@@ -198,5 +204,95 @@ test('SIGKILL during a canary: the restarted host serves the version from before
     assert.equal(d.catalog.plugin('p')?.knownGood?.version, '1.0.0');
   } finally {
     await d.close();
+  }
+});
+
+test('molt install FILE --canary 50%: the new version serves beside the old one, is swapped in once it passed, and kept for a restart', async () => {
+  const { data, host } = await serving('install');
+  try {
+    let done = false;
+    const install = molt([
+      'install',
+      packed[1]!,
+      '--canary',
+      '50%',
+      '--canary-min-calls',
+      '4',
+      '--canary-max-p99-ratio',
+      '1000',
+      '--data',
+      data,
+    ]).finally(() => {
+      done = true;
+    });
+    const p = await untilCanary(data);
+    assert.equal(p.canary?.version, '1.1.0');
+    const seen = new Set<unknown>();
+    let made = 0;
+    while (!done && made < 1_000) {
+      seen.add((await callVersion(data)).result);
+      made++;
+    }
+    const r = await install;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^reloaded calc: 1\.1\.0 \(\w{12}\), after its canary \(50%\) passed$/m);
+    assert.deepEqual([...seen].sort(), ['one', 'two'], 'both versions answered during the canary');
+    assert.equal((await callVersion(data)).result, 'two');
+    // Past its canary it is on probation like any new version: ended early, it is permanent.
+    const promoted = await molt(['promote', 'calc', '--data', data]);
+    assert.equal(promoted.code, 0, promoted.stderr);
+  } finally {
+    await host.stop();
+  }
+  // Kept in the watched folder: a restart serves the version that passed.
+  const again = new MoltProcess(['serve', join(root, 'install', 'plugins'), '--data', data]);
+  try {
+    await again.waitFor(/^ready: serving 1 plugin/);
+    assert.equal((await callVersion(data)).result, 'two');
+  } finally {
+    await again.stop();
+  }
+});
+
+test('molt install with a bad gate is refused before anything is installed; the admin header is checked as the reload body is', async () => {
+  const { data, host } = await serving('install-bad');
+  try {
+    const both = await molt([
+      'install',
+      packed[1]!,
+      '--canary',
+      '10%',
+      '--shadow',
+      '10%',
+      '--data',
+      data,
+    ]);
+    assert.equal(both.code, 2);
+    for (const header of [
+      'not json',
+      '[1]',
+      '{"canary":{"weight":2}}',
+      '{"canary":{"weight":0.1},"shadow":{"sample":1,"calls":1}}',
+    ]) {
+      const res = await fetch(`${(await endpointOf(data)).url}/v1/artifacts`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${(await endpointOf(data)).token}`,
+          'content-type': 'application/octet-stream',
+          'molt-reload-options': header,
+        },
+        body: await readFile(packed[1]!),
+      });
+      assert.equal(res.status, 400, header);
+      assert.equal(
+        ((await res.json()) as { error: { code: string } }).error.code,
+        'INVALID_REQUEST',
+      );
+    }
+    assert.equal((await callVersion(data)).result, 'one');
+    const { plugins } = await admin<{ plugins: PluginStatus[] }>(data, 'GET', '/v1/plugins');
+    assert.equal(plugins[0]?.installed, 1, 'nothing was installed');
+  } finally {
+    await host.stop();
   }
 });
