@@ -3,6 +3,7 @@
  * so each value is coerced to a bounded string here; the views only ever set it as textContent.
  */
 import { RELOAD_STEPS } from '../../events/events.js';
+import type { PluginStatus } from './wire.js';
 
 /** Longest text one cell shows: a hostile plugin's 1 MB message must not stretch the page. */
 export const MAX_TEXT = 300;
@@ -69,4 +70,25 @@ export function clock(at: number | string): string {
   if (Number.isNaN(d.getTime())) return text(at, 40);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/**
+ * A version proving itself, in one line: a canary's share and calls against its minimum, a
+ * shadow's mirrored calls and differences, a probation trial's calls; empty when none runs.
+ */
+export function promotion(p: PluginStatus): string {
+  const decision = (d: unknown) => (d === undefined || d === 'undecided' ? '' : `, ${text(d, 20)}`);
+  if (p.canary != null) {
+    const c = p.canary;
+    return `canary ${percent(num(c.weight))} → ${text(c.version, 40)}: ${num(c.trial?.calls) ?? 0}/${num(c.minCalls) ?? '?'} calls${decision(c.decision)}`;
+  }
+  if (p.shadow != null) {
+    const f = p.shadow.shadow;
+    return `shadow → ${text(p.shadow.version, 40)}: ${num(f?.mirrored) ?? 0}/${num(f?.calls) ?? '?'} mirrored, ${num(f?.differing) ?? 0} differ`;
+  }
+  if (p.trial != null) {
+    const t = p.trial;
+    return `on trial: ${num(t.trial?.calls) ?? 0} calls, ${percent(num(t.trial?.errorRate))} errors${decision(t.decision)}`;
+  }
+  return '';
 }

@@ -1,6 +1,6 @@
 /** The plugins table: one row per plugin, updated in place, with its reload and rollback buttons. */
 import { el } from './dom.js';
-import { ms, num, percent, rate, text } from './format.js';
+import { ms, num, percent, promotion, rate, text } from './format.js';
 import type { Rates } from './rates.js';
 import type { PluginStatus } from './wire.js';
 
@@ -49,7 +49,9 @@ export class PluginsView {
     const { cells } = row;
     cells.version.textContent = `${text(p.version, 40)} · ${text(p.buildId, 100).slice(0, 12)}`;
     cells.version.title = text(p.buildId, 80);
-    cells.state.textContent = text(p.state, 40);
+    const proving = promotion(p);
+    cells.state.textContent =
+      proving === '' ? text(p.state, 40) : `${text(p.state, 40)} · ${proving}`;
     row.tr.dataset.state = text(p.state, 40);
     row.tr.dataset.version = text(p.version, 40);
     cells.isolation.textContent = text(p.isolation, 40);

@@ -25,6 +25,21 @@ export interface PluginStatus {
   stats: PluginStats;
   /** Set once the metrics' per-tool latency histograms report it. */
   p99Ms?: number;
+  /** A version proving itself: on probation, as a canary, or in shadow (absent or null: none). */
+  trial?: Promotion | null;
+  canary?: (Promotion & { weight?: number; minCalls?: number }) | null;
+  shadow?:
+    | (Promotion & {
+        shadow?: { calls?: number; mirrored?: number; matched?: number; differing?: number };
+      })
+    | null;
+}
+
+/** What every kind of promotion in progress reports (`TrialReport` and its candidate). */
+export interface Promotion {
+  version?: string;
+  trial?: { calls?: number; errorRate?: number; p99Ms?: number };
+  decision?: string;
 }
 
 export interface AuditEntry {
