@@ -52,6 +52,29 @@ export function attachAudit(host: Host, audit: AuditLog): void {
   host.on('state.rejected', (e) => {
     void audit.append('state.rejected', e.name, { reason: e.reason, keptAs: e.keptAs });
   });
+  // A version's trial, canary or shadow decided: what made it permanent, or what ended it.
+  host.on('promotion.promoted', (e) => {
+    void audit.append('promoted', e.name, {
+      to: e.to,
+      mode: e.mode ?? 'probation',
+      early: e.early,
+      trial: e.trial,
+      baseline: e.baseline,
+      ...(e.shadow === undefined ? {} : { shadow: e.shadow }),
+    });
+  });
+  host.on('promotion.aborted', (e) => {
+    void audit.append('promotion.aborted', e.name, {
+      to: e.to,
+      mode: e.mode ?? 'probation',
+      reason: e.reason,
+      why: e.why,
+      trial: e.trial,
+      baseline: e.baseline,
+      ...(e.shadow === undefined ? {} : { shadow: e.shadow }),
+      ...(e.differences === undefined ? {} : { differences: e.differences }),
+    });
+  });
   host.on('generation.retired', (e) => {
     void audit.append('retired', e.name, { from: e.from, drainMs: e.drainMs, forced: e.forced });
   });

@@ -137,6 +137,16 @@ test('molt abort during a canary ends it: the reload fails with CANARY_ABORTED, 
   } finally {
     await host.stop();
   }
+  // The audit log says the canary was aborted, and why.
+  const aborted = (await readFile(join(data, 'audit.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { action: string; mode?: string; reason?: string })
+    .filter((e) => e.action === 'promotion.aborted');
+  assert.deepEqual(
+    aborted.map((e) => [e.mode, e.reason]),
+    [['canary', 'abort']],
+  );
 });
 
 test('the admin API takes { "canary": … } on reload; a bad one is INVALID_REQUEST, and promote ends it', async () => {

@@ -194,6 +194,24 @@ test('a trial that ended is permanent: the restart serves the new version', asyn
   await d.host.promote('p');
   await d.close();
   assert.equal(d.catalog.plugin('p')?.knownGood?.version, '2.0.0');
+  // The audit log says how the trial ended.
+  const promoted = (await readFile(join(data, 'audit.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          action: string;
+          to?: { version: string };
+          mode?: string;
+          early?: boolean;
+        },
+    )
+    .filter((e) => e.action === 'promoted');
+  assert.deepEqual(
+    promoted.map((e) => [e.to?.version, e.mode, e.early]),
+    [['2.0.0', 'probation', true]],
+  );
   d = await Deployment.open({ dataDir: data, probationMs: 60_000 });
   try {
     assert.equal(await d.host.call('p', 'version', {}), 'v2');
