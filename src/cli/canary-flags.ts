@@ -14,11 +14,17 @@ export interface CanaryFlags {
 /** How long the CLI waits for a canary's outcome beyond its own timeout. */
 const ANSWER_MARGIN_MS = 30_000;
 
+/** A share of calls as a person writes it, `10%` or `0.1`, as a fraction; NaN if it is neither. */
+export function parseShare(text: string): number {
+  if (text.trim() === '') return Number.NaN;
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
+  return pct === null ? Number(text) : Number(pct[1]) / 100;
+}
+
 /** `10%` or `0.1` → 0.1; anything else is a usage error. */
 export function canaryShare(text: string): number {
-  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
-  const n = pct === null ? Number(text) : Number(pct[1]) / 100;
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) {
+  const n = parseShare(text);
+  if (!Number.isFinite(n) || n <= 0 || n >= 1) {
     throw new UsageError(
       `--canary takes a share over 0 and under 100%, as 10% or 0.1, not "${text}"`,
     );

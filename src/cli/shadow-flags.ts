@@ -1,5 +1,6 @@
 /** `molt reload NAME --shadow 20%`: the flags, read into host.reload's shadow options. */
 import { resolveShadow, SHADOW_DEFAULTS, type ShadowOptions } from '../runtime/shadow.js';
+import { parseShare } from './canary-flags.js';
 import { UsageError } from './output.js';
 
 export interface ShadowFlags {
@@ -19,9 +20,8 @@ const ANSWER_MARGIN_MS = 30_000;
 
 /** `20%` or `0.2` → 0.2 (up to all of them: `100%`, `1`); anything else is a usage error. */
 export function shadowShare(text: string): number {
-  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
-  const n = pct === null ? Number(text) : Number(pct[1]) / 100;
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) {
+  const n = parseShare(text);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) {
     throw new UsageError(
       `--shadow takes a share over 0 and at most 100%, as 20% or 0.2, not "${text}"`,
     );

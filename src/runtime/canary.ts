@@ -15,7 +15,14 @@ import type { CallOptions } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
 import type { ToolCallStats } from './call-record.js';
 import type { Generation } from './generation.js';
-import { figuresOf, judge, type ProbationRules, tightened } from './promotion.js';
+import {
+  figuresOf,
+  judge,
+  type ProbationRules,
+  repeatableTools,
+  tightened,
+  VERSION_FAULTS,
+} from './promotion.js';
 import type { ReloadGate, SlotCore } from './reload.js';
 
 /** `host.reload(name, dir, { canary })`: what share of calls, and when it is decided. */
@@ -133,29 +140,6 @@ export function canaryStateful(name: string, version: string): MoltError {
 /** How often a canary's figures are told (`promotion.progress`): at most once a second. */
 const PROGRESS_MS = 1_000;
 
-/** Outcomes that are the version's fault (promotion.ts's): worth one more try on the current. */
-const RETRIED: ReadonlySet<string> = new Set([
-  ErrorCodes.PLUGIN_ERROR,
-  ErrorCodes.CALL_TIMEOUT,
-  ErrorCodes.PLUGIN_CRASHED,
-  ErrorCodes.INVALID_OUTPUT,
-  ErrorCodes.MEMORY_LIMIT,
-]);
-
-/** Tools both generations mark safe to repeat: a failed candidate call runs again on the current. */
-function repeatable(candidate: Generation, current: Generation): ReadonlySet<string> {
-  const marked = (g: Generation) =>
-    new Set(
-      g.info.tools
-        .filter(
-          (t) => t.annotations?.readOnlyHint === true || t.annotations?.idempotentHint === true,
-        )
-        .map((t) => t.name),
-    );
-  const inCurrent = marked(current);
-  return new Set([...marked(candidate)].filter((t) => inCurrent.has(t)));
-}
-
 /** `after - before`, tool by tool: the current generation's calls since the canary began. */
 export function since(
   after: readonly ToolCallStats[],
@@ -230,7 +214,7 @@ class Canary implements CallSplit {
     this.#slot = slot;
     this.#rules = rules;
     this.#fallback = fallback;
-    this.#repeatable = repeatable(candidate, current);
+    this.#repeatable = repeatableTools(candidate, current);
     this.#before = current.callStats();
     this.#since = slot.deps.clock.now();
     let resolve!: () => void;
@@ -302,7 +286,7 @@ class Canary implements CallSplit {
   }
 
   #retries(tool: CallTarget, err: unknown): boolean {
-    if (!isMoltError(err) || !RETRIED.has(err.code)) return false;
+    if (!isMoltError(err) || !VERSION_FAULTS.has(err.code)) return false;
     // A resource read, a prompt's get, a completion: reads by definition.
     return typeof tool !== 'string' || this.#repeatable.has(tool);
   }

@@ -4,6 +4,7 @@
  * so the slot decides from numbers it already keeps and a test can check every rule alone.
  */
 import { ErrorCodes } from '../errors/errors.js';
+import type { ToolInfo } from '../sandbox/protocol.js';
 import { type CallOutcome, mergedLatency, quantileMs, type ToolCallStats } from './call-record.js';
 
 /** When a trial counts as a regression (host option `probation`, or a manifest's). */
@@ -50,7 +51,7 @@ export function tightened(
 export const P99_FLOOR_MS = 5;
 
 /** Outcomes that are the version's fault; the rest (bad input, unknown tool, …) are the caller's. */
-const ERRORS: ReadonlySet<CallOutcome> = new Set([
+export const VERSION_FAULTS: ReadonlySet<string> = new Set<CallOutcome>([
   ErrorCodes.PLUGIN_ERROR,
   ErrorCodes.CALL_TIMEOUT,
   ErrorCodes.PLUGIN_CRASHED,
@@ -73,7 +74,7 @@ export function figuresOf(stats: readonly ToolCallStats[]): PromotionFigures {
   for (const t of stats) {
     for (const [outcome, n] of Object.entries(t.outcomes) as [CallOutcome, number][]) {
       if (outcome === 'ok') calls += n;
-      else if (ERRORS.has(outcome)) {
+      else if (VERSION_FAULTS.has(outcome)) {
         calls += n;
         errors += n;
       }
@@ -132,3 +133,19 @@ export function judge(
 
 const pct = (r: number): string => `${round(r * 100)}%`;
 const round = (n: number): number => Math.round(n * 100) / 100;
+
+/**
+ * The tools both generations mark safe to repeat (MCP's `readOnlyHint` or `idempotentHint`): a
+ * canary retries a failed call of one on the current version, a shadow mirrors calls of them.
+ */
+export function repeatableTools(
+  a: { info: { tools: readonly ToolInfo[] } },
+  b: { info: { tools: readonly ToolInfo[] } },
+): Set<string> {
+  const marked = (tools: readonly ToolInfo[]) =>
+    tools
+      .filter((t) => t.annotations?.readOnlyHint === true || t.annotations?.idempotentHint === true)
+      .map((t) => t.name);
+  const inB = new Set(marked(b.info.tools));
+  return new Set(marked(a.info.tools).filter((t) => inB.has(t)));
+}

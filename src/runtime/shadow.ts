@@ -26,7 +26,7 @@ import type { CallOptions } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
 import { outcomeOf, quantileMs, ToolCalls } from './call-record.js';
 import type { Generation } from './generation.js';
-import { P99_FLOOR_MS } from './promotion.js';
+import { P99_FLOOR_MS, repeatableTools } from './promotion.js';
 import type { ReloadGate, SlotCore } from './reload.js';
 
 /** `host.reload(name, dir, { shadow })`. */
@@ -126,16 +126,6 @@ export function resolveShadow(value: unknown, defaultP99Ratio: number): Resolved
   };
 }
 
-/** A tool both versions mark safe to repeat: running it once more changes nothing it owns. */
-function safeTools(gen: Generation): Set<string> {
-  const safe = new Set<string>();
-  for (const t of gen.info.tools) {
-    const a = t.annotations;
-    if (a?.readOnlyHint === true || a?.idempotentHint === true) safe.add(t.name);
-  }
-  return safe;
-}
-
 /** One side of a pair: how it ended, how long it took, what to compare and to quote. */
 interface Side {
   ok: boolean;
@@ -231,9 +221,7 @@ export function shadowGate(
     const current = slot.active;
     if (current === undefined || !current.alive)
       throw incomplete(slot.name, 'no current generation serves to compare with', 'crash');
-    const safe = safeTools(candidate);
-    const mine = safeTools(current);
-    for (const t of safe) if (!mine.has(t)) safe.delete(t);
+    const safe = repeatableTools(candidate, current);
     if (safe.size === 0) {
       throw incomplete(
         slot.name,
