@@ -78,29 +78,36 @@ export async function status(dataDir: string, json: boolean): Promise<void> {
   if (trials.length > 0) out(`\n${trials.join('\n')}`);
 }
 
+/** A canary or a shadow the CLI's flags asked for, and how long to wait for its outcome. */
+interface GateFlags {
+  canary?: { canary: CanaryOptions; waitMs: number };
+  shadow?: { shadow: ShadowOptions; waitMs: number };
+}
+
+/** The gate as the admin API takes it (a reload's body, an upload's header), and its wait. */
+function gateRequest({ canary, shadow }: GateFlags): {
+  body: { canary: CanaryOptions } | { shadow: ShadowOptions } | undefined;
+  waitMs: number | undefined;
+} {
+  if (canary !== undefined) return { body: { canary: canary.canary }, waitMs: canary.waitMs };
+  if (shadow !== undefined) return { body: { shadow: shadow.shadow }, waitMs: shadow.waitMs };
+  return { body: undefined, waitMs: undefined };
+}
+
 export async function act(
   dataDir: string,
   action: 'reload' | 'rollback',
   name: string,
-  options: {
-    discardState?: boolean;
-    canary?: { canary: CanaryOptions; waitMs: number };
-    shadow?: { shadow: ShadowOptions; waitMs: number };
-  } = {},
+  options: { discardState?: boolean } & GateFlags = {},
 ): Promise<void> {
-  const { canary, shadow } = options;
+  const { canary } = options;
+  const gate = gateRequest(options);
   const r = await admin<ReloadResult>(
     dataDir,
     'POST',
     `/v1/plugins/${encodeURIComponent(name)}/${action}`,
-    options.discardState === true
-      ? { discardState: true }
-      : canary !== undefined
-        ? { canary: canary.canary }
-        : shadow !== undefined
-          ? { shadow: shadow.shadow }
-          : undefined,
-    canary?.waitMs ?? shadow?.waitMs,
+    options.discardState === true ? { discardState: true } : gate.body,
+    gate.waitMs,
   );
   const done =
     canary !== undefined
@@ -124,31 +131,18 @@ export async function act(
 export async function install(
   dataDir: string,
   file: string,
-  options: {
-    canary?: { canary: CanaryOptions; waitMs: number };
-    shadow?: { shadow: ShadowOptions; waitMs: number };
-  } = {},
+  options: GateFlags = {},
 ): Promise<void> {
   const { canary, shadow } = options;
-  const gate =
-    canary !== undefined
-      ? { canary: canary.canary }
-      : shadow !== undefined
-        ? { shadow: shadow.shadow }
-        : undefined;
+  const gate = gateRequest(options);
   const bytes = await readFile(file);
-  const r = await admin<UploadAnswer>(
-    dataDir,
-    'POST',
-    '/v1/artifacts',
-    undefined,
-    canary?.waitMs ?? shadow?.waitMs,
-    {
-      bytes,
-      contentType: 'application/octet-stream',
-      ...(gate === undefined ? {} : { headers: { 'molt-reload-options': JSON.stringify(gate) } }),
-    },
-  );
+  const r = await admin<UploadAnswer>(dataDir, 'POST', '/v1/artifacts', undefined, gate.waitMs, {
+    bytes,
+    contentType: 'application/octet-stream',
+    ...(gate.body === undefined
+      ? {}
+      : { headers: { 'molt-reload-options': JSON.stringify(gate.body) } }),
+  });
   const how =
     canary !== undefined
       ? `, after its canary (${pct(canary.canary.weight)}) passed`
