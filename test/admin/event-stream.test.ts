@@ -121,6 +121,16 @@ test('a healthy subscriber gets every event, in order, with increasing ids, whil
   });
   const atSwap: number[] = [];
   host.on('reload.succeeded', (e) => atSwap.push(e.atSwap.inFlight));
+  // An old generation retires once its held calls end, after its reload returned: the last
+  // event of a reload, waited for so nothing is emitted after the stream's last id is read.
+  let retired = 0;
+  let allRetired!: () => void;
+  const retirements = new Promise<void>((resolve) => {
+    allRetired = resolve;
+  });
+  host.on('generation.retired', () => {
+    if (++retired === RELOADS) allRetired();
+  });
   for (let i = 1; i <= RELOADS; i++) {
     const held = Array.from({ length: 2 }, () => host.call('p', 'hold', {}));
     await gates[i - 1]!.entered(2);
@@ -135,6 +145,7 @@ test('a healthy subscriber gets every event, in order, with increasing ids, whil
     atSwap.every((n) => n >= 2),
     `calls in flight at each swap: ${atSwap.join(', ')}`,
   );
+  await retirements;
   await client.until(upTo(stream.lastId));
 
   assert.equal(stream.lastId, emitted.length);
