@@ -1,14 +1,16 @@
 /**
- * (k) MCP `tools/call` throughput, molt's front door beside the raw SDK, in one run. Three
- * servers, each a child process of its own (mcp-server.ts): the SDK 1.x as its README shows it,
- * a second one just like it (the A/A control: how far two identical servers drift on this
- * machine), and `molt serve` with a worker-sandboxed plugin. This process drives each with SDK
- * 1.x `Client`s over loopback, SESSIONS sessions × IN_FLIGHT calls in flight (closed loop), in
- * rounds that rotate the order (A/B/A'/…), so a slow stretch of the shared machine falls on all
- * three alike. A server's CPU over its windows comes from `process.cpuUsage()` read inside it
- * at each window's edges: every thread of its process, molt's worker included.
+ * (k) MCP `tools/call` throughput, molt's front door beside the raw SDK, in one run. Four
+ * servers, each a child process of its own (mcp-server.ts): the SDK 1.x as its README shows it
+ * (the baseline), a second one just like it (the A/A control: how far two identical servers
+ * drift on this machine), `molt serve` with a worker-sandboxed plugin, and the SDK set to answer
+ * in JSON rather than SSE (molt answers a plain call in JSON: this row says what that alone
+ * buys). This process drives each with SDK 1.x `Client`s over loopback, SESSIONS sessions ×
+ * IN_FLIGHT calls in flight (closed loop), in rounds that rotate the order (A/B/A'/…), so a slow
+ * stretch of the shared machine falls on all alike. A server's CPU over its windows comes from
+ * `process.cpuUsage()` read inside it at each window's edges: every thread of its process,
+ * molt's worker included.
  *
- * `MOLT_BENCH_MCP_OTHER=PATH` adds a fourth server: the molt of another build (PATH is its
+ * `MOLT_BENCH_MCP_OTHER=PATH` adds a fifth server: the molt of another build (PATH is its
  * compiled `bench/mcp-server.js`), to compare two versions of molt in one run.
  * `MOLT_BENCH_MCP_PROF=DIR` writes a `--cpu-prof` profile of each server's main thread into DIR
  * (`CPU.<date>.<time>.<pid>…`; the pids are printed).
@@ -87,7 +89,7 @@ async function idle(s: Subject): Promise<void> {
 
 interface Subject {
   label: string;
-  kind: 'raw' | 'molt';
+  kind: 'raw' | 'raw-json' | 'molt';
   tool: string;
   child: ChildProcess;
   clients: Client[];
@@ -110,7 +112,7 @@ interface Subject {
   stderr: string;
 }
 
-async function start(label: string, kind: 'raw' | 'molt', script = SERVER): Promise<Subject> {
+async function start(label: string, kind: Subject['kind'], script = SERVER): Promise<Subject> {
   const prof = env.MOLT_BENCH_MCP_PROF;
   const child = fork(script, [kind], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -263,6 +265,7 @@ export async function benchMcpCalls(): Promise<McpCallsResult> {
     subjects.push(await start('raw SDK (McpServer)', 'raw'));
     subjects.push(await start('molt serve (worker sandbox)', 'molt'));
     subjects.push(await start('raw SDK, 2nd server (A/A control)', 'raw'));
+    subjects.push(await start('raw SDK, JSON answers', 'raw-json'));
     // Another build's molt beside this one (before/after a change): its compiled mcp-server.js.
     const other = env.MOLT_BENCH_MCP_OTHER;
     if (other !== undefined) subjects.push(await start(`molt, other build`, 'molt', other));

@@ -3,7 +3,10 @@
  * tool `add` ({a, b} → `a+b` as text), in a process of its own so `process.cpuUsage()` counts
  * exactly its CPU, every thread included (molt's worker sandbox too).
  *  - `raw`: the SDK 1.x as its README shows it: an `McpServer` and a
- *    `StreamableHTTPServerTransport` per session, the tool's input checked by zod.
+ *    `StreamableHTTPServerTransport` per session, the tool's input checked by zod; it answers
+ *    every call as an SSE stream (the SDK's default).
+ *  - `raw-json`: the same with `enableJsonResponse`, each answer one JSON body, as molt answers
+ *    a call that sends nothing before its result: the SDK at its cheapest.
  *  - `molt`: `molt serve`'s own path (`serve()`: the plugins folder, the host, metrics, the
  *    event stream, the admin API, the MCP front door) on an artifact folder whose `add` has a
  *    JSON Schema, in a worker sandbox (the default).
@@ -50,7 +53,7 @@ export const ADD_PLUGIN = `export default {
 };
 `;
 
-async function raw(): Promise<{ url: string }> {
+async function raw(json: boolean): Promise<{ url: string }> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const newServer = (): McpServer => {
     const server = new McpServer({ name: 'raw', version: '1.0.0' });
@@ -77,6 +80,7 @@ async function raw(): Promise<{ url: string }> {
       }
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: json,
         onsessioninitialized: (sid) => {
           transports.set(sid, created);
         },
@@ -157,7 +161,7 @@ function mark(): Mark {
 
 if (process.send !== undefined) {
   const kind = process.argv[2];
-  const { url } = kind === 'molt' ? await molt() : await raw();
+  const { url } = kind === 'molt' ? await molt() : await raw(kind === 'raw-json');
   process.on('message', (m: { t?: string }) => {
     if (m.t === 'mark') process.send!(mark());
   });

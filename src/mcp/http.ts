@@ -28,6 +28,7 @@ import { readJsonBody } from '../util/read-json-body.js';
 import type { McpFrontDoor, SessionContext } from './front-door.js';
 import { accessCheck, isLoopback } from './http-access.js';
 import { authCheck, type McpOAuth, resourceMetadata, resourceMetadataUrl } from './http-auth.js';
+import { SessionWire } from './session-wire.js';
 import type { StatelessDoor } from './stateless.js';
 
 export type { McpOAuth } from './http-auth.js';
@@ -67,7 +68,7 @@ export interface McpHttpOptions {
 }
 
 interface Session extends SessionContext {
-  transport: StreamableHTTPServerTransport;
+  transport: SessionWire;
   server: Server;
   lastSeen: number;
   /** Requests of this session whose response is still open: GET streams, calls in flight. */
@@ -206,16 +207,18 @@ export async function startMcpHttp(
       open: 0,
       settled: () => callEnded(),
     } as Session;
-    session.transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        uncount();
-        sessions.set(id, session);
-      },
-      onsessionclosed: (id) => {
-        sessions.delete(id);
-      },
-    });
+    session.transport = new SessionWire(
+      new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          uncount();
+          sessions.set(id, session);
+        },
+        onsessionclosed: (id) => {
+          sessions.delete(id);
+        },
+      }),
+    );
     session.transport.onclose = () => {
       const id = session.transport.sessionId;
       if (id !== undefined) sessions.delete(id);
@@ -326,6 +329,9 @@ export async function startMcpHttp(
     }
     session.lastSeen = clock.now();
     hold(session, res, requestIds(body));
+    // One request to an open session, as nearly every call comes: molt's lane (session-wire.ts).
+    if (!opened && req.method === 'POST' && session.transport.post(req, res, body, auth.info))
+      return;
     try {
       await session.transport.handleRequest(req, res, body);
     } finally {
