@@ -1,7 +1,8 @@
-/** The dashboard's text for a version proving itself: hostile fields stay bounded text. */
+/** The dashboard's text for a version proving itself and for its timeline: hostile fields stay bounded text. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { promotion } from '../../src/admin/dashboard/format.js';
+import { timelineEntry } from '../../src/admin/dashboard/timeline-entry.js';
 import type { PluginStatus } from '../../src/admin/dashboard/wire.js';
 
 const base: PluginStatus = {
@@ -55,4 +56,68 @@ test("a plugin's hostile version text is clipped, and non-numbers show as unknow
   });
   assert.ok(text.length < 120, text);
   assert.match(text, /^canary – → v+…: 0\/\? calls$/);
+});
+
+test('the timeline says what each promotion did: started, promoted, aborted, by mode', () => {
+  const to = { version: '1.1.0', buildId: 'abcdef0123456789' };
+  const from = { version: '1.0.0', buildId: '0123456789abcdef' };
+  const trial = { calls: 120, errors: 1, errorRate: 1 / 120, p99Ms: 3 };
+  assert.deepEqual(
+    timelineEntry('promotion.started', {
+      name: 'calc',
+      from,
+      to,
+      mode: 'canary',
+      weight: 0.1,
+      probationMs: 600_000,
+    }),
+    {
+      title: 'canary 10.0 % started',
+      detail: '1.0.0 (01234567) → 1.1.0 (abcdef01), for up to 600 s',
+      kind: 'info',
+    },
+  );
+  assert.deepEqual(
+    timelineEntry('promotion.promoted', {
+      name: 'calc',
+      to,
+      mode: 'probation',
+      trial,
+      early: true,
+    }),
+    {
+      title: 'trial promoted',
+      detail: '1.1.0 (abcdef01): 120 calls, 1 errors, promoted early',
+      kind: 'good',
+    },
+  );
+  assert.deepEqual(
+    timelineEntry('promotion.aborted', {
+      name: 'calc',
+      to,
+      mode: 'shadow',
+      reason: 'mismatch',
+      why: 'the candidate answered otherwise',
+      trial,
+      differences: [{ tool: 'add', args: '{}', kind: 'result', current: '"3"', candidate: '"4"' }],
+    }),
+    {
+      title: 'shadow aborted',
+      detail:
+        '1.1.0 (abcdef01): mismatch (the candidate answered otherwise), 120 calls, 1 errors; add result: "3" ≠ "4"',
+      kind: 'warn',
+    },
+  );
+  // A hostile payload stays bounded text; nothing throws.
+  const huge = 'x'.repeat(1_000_000);
+  const hostile = timelineEntry('promotion.aborted', {
+    to: { version: huge },
+    reason: { toJSON: () => huge },
+    why: huge,
+    trial: 'not figures',
+    differences: [null, 5],
+  });
+  assert.ok(hostile.detail.length < 1_000, `${hostile.detail.length} characters`);
+  assert.equal(timelineEntry('promotion.started', null).title, 'trial started');
+  assert.equal(timelineEntry(huge, {}).title.length, 64);
 });

@@ -180,6 +180,14 @@ describe('the dashboard in headless Chromium', { skip }, () => {
     const lag = addedAt - completedAt;
     t.diagnostic(`on the timeline ${lag} ms after the host completed the reload`);
     assert.ok(lag <= WITHIN_MS, `the timeline showed the reload ${lag} ms after it completed`);
+    // The new version went on trial (the 60 s probation): the timeline says so too.
+    const trial = await page.waitForSelector(
+      '[data-testid="timeline-item"][data-event="promotion.started"][data-name="q"]',
+    );
+    assert.match(
+      (await trial?.evaluate((li) => li.textContent)) ?? '',
+      /trial startedq1\.0\.0 \([0-9a-f]{8}\) → 1\.0\.0 \([0-9a-f]{8}\), for up to 60 s$/,
+    );
   });
 
   test('the rollback button rolls the host back, and the page shows it', async () => {
