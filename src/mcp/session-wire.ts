@@ -27,6 +27,7 @@ import type {
   TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  ErrorCode,
   type JSONRPCMessage,
   type JSONRPCRequest,
   type MessageExtraInfo,
@@ -48,8 +49,29 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-const sseEvent = (message: JSONRPCMessage): string =>
-  `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+const sseEvent = (json: string): string => `event: message\ndata: ${json}\n\n`;
+
+/**
+ * A message as JSON. A plugin's own full result or log data can hold what JSON cannot (a
+ * BigInt, a cycle: structured clone carries both): an answer then becomes a JSON-RPC internal
+ * error for its id, so the client is never left waiting; a related message is dropped
+ * (undefined).
+ */
+function serialize(message: JSONRPCMessage, answerTo: RequestId | undefined): string | undefined {
+  try {
+    return JSON.stringify(message);
+  } catch (err) {
+    if (answerTo === undefined) return undefined;
+    return JSON.stringify({
+      jsonrpc: '2.0',
+      id: answerTo,
+      error: {
+        code: ErrorCode.InternalError,
+        message: `the answer cannot be sent as JSON: ${(err as Error).message}`,
+      },
+    });
+  }
+}
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -166,20 +188,22 @@ export class SessionWire implements Transport {
     if (answer) this.#lanes.delete(id!);
     // A client gone before its answer: its call was cancelled (http.ts); nothing to write to.
     if (res.destroyed || res.writableEnded) return Promise.resolve();
+    const json = serialize(message, answer ? id : undefined);
+    if (json === undefined) return Promise.resolve();
     if (!answer) {
       if (!lane.sse) {
         lane.sse = true;
         res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sdk.sessionId });
       }
-      res.write(sseEvent(message));
+      res.write(sseEvent(json));
     } else if (lane.sse) {
-      res.end(sseEvent(message));
+      res.end(sseEvent(json));
     } else {
       res.writeHead(200, {
         'content-type': 'application/json',
         'mcp-session-id': this.sdk.sessionId,
       });
-      res.end(JSON.stringify(message));
+      res.end(json);
     }
     return Promise.resolve();
   }
