@@ -40,6 +40,7 @@ import type { HostEvents } from '../events/events.js';
 import type { Host } from '../runtime/host.js';
 import { type LogLevel, MAX_URI } from '../sandbox/protocol.js';
 import type { CallClient } from '../sandbox/sandbox.js';
+import { toJson } from '../util/json.js';
 import { cancelNamed, SessionServer, TrackedCall } from './cancel-link.js';
 import { logNotification, RequestClient, SessionLog } from './client-link.js';
 import { deliverToSessions, inProcessBus, type ServerEventBus } from './event-bus.js';
@@ -411,7 +412,7 @@ export class McpFrontDoor {
   ): Promise<GetPromptResult> {
     return this.#host
       .getPrompt(found.plugin, found.prompt, args, request)
-      .then((r) => r as GetPromptResult)
+      .then((r) => asJson(r as GetPromptResult))
       .catch((err: unknown) => {
         throw mcpError(err, 'prompt');
       });
@@ -510,11 +511,15 @@ export class McpFrontDoor {
     }
     const tool = this.#table.get(name);
     if (tool === undefined) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name}`);
-    let value: unknown;
     let result: CallToolResult;
+    let full = false;
     try {
-      value = await this.#host.call(tool.plugin, tool.tool, args, options);
+      const value = await this.#host.call(tool.plugin, tool.tool, args, options);
       result = toToolResult(value);
+      if (result === value) {
+        full = true;
+        result = asJson(result);
+      }
     } catch (err) {
       // The runtime names the plugin's tool; a client knows it by its MCP name.
       if (isMoltError(err, ErrorCodes.INVALID_INPUT) && Array.isArray(err.details?.problems)) {
@@ -528,7 +533,7 @@ export class McpFrontDoor {
       }
       return toToolError(err);
     }
-    return result === value ? checkedFullResult(result) : result;
+    return full ? checkedFullResult(result) : result;
   }
 
   async close(): Promise<void> {
@@ -537,6 +542,16 @@ export class McpFrontDoor {
     this.#servers.clear();
     this.#logs.clear();
   }
+}
+
+/**
+ * What a plugin answered in its own shape (a full tool result, a prompt's messages), as the JSON
+ * the client will get: structured clone carries BigInts and cycles, which no transport can
+ * write, and a transport that fails to write an answer leaves its client waiting for good. A
+ * BigInt becomes its digits; anything else JSON cannot say is RESULT_UNSERIALIZABLE.
+ */
+function asJson<T>(value: T): T {
+  return JSON.parse(toJson(value)) as T;
 }
 
 /**

@@ -66,9 +66,31 @@ test('the lane takes exactly the requests the SDK schema takes unchanged', () =>
 });
 
 const plugin = (probe: ReturnType<typeof createProbe>): string => `${probeSource(probe)}
-export default { tools: {
+export default {
+prompts: {
+  big: { get: () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'x', _meta: { n: 2n } } }] }) },
+},
+tools: {
   ${waitForAbortTool}
   add: { handler: ({ a, b }) => String(a + b) },
+  big: { handler: () => ({ content: [{ type: 'text', text: 'x' }], _meta: { n: 1n } }) },
+  cyclic: {
+    handler: () => {
+      const meta = {};
+      meta.self = meta;
+      return { content: [{ type: 'text', text: 'x' }], _meta: meta };
+    },
+  },
+  loud: {
+    handler: (_args, ctx) => {
+      const cycle = {};
+      cycle.self = cycle;
+      ctx.log.info('big', { n: 1n });
+      ctx.log.info('cycle', cycle);
+      ctx.log.info('plain', { ok: true });
+      return 'said';
+    },
+  },
   steps: {
     handler: async (_args, ctx) => {
       ctx.progress(1, 2, 'half');
@@ -258,6 +280,86 @@ test(
       assert.deepEqual(events(await res.text()), []);
       assert.equal(s.http.sessions(), 0);
       assert.equal(s.http.calls(), 0);
+    } finally {
+      probe.close();
+      await s.close();
+    }
+  },
+);
+
+test(
+  'a plugin answer or log line JSON cannot carry (a BigInt, a cycle) never leaves a request hanging',
+  LIMIT,
+  async () => {
+    const probe = createProbe('lane-json');
+    const s = await serve(probe);
+    try {
+      // A plugin's own full result with a BigInt: its digits, on the lane and on the SDK's path.
+      const big = await s.post(call(1, 'w__big'));
+      assert.equal(big.status, 200);
+      assert.deepEqual(await big.json(), {
+        jsonrpc: '2.0',
+        id: 1,
+        result: { content: [{ type: 'text', text: 'x' }], _meta: { n: '1' } },
+      });
+      const viaSdk = await s.post(call(11, 'w__big'), {
+        'content-type': 'application/json; charset=utf-8',
+      });
+      assert.deepEqual(events(await viaSdk.text()), [
+        {
+          jsonrpc: '2.0',
+          id: 11,
+          result: { content: [{ type: 'text', text: 'x' }], _meta: { n: '1' } },
+        },
+      ]);
+      // A cycle: a tool error naming it.
+      const cyclic = (await (await s.post(call(12, 'w__cyclic'))).json()) as {
+        result: { isError?: boolean; content: { text: string }[] };
+      };
+      assert.equal(cyclic.result.isError, true);
+      assert.match(cyclic.result.content[0]!.text, /^RESULT_UNSERIALIZABLE: /);
+      // A prompt's own messages too.
+      const prompt = await s.post({
+        jsonrpc: '2.0',
+        id: 13,
+        method: 'prompts/get',
+        params: { name: 'w__big' },
+      });
+      assert.deepEqual(await prompt.json(), {
+        jsonrpc: '2.0',
+        id: 13,
+        result: {
+          messages: [{ role: 'user', content: { type: 'text', text: 'x', _meta: { n: '2' } } }],
+        },
+      });
+
+      const level = await s.post({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'logging/setLevel',
+        params: { level: 'debug' },
+      });
+      assert.deepEqual(await level.json(), { jsonrpc: '2.0', id: 2, result: {} });
+      const loud = await s.post(call(3, 'w__loud'));
+      assert.equal(loud.headers.get('content-type'), 'text/event-stream');
+      const got = events(await loud.text()) as {
+        method?: string;
+        params?: { data?: { message?: string } };
+        id?: number;
+      }[];
+      // What JSON can carry arrives; the answer ends the stream.
+      assert.ok(
+        got.some((m) => m.params?.data?.message === 'plain'),
+        JSON.stringify(got),
+      );
+      assert.deepEqual(got.at(-1), {
+        jsonrpc: '2.0',
+        id: 3,
+        result: { content: [{ type: 'text', text: 'said' }] },
+      });
+      // The session serves on.
+      const after = await s.post(call(4, 'w__add', { a: 1, b: 2 }));
+      assert.equal(((await after.json()) as { id: number }).id, 4);
     } finally {
       probe.close();
       await s.close();
