@@ -38,6 +38,8 @@ import {
 /** A request taken by the lane, until its answer is written. */
 interface Lane {
   res: ServerResponse;
+  /** The session's id, for the `mcp-session-id` header of the answer. */
+  session: string;
   /** Set once something related went out before the answer: the answer ends an SSE stream. */
   sse: boolean;
 }
@@ -115,7 +117,11 @@ export class SessionWire implements Transport {
 
   constructor(sdk: StreamableHTTPServerTransport) {
     this.sdk = sdk;
-    sdk.onmessage = (message, extra) => this.onmessage?.(message, extra);
+    sdk.onmessage = (message, extra) => {
+      this.onmessage?.(message, extra);
+      if ('method' in message && message.method === 'notifications/cancelled')
+        this.#cancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
+    };
     sdk.onerror = (error) => this.onerror?.(error);
     sdk.onclose = () => {
       this.#closed = true;
@@ -151,7 +157,8 @@ export class SessionWire implements Transport {
     body: unknown,
     authInfo: AuthInfo | undefined,
   ): boolean {
-    if (this.#closed || this.sdk.sessionId === undefined) return false;
+    const session = this.sdk.sessionId;
+    if (this.#closed || session === undefined) return false;
     const { headers } = req;
     const accept = headers.accept;
     if (
@@ -159,7 +166,7 @@ export class SessionWire implements Transport {
       !accept.includes('application/json') ||
       !accept.includes('text/event-stream') ||
       headers['content-type'] !== 'application/json' ||
-      headers['mcp-session-id'] !== this.sdk.sessionId
+      headers['mcp-session-id'] !== session
     )
       return false;
     const version = headers['mcp-protocol-version'];
@@ -169,7 +176,7 @@ export class SessionWire implements Transport {
     )
       return false;
     if (!isPlainRequest(body) || this.#lanes.has(body.id)) return false;
-    this.#lanes.set(body.id, { res, sse: false });
+    this.#lanes.set(body.id, { res, session, sse: false });
     try {
       this.onmessage?.(body, { authInfo, requestInfo: requestInfo(req) });
     } catch (err) {
@@ -193,7 +200,7 @@ export class SessionWire implements Transport {
     if (!answer) {
       if (!lane.sse) {
         lane.sse = true;
-        res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sdk.sessionId });
+        res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': lane.session });
       }
       res.write(sseEvent(json));
     } else if (lane.sse) {
@@ -201,23 +208,38 @@ export class SessionWire implements Transport {
     } else {
       res.writeHead(200, {
         'content-type': 'application/json',
-        'mcp-session-id': this.sdk.sessionId,
+        'mcp-session-id': lane.session,
       });
       res.end(json);
     }
     return Promise.resolve();
   }
 
+  /**
+   * A request the client cancelled gets no answer (the SDK's Protocol sends none), so its
+   * stream ends now: left open, it would hold the client's socket until the session ends (as
+   * the SDK transport's own streams do).
+   */
+  #cancelled(id: unknown): void {
+    if (typeof id !== 'string' && typeof id !== 'number') return;
+    const lane = this.#lanes.get(id);
+    if (lane === undefined) return;
+    this.#lanes.delete(id);
+    endUnanswered(lane);
+  }
+
   /** As the SDK does at close: each open request's stream ends, answered or not. */
   #endLanes(): void {
-    for (const { res, sse } of this.#lanes.values()) {
-      if (res.writableEnded) continue;
-      if (!sse && !res.headersSent)
-        res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sdk.sessionId });
-      res.end();
-    }
+    for (const lane of this.#lanes.values()) endUnanswered(lane);
     this.#lanes.clear();
   }
+}
+
+/** Ends a request's response without its answer: an event stream that carried what it did. */
+function endUnanswered({ res, sse, session }: Lane): void {
+  if (res.writableEnded) return;
+  if (!sse && !res.headersSent) res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': session });
+  res.end();
 }
 
 /** What the SDK hands handlers as `extra.requestInfo`; the URL only if one asks for it. */

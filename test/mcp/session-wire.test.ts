@@ -366,3 +366,40 @@ test(
     }
   },
 );
+
+test(
+  'a call on the lane the client cancels stops in the plugin and its stream ends unanswered',
+  LIMIT,
+  async () => {
+    const probe = createProbe('lane-cancel');
+    const s = await serve(probe);
+    try {
+      const entered = probe.next(/^entered$/);
+      const pending = s.post(call(1, 'w__wait'));
+      await entered;
+      const aborted = probe.next(/^aborted:/);
+      const cancel = await s.post({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 1, reason: 'changed my mind' },
+      });
+      assert.equal(cancel.status, 202);
+      await cancel.text();
+      assert.match(await aborted, /^aborted:/);
+      // MCP sends no answer to a cancelled request; the stream ends rather than hold the socket.
+      const res = await pending;
+      assert.equal(res.headers.get('content-type'), 'text/event-stream');
+      assert.deepEqual(events(await res.text()), []);
+      // The session serves on, and the id may be used again.
+      const again = await s.post(call(1, 'w__add', { a: 1, b: 1 }));
+      assert.deepEqual(await again.json(), {
+        jsonrpc: '2.0',
+        id: 1,
+        result: { content: [{ type: 'text', text: '2' }] },
+      });
+    } finally {
+      probe.close();
+      await s.close();
+    }
+  },
+);
