@@ -99,8 +99,11 @@ export interface ServedRequest {
 export interface SessionContext {
   /** In-flight tool calls by JSON-RPC request id, so a dropped HTTP stream can cancel them. */
   readonly calls: Map<string | number, TrackedCall>;
-  /** Told after each call leaves `calls` (a graceful stop waits for the last one). */
-  readonly settled?: () => void;
+  /**
+   * Told after each call leaves `calls`, with its request id (a graceful stop waits for the
+   * last one; a cancelled request's stream ends, since no answer follows).
+   */
+  readonly settled?: (requestId: string | number) => void;
 }
 
 const META_LIST = 'molt__list_tools';
@@ -477,7 +480,7 @@ export class McpFrontDoor {
       return await run(signal.asSignal);
     } finally {
       session.calls.delete(extra.requestId);
-      session.settled?.();
+      session.settled?.(extra.requestId);
     }
   }
 

@@ -205,7 +205,10 @@ export async function startMcpHttp(
       calls: new Map(),
       lastSeen: clock.now(),
       open: 0,
-      settled: () => callEnded(),
+      settled: (requestId) => {
+        session.transport.settled(requestId);
+        callEnded();
+      },
     } as Session;
     session.transport = new SessionWire(
       new StreamableHTTPServerTransport({

@@ -42,6 +42,8 @@ interface Lane {
   session: string;
   /** Set once something related went out before the answer: the answer ends an SSE stream. */
   sse: boolean;
+  /** Set when the client cancelled it: no answer will come. */
+  cancelled?: true;
 }
 
 const SSE_HEADERS = {
@@ -215,15 +217,23 @@ export class SessionWire implements Transport {
     return Promise.resolve();
   }
 
-  /**
-   * A request the client cancelled gets no answer (the SDK's Protocol sends none), so its
-   * stream ends now: left open, it would hold the client's socket until the session ends (as
-   * the SDK transport's own streams do).
-   */
+  /** The client cancelled a request: it gets no answer (see `settled`). */
   #cancelled(id: unknown): void {
     if (typeof id !== 'string' && typeof id !== 'number') return;
     const lane = this.#lanes.get(id);
-    if (lane === undefined) return;
+    if (lane !== undefined) lane.cancelled = true;
+  }
+
+  /**
+   * A request's handler is done. A cancelled one gets no answer (the SDK's Protocol sends none),
+   * so its stream ends now; left open, it would hold the client's socket until the session
+   * ends, as the SDK transport's own streams do. Not at the cancel itself: what the handler
+   * still sends on its way out (the cancel of its own sampling request to the client) travels
+   * on this stream.
+   */
+  settled(id: RequestId): void {
+    const lane = this.#lanes.get(id);
+    if (lane?.cancelled !== true) return;
     this.#lanes.delete(id);
     endUnanswered(lane);
   }
