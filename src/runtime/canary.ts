@@ -13,6 +13,7 @@ import type { TrialAbort, TrialFigures, TrialReport, VersionRef } from '../event
 import type { CallTarget } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
+import { OptionsReader } from '../util/options.js';
 import type { ToolCallStats } from './call-record.js';
 import type { Generation } from './generation.js';
 import {
@@ -83,48 +84,28 @@ export interface CallSplit {
   end(how: 'promote' | CanaryAbort): void;
 }
 
-const KEYS = new Set(['weight', 'minCalls', 'maxErrorRate', 'maxP99Ratio', 'timeoutMs']);
+const KEYS = ['weight', 'minCalls', 'maxErrorRate', 'maxP99Ratio', 'timeoutMs'];
 /** The clock's longest timer (util/clock.ts): a longer timeout would fire at once. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
-
-function invalid(message: string): MoltError {
-  return new MoltError(ErrorCodes.OPTIONS_INVALID, `canary: ${message}`);
-}
 
 /**
  * Checks a caller's canary options (they may come from an HTTP body) and fills in the
  * defaults: the host's probation rules, tightened by the candidate's manifest at the gate.
  */
 export function canaryRules(value: unknown, host: ProbationRules): CanaryRules {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw invalid('must be an object such as { "weight": 0.1 }');
-  const o = value as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KEYS.has(k)) throw invalid(`unknown option "${k}"`);
-  const num = (k: string, ok: (n: number) => boolean, what: string): number | undefined => {
-    const v = o[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw invalid(`${k} ${what}`);
-    return v;
-  };
-  const weight = num('weight', (n) => n > 0 && n < 1, 'must be a number over 0 and under 1');
-  if (weight === undefined) throw invalid('weight is required (over 0 and under 1, e.g. 0.1)');
-  const int = (lo: number, hi: number) => (n: number) => Number.isInteger(n) && n >= lo && n <= hi;
+  const o = new OptionsReader('canary', value, KEYS, '{ "weight": 0.1 }');
+  const weight =
+    o.number('weight', (n) => n > 0 && n < 1, 'a number over 0 and under 1') ??
+    o.missing('weight', 'a number over 0 and under 1, e.g. 0.1');
   return {
     weight,
-    minCalls:
-      num('minCalls', int(1, 1_000_000), 'must be a whole number from 1 to 1000000') ??
-      DEFAULT_CANARY.minCalls,
+    minCalls: o.integer('minCalls', 1, 1_000_000) ?? DEFAULT_CANARY.minCalls,
     maxErrorRate:
-      num('maxErrorRate', (n) => n >= 0 && n <= 1, 'must be from 0 to 1') ?? host.maxErrorRate,
+      o.number('maxErrorRate', (n) => n >= 0 && n <= 1, 'from 0 to 1') ?? host.maxErrorRate,
     maxErrorRateIncrease: host.maxErrorRateIncrease,
     maxP99Ratio:
-      num('maxP99Ratio', (n) => n >= 1 && n <= 1000, 'must be from 1 to 1000') ?? host.maxP99Ratio,
-    timeoutMs:
-      num(
-        'timeoutMs',
-        int(1, MAX_TIMEOUT_MS),
-        `must be a whole number of ms, 1 to ${MAX_TIMEOUT_MS}`,
-      ) ?? DEFAULT_CANARY.timeoutMs,
+      o.number('maxP99Ratio', (n) => n >= 1 && n <= 1000, 'from 1 to 1000') ?? host.maxP99Ratio,
+    timeoutMs: o.integer('timeoutMs', 1, MAX_TIMEOUT_MS) ?? DEFAULT_CANARY.timeoutMs,
   };
 }
 

@@ -24,6 +24,7 @@ import type {
 import type { CallTarget } from '../sandbox/protocol.js';
 import type { CallOptions } from '../sandbox/sandbox.js';
 import type { Timer } from '../util/clock.js';
+import { OptionsReader } from '../util/options.js';
 import { outcomeOf, quantileMs, ToolCalls } from './call-record.js';
 import type { Generation } from './generation.js';
 import { P99_FLOOR_MS, repeatableTools } from './promotion.js';
@@ -74,55 +75,25 @@ const HASH_OVER = 4096;
 /** `promotion.progress`: at most once a second. */
 const PROGRESS_MS = 1_000;
 
-function invalid(option: string, value: unknown, must: string): MoltError {
-  return new MoltError(ErrorCodes.OPTIONS_INVALID, `shadow.${option} must be ${must}`, {
-    details: { option: `shadow.${option}`, value },
-  });
-}
-
-function intIn(option: string, value: unknown, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max)
-    throw invalid(option, value, `an integer from ${min} to ${max}`);
-  return value as number;
-}
-
-const KEYS = new Set(['sample', 'calls', 'compare', 'maxP99Ratio', 'timeoutMs', 'maxInFlight']);
+const KEYS = ['sample', 'calls', 'compare', 'maxP99Ratio', 'timeoutMs', 'maxInFlight'];
 
 /**
  * Checks `value` as shadow options (OPTIONS_INVALID naming the option) and fills the defaults;
  * `maxP99Ratio` defaults to the host's probation rule.
  */
 export function resolveShadow(value: unknown, defaultP99Ratio: number): ResolvedShadow {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new MoltError(ErrorCodes.OPTIONS_INVALID, 'shadow must be an object', {
-      details: { option: 'shadow', value },
-    });
-  const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o))
-    if (!KEYS.has(key)) throw invalid(key, o[key], 'one of the documented options');
-  const { sample, compare, maxP99Ratio } = o;
-  if (typeof sample !== 'number' || !(sample > 0 && sample <= 1))
-    throw invalid('sample', sample, 'a number over 0 and at most 1');
-  if (compare !== undefined && compare !== 'outcome' && compare !== 'result')
-    throw invalid('compare', compare, "'outcome' or 'result'");
-  if (
-    maxP99Ratio !== undefined &&
-    (typeof maxP99Ratio !== 'number' || !Number.isFinite(maxP99Ratio) || maxP99Ratio < 1)
-  )
-    throw invalid('maxP99Ratio', maxP99Ratio, 'a number of at least 1');
+  const o = new OptionsReader('shadow', value, KEYS, '{ "sample": 0.1, "calls": 100 }');
+  const sample = o.number('sample', (n) => n > 0 && n <= 1, 'a number over 0 and at most 1');
   return {
-    sample,
-    calls: intIn('calls', o.calls, 1, MAX_SHADOW_CALLS),
-    compare: compare ?? SHADOW_DEFAULTS.compare,
-    maxP99Ratio: maxP99Ratio ?? defaultP99Ratio,
-    timeoutMs:
-      o.timeoutMs === undefined
-        ? SHADOW_DEFAULTS.timeoutMs
-        : intIn('timeoutMs', o.timeoutMs, 1, MAX_TIMEOUT_MS),
-    maxInFlight:
-      o.maxInFlight === undefined
-        ? SHADOW_DEFAULTS.maxInFlight
-        : intIn('maxInFlight', o.maxInFlight, 1, MAX_IN_FLIGHT),
+    sample: sample ?? o.missing('sample', 'a number over 0 and at most 1, e.g. 0.1'),
+    calls:
+      o.integer('calls', 1, MAX_SHADOW_CALLS) ??
+      o.missing('calls', `a whole number from 1 to ${MAX_SHADOW_CALLS}`),
+    compare: o.oneOf('compare', ['outcome', 'result'] as const) ?? SHADOW_DEFAULTS.compare,
+    maxP99Ratio:
+      o.number('maxP99Ratio', (n) => n >= 1, 'a number of at least 1') ?? defaultP99Ratio,
+    timeoutMs: o.integer('timeoutMs', 1, MAX_TIMEOUT_MS) ?? SHADOW_DEFAULTS.timeoutMs,
+    maxInFlight: o.integer('maxInFlight', 1, MAX_IN_FLIGHT) ?? SHADOW_DEFAULTS.maxInFlight,
   };
 }
 
