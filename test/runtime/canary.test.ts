@@ -14,6 +14,7 @@ import {
 } from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
+import { nextEvent } from '../helpers/faults-plugins.js';
 import { createGate, type Gate, gateSource } from '../helpers/gate.js';
 
 after(cleanArtifacts);
@@ -75,20 +76,6 @@ export default {
 
 async function start(clock: ManualClock, probationMs = 60_000): Promise<Host> {
   return createHost({ probationMs, clock });
-}
-
-function nextEvent<K extends keyof HostEvents>(
-  host: Host,
-  name: K,
-  match: (e: HostEvents[K]) => boolean = () => true,
-): Promise<HostEvents[K]> {
-  return new Promise((resolve) => {
-    const off = host.on(name, (e) => {
-      if (!match(e)) return;
-      off();
-      resolve(e);
-    });
-  });
 }
 
 /** `n` calls of `tool`, made in this order (the pick is made as each call is made). */

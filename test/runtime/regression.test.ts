@@ -9,6 +9,7 @@ import { resolveOptions } from '../../src/runtime/options.js';
 import { figuresOf, judge } from '../../src/runtime/promotion.js';
 import { cleanArtifacts, versionPlugin, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
+import { nextEvent } from '../helpers/faults-plugins.js';
 import { createGate, type Gate, gateSource } from '../helpers/gate.js';
 
 after(cleanArtifacts);
@@ -72,20 +73,6 @@ async function slowCalls(host: Host, clock: ManualClock, g: Gate, n: number, ms:
   clock.advance(ms);
   g.open();
   return done;
-}
-
-function nextEvent<K extends keyof HostEvents>(
-  host: Host,
-  name: K,
-  match: (e: HostEvents[K]) => boolean = () => true,
-): Promise<HostEvents[K]> {
-  return new Promise((resolve) => {
-    const off = host.on(name, (e) => {
-      if (!match(e)) return;
-      off();
-      resolve(e);
-    });
-  });
 }
 
 test('a new version failing 20% of calls is rolled back for regression, with its figures, no call lost', async () => {

@@ -15,6 +15,7 @@ import {
 } from '../../src/index.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
 import { ManualClock } from '../helpers/clock.js';
+import { nextEvent } from '../helpers/faults-plugins.js';
 import { createGate, type Gate, gateSource } from '../helpers/gate.js';
 
 after(cleanArtifacts);
@@ -83,20 +84,6 @@ export default {
 
 async function start(clock: ManualClock, options: HostOptions = {}): Promise<Host> {
   return createHost({ probationMs: 60_000, clock, ...options });
-}
-
-function nextEvent<K extends keyof HostEvents>(
-  host: Host,
-  name: K,
-  match: (e: HostEvents[K]) => boolean = () => true,
-): Promise<HostEvents[K]> {
-  return new Promise((resolve) => {
-    const off = host.on(name, (e) => {
-      if (!match(e)) return;
-      off();
-      resolve(e);
-    });
-  });
 }
 
 /** `host.reload` with a shadow, resolved once the shadow runs (or the reload failed). */
