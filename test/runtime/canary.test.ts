@@ -78,6 +78,20 @@ async function start(clock: ManualClock, probationMs = 60_000): Promise<Host> {
   return createHost({ probationMs, clock });
 }
 
+/** A host on a ManualClock for `run`, closed after it however it ends. */
+async function withHost(
+  run: (host: Host, clock: ManualClock) => Promise<void>,
+  probationMs?: number,
+): Promise<void> {
+  const clock = new ManualClock();
+  const host = await start(clock, probationMs);
+  try {
+    await run(host, clock);
+  } finally {
+    await host.close();
+  }
+}
+
 /** `n` calls of `tool`, made in this order (the pick is made as each call is made). */
 function calls(host: Host, n: number, tool = 'version'): Promise<PromiseSettledResult<unknown>[]> {
   return Promise.allSettled(Array.from({ length: n }, () => host.call('p', tool, {})));
@@ -108,9 +122,7 @@ async function canaryStarted(host: Host): Promise<HostEvents['promotion.started'
 }
 
 test('10% canary: over 5,000 calls exactly one call in ten reaches the candidate (±1)', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1'));
     const began = canaryStarted(host);
     const reload = pending(
@@ -150,15 +162,11 @@ test('10% canary: over 5,000 calls exactly one call in ten reaches the candidate
     assert.equal(err.details?.reason, 'abort');
     assert.equal(await host.call('p', 'version', {}), 'v1');
     assert.equal(host.plugins()[0]?.canary, undefined);
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('a good candidate is promoted after minCalls, then serves every call and goes on probation', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1'));
     const began = canaryStarted(host);
     const promoted = nextEvent(host, 'promotion.promoted', (e) => e.mode === 'canary');
@@ -187,15 +195,11 @@ test('a good candidate is promoted after minCalls, then serves every call and go
     assert.equal(host.plugins()[0]?.knownGood?.version, '1.0.0');
     assert.equal(host.plugins()[0]?.trial?.version, '2.0.0');
     assert.equal(host.plugins()[0]?.canary, undefined);
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('a candidate failing 20% is aborted for regression; callers of an idempotent tool saw no failure', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1'));
     const began = canaryStarted(host);
     const aborted = nextEvent(host, 'promotion.aborted', (e) => e.mode === 'canary');
@@ -230,15 +234,11 @@ test('a candidate failing 20% is aborted for regression; callers of an idempoten
     assert.equal(info?.version, '1.0.0');
     assert.equal(info?.knownGood?.version, '1.0.0');
     assert.equal(info?.stats.reloadFailures, 1);
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('a tool not safe to repeat: its caller gets the candidate error; the timeout aborts on the clock', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host, clock) => {
     await host.load(await version('v1'));
     const began = canaryStarted(host);
     const reload = pending(
@@ -269,15 +269,11 @@ test('a tool not safe to repeat: its caller gets the candidate error; the timeou
     assert.ok(isMoltError(err, 'CANARY_ABORTED'), String(err));
     assert.equal(err.details?.reason, 'timeout');
     assert.equal(await host.call('p', 'write', {}), 'v1');
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('calls in flight on both generations complete at promotion and at abort (molt promote / molt abort)', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock, 0);
-  try {
+  await withHost(async (host) => {
     const held1 = gate('c-held1');
     const held2 = gate('c-held2');
     const held3 = gate('c-held3');
@@ -328,15 +324,11 @@ test('calls in flight on both generations complete at promotion and at abort (mo
     assert.ok(isMoltError(err, 'CANARY_ABORTED'), String(err));
     assert.deepEqual(await Promise.all(held2b), ['v2', 'v3'], 'the candidate answered its call');
     await assert.rejects(host.abort('p'), { code: 'NO_TRIAL' });
-  } finally {
-    await host.close();
-  }
+  }, 0);
 });
 
 test('a candidate crash aborts the canary at once; the idempotent call it took is answered by the current', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1'));
     const began = canaryStarted(host);
     const reload = pending(
@@ -354,15 +346,11 @@ test('a candidate crash aborts the canary at once; the idempotent call it took i
     assert.equal(err.details?.reason, 'crash');
     assert.equal(await host.call('p', 'version', {}), 'v1');
     assert.equal(host.plugins()[0]?.state, 'active');
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('a crash of the current version ends the canary too; the current version is restarted as after any crash', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host, clock) => {
     await host.load(await version('v1', { crash: true }));
     const began = canaryStarted(host);
     const reload = pending(
@@ -381,9 +369,7 @@ test('a crash of the current version ends the canary too; the current version is
     await clock.fire(100);
     assert.equal((await recovered).to.version, '1.0.0');
     assert.equal(await answer, 'v1');
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('closing the host during a canary ends it (superseded) and the close completes', async () => {
@@ -405,9 +391,7 @@ test('closing the host during a canary ends it (superseded) and the close comple
 });
 
 test('a plugin with state is refused with CANARY_STATEFUL before anything starts', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1', { stateful: true }));
     const seen: string[] = [];
     host.on('reload.started', () => seen.push('reload.started'));
@@ -422,30 +406,22 @@ test('a plugin with state is refused with CANARY_STATEFUL before anything starts
     );
     assert.deepEqual(seen, []);
     assert.equal(await host.call('p', 'version', {}), 'v1');
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('a stateless version whose candidate has state is refused once it has loaded, before any call', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1'));
     await assert.rejects(
       host.reload('p', await version('v2', { stateful: true }), { canary: { weight: 0.1 } }),
       { code: 'CANARY_STATEFUL' },
     );
     assert.deepEqual(await calls(host, 20), Array(20).fill({ status: 'fulfilled', value: 'v1' }));
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test('canary options are checked: weight over 0 and under 1, known keys, ranges', async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host) => {
     await host.load(await version('v1'));
     const v2 = await version('v2');
     for (const bad of [
@@ -471,7 +447,5 @@ test('canary options are checked: weight over 0 and under 1, known keys, ranges'
       });
     }
     assert.equal(await host.call('p', 'version', {}), 'v1');
-  } finally {
-    await host.close();
-  }
+  });
 });

@@ -86,6 +86,20 @@ async function start(clock: ManualClock, options: HostOptions = {}): Promise<Hos
   return createHost({ probationMs: 60_000, clock, ...options });
 }
 
+/** A host on a ManualClock for `run`, closed after it however it ends. */
+async function withHost(
+  run: (host: Host, clock: ManualClock) => Promise<void>,
+  options: HostOptions = {},
+): Promise<void> {
+  const clock = new ManualClock();
+  const host = await start(clock, options);
+  try {
+    await run(host, clock);
+  } finally {
+    await host.close();
+  }
+}
+
 /** `host.reload` with a shadow, resolved once the shadow runs (or the reload failed). */
 async function shadowReload(
   host: Host,
@@ -104,9 +118,7 @@ test(
   'callers get only the current version’s answers; a candidate whose outcomes match is promoted, then serves',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const before = host.plugin('p')!.generation;
       const promoted = nextEvent(host, 'promotion.promoted', (e) => e.mode === 'shadow');
@@ -140,9 +152,7 @@ test(
       assert.equal(e.baseline.calls, 20);
       assert.equal(await host.call('p', 'version', {}), 'v2');
       assert.equal(host.plugin('p')?.shadow, undefined);
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -150,9 +160,7 @@ test(
   'a candidate whose results differ is refused with SHADOW_MISMATCH naming the first difference; the current one serves on',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const before = host.plugin('p')!.generation;
       const aborted = nextEvent(host, 'promotion.aborted', (e) => e.mode === 'shadow');
@@ -190,9 +198,7 @@ test(
       assert.equal(info?.version, '1.0.0');
       assert.equal(info?.shadow, undefined);
       assert.equal(await host.call('p', 'version', {}), 'v1');
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -200,9 +206,7 @@ test(
   'a tool without readOnly/idempotent hints is never mirrored, and mirrored calls count nowhere in the current version’s figures',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const { done } = await shadowReload(host, await stateless('v2'), { sample: 1, calls: 3 });
       for (let i = 0; i < 10; i++) assert.equal(await host.call('p', 'bump', {}), i + 1);
@@ -220,9 +224,7 @@ test(
       assert.equal(own, 0);
       // v2 never got a bump: `bump` was never mirrored.
       assert.equal(await host.call('p', 'bumps', {}), 0);
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -230,9 +232,7 @@ test(
   'a stateful candidate starts from a copy of the state, and is promoted with the state handed over as usual',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       const slow = gate('state-slow');
       await host.load(await stateful('v1'));
       for (let i = 0; i < 3; i++) await host.call('p', 'add', {});
@@ -259,9 +259,7 @@ test(
       assert.equal((await succeeded).state, 'handedOver');
       assert.equal(await host.call('p', 'version', {}), 'v2');
       assert.equal(await host.call('p', 'count', {}), 4, 'the state at the swap, not the copy');
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -269,9 +267,7 @@ test(
   'bounded in flight: a sampled call past maxInFlight is skipped and counted',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       const slow = gate('bounded');
       await host.load(await stateless('v1'));
       const promoted = nextEvent(host, 'promotion.promoted', (e) => e.mode === 'shadow');
@@ -297,9 +293,7 @@ test(
       assert.equal(e.early, true);
       assert.equal(e.shadow?.mirrored, 2);
       assert.equal(e.shadow?.skipped, 3);
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -307,9 +301,7 @@ test(
   'sampling is deterministic and per tool: each tool gets its share, whatever the order of calls',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const { done } = await shadowReload(host, await stateless('v2'), {
         sample: 0.25,
@@ -325,16 +317,12 @@ test(
       assert.equal(host.plugin('p')?.shadow?.shadow.mirrored, 9);
       await host.abort('p');
       await assert.rejects(done, (err) => isMoltError(err, 'SHADOW_INCOMPLETE'));
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
 test('a slower candidate is refused on its p99 (latency on the host clock)', LIMIT, async () => {
-  const clock = new ManualClock();
-  const host = await start(clock);
-  try {
+  await withHost(async (host, clock) => {
     const slow = gate('latency');
     await host.load(await stateless('v1'));
     const { done } = await shadowReload(host, await stateless('v2', { slow }), {
@@ -356,18 +344,14 @@ test('a slower candidate is refused on its p99 (latency on the host clock)', LIM
       return true;
     });
     assert.equal(host.plugin('p')?.version, '1.0.0');
-  } finally {
-    await host.close();
-  }
+  });
 });
 
 test(
   'too few mirrored calls within timeoutMs: SHADOW_INCOMPLETE, nothing swapped',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host, clock) => {
       await host.load(await stateless('v1'));
       const progress: HostEvents['promotion.progress'][] = [];
       host.on('promotion.progress', (e) => progress.push(e));
@@ -390,9 +374,7 @@ test(
       assert.equal(progress.length, 9);
       assert.equal(progress[0]?.mode, 'shadow');
       assert.equal(await host.call('p', 'version', {}), 'v1');
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -400,9 +382,7 @@ test(
   'molt abort during a shadow refuses the reload; molt promote lets it go on now',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const first = await shadowReload(host, await stateless('v2'), { sample: 1, calls: 100 });
       const aborted = nextEvent(host, 'promotion.aborted');
@@ -424,9 +404,7 @@ test(
       await second.done;
       assert.equal((await promoted).early, true);
       assert.equal(await host.call('p', 'version', {}), 'v2');
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -434,9 +412,7 @@ test(
   'a candidate that crashes during its shadow is refused; the current one serves on',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const before = host.plugin('p')!.generation;
       const aborted = nextEvent(host, 'promotion.aborted');
@@ -453,9 +429,7 @@ test(
       assert.equal((await aborted).reason, 'crash');
       assert.equal(host.plugin('p')?.generation, before);
       assert.equal(await host.call('p', 'version', {}), 'v1');
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
 
@@ -463,32 +437,33 @@ test(
   'the current generation crashing during a shadow refuses the reload (SHADOW_INCOMPLETE); the slot recovers as usual',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock, { restartBackoff: { initialMs: 100, maxMs: 100 } });
-    try {
-      await host.load(
-        await writeArtifact({
-          name: 'p',
-          source: `export default { tools: {
+    await withHost(
+      async (host, clock) => {
+        await host.load(
+          await writeArtifact({
+            name: 'p',
+            source: `export default { tools: {
           version: { ${READ_ONLY}, handler: () => 'v1' },
           die: { handler: () => { process.exit(1); } },
         } };`,
-        }),
-      );
-      const { done } = await shadowReload(host, await stateless('v2'), { sample: 1, calls: 10 });
-      await assert.rejects(host.call('p', 'die', {}), (err) => isMoltError(err, 'PLUGIN_CRASHED'));
-      await assert.rejects(done, (err) => {
-        assert.ok(isMoltError(err, 'SHADOW_INCOMPLETE'), String(err));
-        assert.equal(err.details?.reason, 'crash');
-        return true;
-      });
-      const recovered = nextEvent(host, 'plugin.recovered');
-      await clock.fire(100);
-      assert.equal((await recovered).to.version, '1.0.0');
-      assert.equal(await host.call('p', 'version', {}), 'v1');
-    } finally {
-      await host.close();
-    }
+          }),
+        );
+        const { done } = await shadowReload(host, await stateless('v2'), { sample: 1, calls: 10 });
+        await assert.rejects(host.call('p', 'die', {}), (err) =>
+          isMoltError(err, 'PLUGIN_CRASHED'),
+        );
+        await assert.rejects(done, (err) => {
+          assert.ok(isMoltError(err, 'SHADOW_INCOMPLETE'), String(err));
+          assert.equal(err.details?.reason, 'crash');
+          return true;
+        });
+        const recovered = nextEvent(host, 'plugin.recovered');
+        await clock.fire(100);
+        assert.equal((await recovered).to.version, '1.0.0');
+        assert.equal(await host.call('p', 'version', {}), 'v1');
+      },
+      { restartBackoff: { initialMs: 100, maxMs: 100 } },
+    );
   },
 );
 
@@ -512,9 +487,7 @@ test(
   'shadow options are checked before anything starts; a plugin with nothing safe to mirror is refused',
   LIMIT,
   async () => {
-    const clock = new ManualClock();
-    const host = await start(clock);
-    try {
+    await withHost(async (host) => {
       await host.load(await stateless('v1'));
       const v2 = await stateless('v2');
       let started = 0;
@@ -547,8 +520,6 @@ test(
         return true;
       });
       assert.equal(await host.call('p', 'version', {}), 'v1');
-    } finally {
-      await host.close();
-    }
+    });
   },
 );
