@@ -11,7 +11,7 @@ import { McpFrontDoor } from '../../src/mcp/front-door.js';
 import { startMcpHttp } from '../../src/mcp/http.js';
 import { isPlainRequest } from '../../src/mcp/session-wire.js';
 import { cleanArtifacts, writeArtifact } from '../helpers/artifact.js';
-import { createProbe, probeSource, waitForAbortTool } from '../helpers/mcp.js';
+import { createProbe, type Probe, probeSource, waitForAbortTool } from '../helpers/mcp.js';
 
 after(cleanArtifacts);
 
@@ -65,7 +65,7 @@ test('the lane takes exactly the requests the SDK schema takes unchanged', () =>
   for (const body of left) assert.equal(isPlainRequest(body), false, JSON.stringify(body));
 });
 
-const plugin = (probe: ReturnType<typeof createProbe>): string => `${probeSource(probe)}
+const plugin = (probe: Probe): string => `${probeSource(probe)}
 export default {
 prompts: {
   big: { get: () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'x', _meta: { n: 2n } } }] }) },
@@ -100,7 +100,7 @@ tools: {
   },
 } };`;
 
-async function serve(probe: ReturnType<typeof createProbe>) {
+async function serve(probe: Probe) {
   const host = await createHost({ probationMs: 0 });
   await host.load(await writeArtifact({ name: 'w', source: plugin(probe) }));
   const door = new McpFrontDoor(host);
@@ -151,6 +151,21 @@ async function serve(probe: ReturnType<typeof createProbe>) {
   };
 }
 
+/** `serve` for `run`, its probe named `label`; both closed however the test ends. */
+async function served(
+  label: string,
+  run: (s: Awaited<ReturnType<typeof serve>>, probe: Probe) => Promise<void>,
+): Promise<void> {
+  const probe = createProbe(label);
+  const s = await serve(probe);
+  try {
+    await run(s, probe);
+  } finally {
+    probe.close();
+    await s.close();
+  }
+}
+
 const call = (id: number, name: string, args: object = {}, meta?: object) => ({
   jsonrpc: '2.0',
   id,
@@ -169,9 +184,7 @@ test(
   'a call is answered as one JSON body; one that reports progress first, as an SSE stream in order',
   LIMIT,
   async () => {
-    const probe = createProbe('lane');
-    const s = await serve(probe);
-    try {
+    await served('lane', async (s) => {
       const plain = await s.post(call(1, 'w__add', { a: 2, b: 3 }));
       assert.equal(plain.status, 200);
       assert.equal(plain.headers.get('content-type'), 'application/json');
@@ -204,17 +217,12 @@ test(
       const unknown = await s.post({ jsonrpc: '2.0', id: 3, method: 'no/such' });
       assert.equal(unknown.headers.get('content-type'), 'application/json');
       assert.equal(((await unknown.json()) as { error: { code: number } }).error.code, -32601);
-    } finally {
-      probe.close();
-      await s.close();
-    }
+    });
   },
 );
 
 test('what the lane leaves gets the SDK transport’s own answers', LIMIT, async () => {
-  const probe = createProbe('lane-left');
-  const s = await serve(probe);
-  try {
+  await served('lane-left', async (s) => {
     const version = await s.post(call(1, 'w__add', { a: 1, b: 1 }), {
       'mcp-protocol-version': '1999-01-01',
     });
@@ -251,19 +259,14 @@ test('what the lane leaves gets the SDK transport’s own answers', LIMIT, async
     assert.equal(batch.headers.get('content-type'), 'text/event-stream');
     const answers = events(await batch.text()) as { id: number }[];
     assert.deepEqual(answers.map((a) => a.id).sort(), [6, 7]);
-  } finally {
-    probe.close();
-    await s.close();
-  }
+  });
 });
 
 test(
   'a session ended (DELETE) under a call on the lane ends that stream and cancels the call',
   LIMIT,
   async () => {
-    const probe = createProbe('lane-delete');
-    const s = await serve(probe);
-    try {
+    await served('lane-delete', async (s, probe) => {
       const entered = probe.next(/^entered$/);
       const pending = s.post(call(1, 'w__wait'));
       await entered;
@@ -280,10 +283,7 @@ test(
       assert.deepEqual(events(await res.text()), []);
       assert.equal(s.http.sessions(), 0);
       assert.equal(s.http.calls(), 0);
-    } finally {
-      probe.close();
-      await s.close();
-    }
+    });
   },
 );
 
@@ -291,9 +291,7 @@ test(
   'a plugin answer or log line JSON cannot carry (a BigInt, a cycle) never leaves a request hanging',
   LIMIT,
   async () => {
-    const probe = createProbe('lane-json');
-    const s = await serve(probe);
-    try {
+    await served('lane-json', async (s) => {
       // A plugin's own full result with a BigInt: its digits, on the lane and on the SDK's path.
       const big = await s.post(call(1, 'w__big'));
       assert.equal(big.status, 200);
@@ -360,10 +358,7 @@ test(
       // The session serves on.
       const after = await s.post(call(4, 'w__add', { a: 1, b: 2 }));
       assert.equal(((await after.json()) as { id: number }).id, 4);
-    } finally {
-      probe.close();
-      await s.close();
-    }
+    });
   },
 );
 
@@ -371,9 +366,7 @@ test(
   'a call on the lane the client cancels stops in the plugin and its stream ends unanswered',
   LIMIT,
   async () => {
-    const probe = createProbe('lane-cancel');
-    const s = await serve(probe);
-    try {
+    await served('lane-cancel', async (s, probe) => {
       const entered = probe.next(/^entered$/);
       const pending = s.post(call(1, 'w__wait'));
       await entered;
@@ -397,9 +390,6 @@ test(
         id: 1,
         result: { content: [{ type: 'text', text: '2' }] },
       });
-    } finally {
-      probe.close();
-      await s.close();
-    }
+    });
   },
 );
