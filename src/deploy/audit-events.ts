@@ -3,6 +3,7 @@
  * rollback after a crash follows the `crash` line that caused it.
  */
 import type { AuditLog } from '../catalog/audit.js';
+import type { HostEvents } from '../events/events.js';
 import type { Host } from '../runtime/host.js';
 
 export function attachAudit(host: Host, audit: AuditLog): void {
@@ -54,28 +55,28 @@ export function attachAudit(host: Host, audit: AuditLog): void {
   });
   // A version's trial, canary or shadow decided: what made it permanent, or what ended it.
   host.on('promotion.promoted', (e) => {
-    void audit.append('promoted', e.name, {
-      to: e.to,
-      mode: e.mode ?? 'probation',
-      early: e.early,
-      trial: e.trial,
-      baseline: e.baseline,
-      ...(e.shadow === undefined ? {} : { shadow: e.shadow }),
-    });
+    void audit.append('promoted', e.name, { ...decided(e), early: e.early });
   });
   host.on('promotion.aborted', (e) => {
     void audit.append('promotion.aborted', e.name, {
-      to: e.to,
-      mode: e.mode ?? 'probation',
+      ...decided(e),
       reason: e.reason,
       why: e.why,
-      trial: e.trial,
-      baseline: e.baseline,
-      ...(e.shadow === undefined ? {} : { shadow: e.shadow }),
       ...(e.differences === undefined ? {} : { differences: e.differences }),
     });
   });
   host.on('generation.retired', (e) => {
     void audit.append('retired', e.name, { from: e.from, drainMs: e.drainMs, forced: e.forced });
   });
+}
+
+/** What both ends of a promotion record: the version, how it was tried, and its figures. */
+function decided(e: HostEvents['promotion.promoted'] | HostEvents['promotion.aborted']) {
+  return {
+    to: e.to,
+    mode: e.mode ?? 'probation',
+    trial: e.trial,
+    baseline: e.baseline,
+    ...(e.shadow === undefined ? {} : { shadow: e.shadow }),
+  };
 }
