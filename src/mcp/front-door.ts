@@ -100,10 +100,11 @@ export interface SessionContext {
   /** In-flight tool calls by JSON-RPC request id, so a dropped HTTP stream can cancel them. */
   readonly calls: Map<string | number, TrackedCall>;
   /**
-   * Told after each call leaves `calls`, with its request id (a graceful stop waits for the
-   * last one; a cancelled request's stream ends, since no answer follows).
+   * Told after each call leaves `calls`: its request id, and whether the SDK aborted the
+   * request, which it then leaves unanswered (a graceful stop waits for the last call; an
+   * unanswered request's stream ends).
    */
-  readonly settled?: (requestId: string | number) => void;
+  readonly settled?: (requestId: string | number, unanswered: boolean) => void;
 }
 
 const META_LIST = 'molt__list_tools';
@@ -480,7 +481,7 @@ export class McpFrontDoor {
       return await run(signal.asSignal);
     } finally {
       session.calls.delete(extra.requestId);
-      session.settled?.(extra.requestId);
+      session.settled?.(extra.requestId, extra.signal.aborted);
     }
   }
 

@@ -205,8 +205,8 @@ export async function startMcpHttp(
       calls: new Map(),
       lastSeen: clock.now(),
       open: 0,
-      settled: (requestId) => {
-        session.transport.settled(requestId);
+      settled: (requestId, unanswered) => {
+        session.transport.settled(requestId, unanswered);
         callEnded();
       },
     } as Session;

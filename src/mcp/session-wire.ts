@@ -42,8 +42,6 @@ interface Lane {
   session: string;
   /** Set once something related went out before the answer: the answer ends an SSE stream. */
   sse: boolean;
-  /** Set when the client cancelled it: no answer will come. */
-  cancelled?: true;
 }
 
 const SSE_HEADERS = {
@@ -119,11 +117,7 @@ export class SessionWire implements Transport {
 
   constructor(sdk: StreamableHTTPServerTransport) {
     this.sdk = sdk;
-    sdk.onmessage = (message, extra) => {
-      this.onmessage?.(message, extra);
-      if ('method' in message && message.method === 'notifications/cancelled')
-        this.#cancelled((message.params as { requestId?: unknown } | undefined)?.requestId);
-    };
+    sdk.onmessage = (message, extra) => this.onmessage?.(message, extra);
     sdk.onerror = (error) => this.onerror?.(error);
     sdk.onclose = () => {
       this.#closed = true;
@@ -217,23 +211,17 @@ export class SessionWire implements Transport {
     return Promise.resolve();
   }
 
-  /** The client cancelled a request: it gets no answer (see `settled`). */
-  #cancelled(id: unknown): void {
-    if (typeof id !== 'string' && typeof id !== 'number') return;
-    const lane = this.#lanes.get(id);
-    if (lane !== undefined) lane.cancelled = true;
-  }
-
   /**
-   * A request's handler is done. A cancelled one gets no answer (the SDK's Protocol sends none),
-   * so its stream ends now; left open, it would hold the client's socket until the session
-   * ends, as the SDK transport's own streams do. Not at the cancel itself: what the handler
-   * still sends on its way out (the cancel of its own sampling request to the client) travels
-   * on this stream.
+   * A request's handler is done; `unanswered` when the SDK aborted the request (a client's
+   * `notifications/cancelled`), since its Protocol then sends no answer. Such a request's
+   * stream ends now: left open, it would hold the client's socket until the session ends, as
+   * the SDK transport's own streams do. Not at the cancel itself: what the handler still sends
+   * on its way out (the cancel of its own sampling request to the client) travels on it.
    */
-  settled(id: RequestId): void {
+  settled(id: RequestId, unanswered: boolean): void {
+    if (!unanswered) return;
     const lane = this.#lanes.get(id);
-    if (lane?.cancelled !== true) return;
+    if (lane === undefined) return;
     this.#lanes.delete(id);
     endUnanswered(lane);
   }
