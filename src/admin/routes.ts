@@ -124,15 +124,14 @@ function detail(deployment: Deployment, name: string): PluginDetail {
 
 const json = <T>(value: T): { json: T } => ({ json: value });
 
-/** A reload body's `shadow`, checked as host.reload checks it; a bad one is the request's fault. */
-function shadowBody(value: unknown): ShadowOptions {
+/** Runs the host's own check of a gate's options: a refusal is the request's fault (400). */
+function requestFault(check: () => unknown): void {
   try {
-    resolveShadow(value, 1);
+    check();
   } catch (err) {
-    if (isMoltError(err)) throw new MoltError(ErrorCodes.INVALID_REQUEST, err.message);
-    throw err;
+    if (!isMoltError(err)) throw err;
+    throw new MoltError(ErrorCodes.INVALID_REQUEST, err.message, { details: err.details });
   }
-  return value as ShadowOptions;
 }
 
 /**
@@ -148,12 +147,11 @@ function gateOptions(body: Record<string, unknown>): ActivateOptions {
       'a reload takes a canary or a shadow, not both',
     );
   }
-  if (shadow !== undefined) return { shadow: shadowBody(shadow) };
-  try {
-    canaryRules(canary, DEFAULT_PROBATION_RULES);
-  } catch (err) {
-    throw new MoltError(ErrorCodes.INVALID_REQUEST, (err as Error).message);
+  if (shadow !== undefined) {
+    requestFault(() => resolveShadow(shadow, 1));
+    return { shadow: shadow as ShadowOptions };
   }
+  requestFault(() => canaryRules(canary, DEFAULT_PROBATION_RULES));
   return { canary: canary as CanaryOptions };
 }
 
