@@ -393,17 +393,28 @@ async function start(
     if (problem !== undefined) {
       throw new MoltError(ErrorCodes.LOAD_FAILED, `${name}@${manifest.version}: ${problem}`);
     }
-    // Every tool list is kept, listed and compared at each swap: its size is bounded too.
-    if (toolSignature(info.tools).length > MAX_TOOLS_JSON) {
+    // Every tool list is kept, listed and compared at each swap: its size is bounded too. And
+    // it must be JSON: structured clone carries a BigInt or a cycle that JSON cannot.
+    let sizes: { tools: number; resources: number; prompts: number };
+    try {
+      sizes = {
+        tools: toolSignature(info.tools).length,
+        resources: resourceSignature(info).length,
+        prompts: promptSignature(info).length,
+      };
+    } catch (err) {
+      throw new MoltError(
+        ErrorCodes.LOAD_FAILED,
+        `${name}@${manifest.version}: its tools, resources or prompts cannot be listed as JSON: ${(err as Error).message}`,
+      );
+    }
+    if (sizes.tools > MAX_TOOLS_JSON) {
       throw new MoltError(
         ErrorCodes.LOAD_FAILED,
         `${name}@${manifest.version}: the tool list is larger than ${MAX_TOOLS_JSON} bytes of JSON`,
       );
     }
-    if (
-      resourceSignature(info).length > MAX_SERVED_JSON ||
-      promptSignature(info).length > MAX_SERVED_JSON
-    ) {
+    if (sizes.resources > MAX_SERVED_JSON || sizes.prompts > MAX_SERVED_JSON) {
       throw new MoltError(
         ErrorCodes.LOAD_FAILED,
         `${name}@${manifest.version}: the resource or prompt list is larger than ${MAX_SERVED_JSON} bytes of JSON`,

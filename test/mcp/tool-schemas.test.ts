@@ -237,7 +237,7 @@ test(
 );
 
 test(
-  'hostile tool definitions: a bad outputSchema, a made-up annotation or a huge title fail the load',
+  'hostile tool definitions: a bad outputSchema, a made-up annotation, a huge title or a BigInt fail the load',
   LIMIT,
   async () => {
     const host = await createHost({ probationMs: 0 });
@@ -259,6 +259,18 @@ test(
           return true;
         });
       }
+      // Structured clone carries a BigInt, which JSON cannot: such a list cannot be listed to
+      // any client, so the load fails with a code, never a bare TypeError. (A cycle is already
+      // refused in the sandbox, as a schema that cannot be used.)
+      const big = await writeArtifact({
+        name: 'bad',
+        source: `export default { tools: { t: { inputSchema: { type: 'object', properties: { n: { type: 'integer', default: 1n } } }, handler: () => ({}) } } };`,
+      });
+      await assert.rejects(host.load(big), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'LOAD_FAILED', err.message);
+        assert.match(err.message, /cannot be listed as JSON: .*BigInt/);
+        return true;
+      });
       assert.equal(host.plugins().length, 0);
     } finally {
       await host.close();
